@@ -1,0 +1,45 @@
+// Ember's hand-vectorized float32 kernels over contiguous buffers.
+// Every entry point picks an AVX2+FMA build at run time when the CPU has it, else a portable build.
+#ifndef EMBER_KERNELS_H
+#define EMBER_KERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 when the AVX2+FMA kernels are in use.
+int ek_uses_avx2(void);
+
+/// Binary ops on contiguous float32: op 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min.
+/// `sa`/`sb` are 0 or 1: the stride of a and b (0 broadcasts a scalar).
+void ek_binary_f32(int op, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, float *out, ptrdiff_t n);
+
+/// Unary ops on contiguous float32: 0 exp, 1 relu, 2 neg, 3 sigmoid, 4 tanh, 5 square, 6 sqrt, 7 abs.
+void ek_unary_f32(int op, const float *x, float *out, ptrdiff_t n);
+
+/// out = g * (x > 0)
+void ek_relu_backward_f32(const float *x, const float *g, float *out, ptrdiff_t n);
+
+/// out = a * alpha + b * beta (axpby into out)
+void ek_axpby_f32(const float *a, float alpha, const float *b, float beta, float *out, ptrdiff_t n);
+
+/// Sum of n floats (fixed blocked order: same result every run).
+double ek_sum_f32(const float *x, ptrdiff_t n);
+
+/// Row-wise softmax (log=0) or log-softmax (log=1) over `rows` rows of `cols` contiguous floats.
+void ek_softmax_rows_f32(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, int log);
+
+/// Backward of row-wise softmax (log=0: y is softmax output) or log-softmax (log=1: y is log-softmax output).
+void ek_softmax_backward_rows_f32(const float *y, const float *g, float *out, ptrdiff_t rows, ptrdiff_t cols, int log);
+
+/// One Adam/AdamW step over n parameters. `decoupled_wd` is AdamW's lr*wd decay; `l2_wd` is Adam's L2 term.
+void ek_adam_f32(float *param, const float *grad, float *m, float *v, ptrdiff_t n,
+                 float lr, float beta1, float beta2, float eps, float bias_c1, float bias_c2,
+                 float l2_wd, float decoupled_wd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,88 @@
+// Builds kernels_impl.h twice (AVX2+FMA and portable) and dispatches on the CPU at run time.
+#include "ember_kernels.h"
+#include <math.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define EK_X86 1
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#define SUFFIX(name) name##_avx2
+#include "kernels_impl.h"
+#undef SUFFIX
+#pragma clang attribute pop
+#endif
+
+#define SUFFIX(name) name##_base
+#include "kernels_impl.h"
+#undef SUFFIX
+
+static int ek_avx2_state = -1;
+
+int ek_uses_avx2(void) {
+#ifdef EK_X86
+    if (ek_avx2_state < 0) {
+        __builtin_cpu_init();
+        ek_avx2_state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return ek_avx2_state;
+#else
+    return 0;
+#endif
+}
+
+#ifdef EK_X86
+#define EK_DISPATCH(call) do { if (ek_uses_avx2()) { call##_avx2 CALLARGS; } else { call##_base CALLARGS; } } while (0)
+#define EK_DISPATCH_RET(call) return ek_uses_avx2() ? call##_avx2 CALLARGS : call##_base CALLARGS
+#else
+#define EK_DISPATCH(call) call##_base CALLARGS
+#define EK_DISPATCH_RET(call) return call##_base CALLARGS
+#endif
+
+void ek_binary_f32(int op, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, float *out, ptrdiff_t n) {
+#define CALLARGS (op, a, sa, b, sb, out, n)
+    EK_DISPATCH(binary);
+#undef CALLARGS
+}
+
+void ek_unary_f32(int op, const float *x, float *out, ptrdiff_t n) {
+#define CALLARGS (op, x, out, n)
+    EK_DISPATCH(unary);
+#undef CALLARGS
+}
+
+void ek_relu_backward_f32(const float *x, const float *g, float *out, ptrdiff_t n) {
+#define CALLARGS (x, g, out, n)
+    EK_DISPATCH(relu_backward);
+#undef CALLARGS
+}
+
+void ek_axpby_f32(const float *a, float alpha, const float *b, float beta, float *out, ptrdiff_t n) {
+#define CALLARGS (a, alpha, b, beta, out, n)
+    EK_DISPATCH(axpby);
+#undef CALLARGS
+}
+
+double ek_sum_f32(const float *x, ptrdiff_t n) {
+#define CALLARGS (x, n)
+    EK_DISPATCH_RET(sum);
+#undef CALLARGS
+}
+
+void ek_softmax_rows_f32(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, int lg) {
+#define CALLARGS (x, out, rows, cols, lg)
+    EK_DISPATCH(softmax_rows);
+#undef CALLARGS
+}
+
+void ek_softmax_backward_rows_f32(const float *y, const float *g, float *out, ptrdiff_t rows, ptrdiff_t cols, int lg) {
+#define CALLARGS (y, g, out, rows, cols, lg)
+    EK_DISPATCH(softmax_backward_rows);
+#undef CALLARGS
+}
+
+void ek_adam_f32(float *param, const float *grad, float *m, float *v, ptrdiff_t n,
+                 float lr, float beta1, float beta2, float eps, float bias_c1, float bias_c2,
+                 float l2_wd, float decoupled_wd) {
+#define CALLARGS (param, grad, m, v, n, lr, beta1, beta2, eps, bias_c1, bias_c2, l2_wd, decoupled_wd)
+    EK_DISPATCH(adam);
+#undef CALLARGS
+}

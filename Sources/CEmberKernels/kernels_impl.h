@@ -1,0 +1,261 @@
+// Kernel bodies, compiled twice by kernels.c: once for AVX2+FMA, once portable.
+// SUFFIX(name) gives each build its own symbol names.
+// Written with clang/gcc vector extensions (8 float lanes) so both builds vectorize without -O flags tricks.
+
+typedef float EK_V8 __attribute__((vector_size(32), aligned(4)));
+typedef int32_t EK_I8 __attribute__((vector_size(32), aligned(4)));
+
+static inline EK_V8 SUFFIX(splat)(float x) { return (EK_V8){x, x, x, x, x, x, x, x}; }
+// Lane select: mask lanes are all-ones (true) or zero, as vector comparisons produce.
+static inline EK_V8 SUFFIX(vsel)(EK_I8 mask, EK_V8 a, EK_V8 b) {
+    EK_I8 ia, ib;
+    __builtin_memcpy(&ia, &a, sizeof ia);
+    __builtin_memcpy(&ib, &b, sizeof ib);
+    EK_I8 r = (mask & ia) | (~mask & ib);
+    EK_V8 out;
+    __builtin_memcpy(&out, &r, sizeof out);
+    return out;
+}
+static inline EK_V8 SUFFIX(vmax)(EK_V8 a, EK_V8 b) { return SUFFIX(vsel)(a > b, a, b); }
+static inline EK_V8 SUFFIX(vmin)(EK_V8 a, EK_V8 b) { return SUFFIX(vsel)(a < b, a, b); }
+
+// Cephes-style expf on 8 lanes (relative error ~1 ulp over the float range).
+static inline EK_V8 SUFFIX(vexp)(EK_V8 x) {
+    x = SUFFIX(vmin)(x, SUFFIX(splat)(88.3762626647949f));
+    x = SUFFIX(vmax)(x, SUFFIX(splat)(-87.3365447505531f));
+    EK_V8 fx = x * 1.44269504088896341f + 0.5f;
+    EK_I8 fi = __builtin_convertvector(fx, EK_I8);
+    EK_V8 ff = __builtin_convertvector(fi, EK_V8);
+    ff = SUFFIX(vsel)(ff > fx, ff - 1.0f, ff);  // floor
+    fi = __builtin_convertvector(ff, EK_I8);
+    x = x - ff * 0.693359375f;
+    x = x - ff * -2.12194440e-4f;
+    EK_V8 z = x * x;
+    EK_V8 y = SUFFIX(splat)(1.9875691500E-4f);
+    y = y * x + 1.3981999507E-3f;
+    y = y * x + 8.3334519073E-3f;
+    y = y * x + 4.1665795894E-2f;
+    y = y * x + 1.6666665459E-1f;
+    y = y * x + 5.0000001201E-1f;
+    y = y * z + x + 1.0f;
+    EK_I8 e = (fi + 127) << 23;
+    EK_V8 p;
+    __builtin_memcpy(&p, &e, sizeof p);
+    return y * p;
+}
+
+static inline float SUFFIX(sexp)(float x) {
+    EK_V8 v = SUFFIX(splat)(x);
+    return SUFFIX(vexp)(v)[0];
+}
+
+static inline EK_V8 SUFFIX(vload)(const float *p) { EK_V8 v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline void SUFFIX(vstore)(float *p, EK_V8 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+static inline EK_V8 SUFFIX(vop)(int op, EK_V8 a, EK_V8 b) {
+    switch (op) {
+    case 0: return a + b;
+    case 1: return a - b;
+    case 2: return a * b;
+    case 3: return a / b;
+    case 4: return SUFFIX(vmax)(a, b);
+    default: return SUFFIX(vmin)(a, b);
+    }
+}
+
+#define EK_BINARY_LOOP(OPEXPR)                                                               \
+    if (sa == 1 && sb == 1) {                                                                \
+        for (; i + 8 <= n; i += 8) {                                                         \
+            EK_V8 va = SUFFIX(vload)(a + i), vb = SUFFIX(vload)(b + i);                      \
+            SUFFIX(vstore)(out + i, OPEXPR);                                                 \
+        }                                                                                    \
+    } else if (sa == 1) {                                                                    \
+        EK_V8 vb = SUFFIX(splat)(b[0]);                                                      \
+        for (; i + 8 <= n; i += 8) { EK_V8 va = SUFFIX(vload)(a + i); SUFFIX(vstore)(out + i, OPEXPR); } \
+    } else {                                                                                 \
+        EK_V8 va = SUFFIX(splat)(a[0]);                                                      \
+        for (; i + 8 <= n; i += 8) { EK_V8 vb = SUFFIX(vload)(b + i); SUFFIX(vstore)(out + i, OPEXPR); } \
+    }                                                                                        \
+    for (; i < n; i++) {                                                                     \
+        EK_V8 va = SUFFIX(splat)(a[i * sa]), vb = SUFFIX(splat)(b[i * sb]);                  \
+        out[i] = (OPEXPR)[0];                                                                \
+    }
+
+static void SUFFIX(binary)(int op, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, float *out, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    switch (op) {
+    case 0: { EK_BINARY_LOOP(va + vb) break; }
+    case 1: { EK_BINARY_LOOP(va - vb) break; }
+    case 2: { EK_BINARY_LOOP(va * vb) break; }
+    case 3: { EK_BINARY_LOOP(va / vb) break; }
+    case 4: { EK_BINARY_LOOP(SUFFIX(vmax)(va, vb)) break; }
+    default: { EK_BINARY_LOOP(SUFFIX(vmin)(va, vb)) break; }
+    }
+}
+
+static inline EK_V8 SUFFIX(vunary)(int op, EK_V8 x) {
+    switch (op) {
+    case 0: return SUFFIX(vexp)(x);
+    case 1: return SUFFIX(vmax)(x, SUFFIX(splat)(0.0f));
+    case 2: return -x;
+    case 3: return 1.0f / (1.0f + SUFFIX(vexp)(-x));
+    case 4: {
+        // tanh(x) = 1 - 2/(exp(2x)+1); small |x| uses the odd polynomial to keep relative accuracy.
+        EK_V8 e = SUFFIX(vexp)(2.0f * x);
+        EK_V8 big = 1.0f - 2.0f / (e + 1.0f);
+        EK_V8 x2 = x * x;
+        EK_V8 small = x * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f + x2 * (-0.053968254f + x2 * 0.021869488f))));
+        EK_V8 ax = SUFFIX(vsel)(x < 0, -x, x);
+        return SUFFIX(vsel)(ax < 0.0625f, small, big);
+    }
+    case 5: return x * x;
+    case 6: return __builtin_elementwise_sqrt(x);
+    default: return SUFFIX(vsel)(x < 0, -x, x);
+    }
+}
+
+static void SUFFIX(unary)(int op, const float *x, float *out, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) SUFFIX(vstore)(out + i, SUFFIX(vunary)(op, SUFFIX(vload)(x + i)));
+    if (i < n) {
+        float tx[8] = {0}, to[8];
+        for (ptrdiff_t j = i; j < n; j++) tx[j - i] = x[j];
+        SUFFIX(vstore)(to, SUFFIX(vunary)(op, SUFFIX(vload)(tx)));
+        for (ptrdiff_t j = i; j < n; j++) out[j] = to[j - i];
+    }
+}
+
+static void SUFFIX(relu_backward)(const float *x, const float *g, float *out, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    EK_V8 zero = SUFFIX(splat)(0.0f);
+    for (; i + 8 <= n; i += 8) {
+        EK_V8 vx = SUFFIX(vload)(x + i), vg = SUFFIX(vload)(g + i);
+        SUFFIX(vstore)(out + i, SUFFIX(vsel)(vx > zero, vg, zero));
+    }
+    for (; i < n; i++) out[i] = x[i] > 0 ? g[i] : 0.0f;
+}
+
+static void SUFFIX(axpby)(const float *a, float alpha, const float *b, float beta, float *out, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        SUFFIX(vstore)(out + i, SUFFIX(vload)(a + i) * alpha + SUFFIX(vload)(b + i) * beta);
+    for (; i < n; i++) out[i] = a[i] * alpha + b[i] * beta;
+}
+
+static double SUFFIX(sum)(const float *x, ptrdiff_t n) {
+    // Blocks of 4096 summed in 4x8 float lanes, blocks accumulated in double: fixed order, accurate.
+    double total = 0;
+    for (ptrdiff_t start = 0; start < n; start += 4096) {
+        ptrdiff_t end = start + 4096 < n ? start + 4096 : n, i = start;
+        EK_V8 s0 = SUFFIX(splat)(0), s1 = s0, s2 = s0, s3 = s0;
+        for (; i + 32 <= end; i += 32) {
+            s0 += SUFFIX(vload)(x + i); s1 += SUFFIX(vload)(x + i + 8);
+            s2 += SUFFIX(vload)(x + i + 16); s3 += SUFFIX(vload)(x + i + 24);
+        }
+        EK_V8 s = (s0 + s1) + (s2 + s3);
+        double b = 0;
+        for (int k = 0; k < 8; k++) b += s[k];
+        for (; i < end; i++) b += x[i];
+        total += b;
+    }
+    return total;
+}
+
+static float SUFFIX(row_max)(const float *x, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    float m = -__builtin_inff();
+    if (n >= 8) {
+        EK_V8 vm = SUFFIX(vload)(x);
+        for (i = 8; i + 8 <= n; i += 8) vm = SUFFIX(vmax)(vm, SUFFIX(vload)(x + i));
+        for (int k = 0; k < 8; k++) m = vm[k] > m ? vm[k] : m;
+    }
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+static void SUFFIX(softmax_rows)(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, int lg) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *o = out + r * cols;
+        float m = SUFFIX(row_max)(xr, cols);
+        if (m == -__builtin_inff()) m = 0;  // all -inf row: keep NaN-free shift
+        EK_V8 vm = SUFFIX(splat)(m), acc = SUFFIX(splat)(0);
+        ptrdiff_t i = 0;
+        float s = 0;
+        if (lg) {
+            for (; i + 8 <= cols; i += 8) acc += SUFFIX(vexp)(SUFFIX(vload)(xr + i) - vm);
+            for (; i < cols; i++) s += SUFFIX(sexp)(xr[i] - m);
+        } else {
+            for (; i + 8 <= cols; i += 8) {
+                EK_V8 e = SUFFIX(vexp)(SUFFIX(vload)(xr + i) - vm);
+                SUFFIX(vstore)(o + i, e);
+                acc += e;
+            }
+            for (; i < cols; i++) { float e = SUFFIX(sexp)(xr[i] - m); o[i] = e; s += e; }
+        }
+        for (int k = 0; k < 8; k++) s += acc[k];
+        if (lg) {
+            float shift = m + __builtin_logf(s);
+            EK_V8 vs = SUFFIX(splat)(shift);
+            for (i = 0; i + 8 <= cols; i += 8) SUFFIX(vstore)(o + i, SUFFIX(vload)(xr + i) - vs);
+            for (; i < cols; i++) o[i] = xr[i] - shift;
+        } else {
+            float inv = 1.0f / s;
+            for (i = 0; i + 8 <= cols; i += 8) SUFFIX(vstore)(o + i, SUFFIX(vload)(o + i) * inv);
+            for (; i < cols; i++) o[i] *= inv;
+        }
+    }
+}
+
+static void SUFFIX(softmax_backward_rows)(const float *y, const float *g, float *out, ptrdiff_t rows, ptrdiff_t cols, int lg) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const float *yr = y + r * cols, *gr = g + r * cols;
+        float *o = out + r * cols;
+        ptrdiff_t i = 0;
+        EK_V8 acc = SUFFIX(splat)(0);
+        float s = 0;
+        if (lg) {
+            // dx = g - exp(y) * sum(g)
+            for (; i + 8 <= cols; i += 8) acc += SUFFIX(vload)(gr + i);
+            for (; i < cols; i++) s += gr[i];
+            for (int k = 0; k < 8; k++) s += acc[k];
+            EK_V8 vs = SUFFIX(splat)(s);
+            for (i = 0; i + 8 <= cols; i += 8)
+                SUFFIX(vstore)(o + i, SUFFIX(vload)(gr + i) - SUFFIX(vexp)(SUFFIX(vload)(yr + i)) * vs);
+            for (; i < cols; i++) o[i] = gr[i] - SUFFIX(sexp)(yr[i]) * s;
+        } else {
+            // dx = y * (g - sum(g*y))
+            for (; i + 8 <= cols; i += 8) acc += SUFFIX(vload)(gr + i) * SUFFIX(vload)(yr + i);
+            for (; i < cols; i++) s += gr[i] * yr[i];
+            for (int k = 0; k < 8; k++) s += acc[k];
+            EK_V8 vs = SUFFIX(splat)(s);
+            for (i = 0; i + 8 <= cols; i += 8)
+                SUFFIX(vstore)(o + i, SUFFIX(vload)(yr + i) * (SUFFIX(vload)(gr + i) - vs));
+            for (; i < cols; i++) o[i] = yr[i] * (gr[i] - s);
+        }
+    }
+}
+
+static void SUFFIX(adam)(float *p, const float *g, float *m, float *v, ptrdiff_t n,
+                         float lr, float b1, float b2, float eps, float c1, float c2, float l2, float dwd) {
+    ptrdiff_t i = 0;
+    float step = lr / c1, rc2 = 1.0f / __builtin_sqrtf(c2);
+    for (; i + 8 <= n; i += 8) {
+        EK_V8 vp = SUFFIX(vload)(p + i), vg = SUFFIX(vload)(g + i);
+        vg = vg + vp * l2;
+        vp = vp * (1.0f - dwd);
+        EK_V8 vm = SUFFIX(vload)(m + i) * b1 + vg * (1.0f - b1);
+        EK_V8 vv = SUFFIX(vload)(v + i) * b2 + vg * vg * (1.0f - b2);
+        SUFFIX(vstore)(m + i, vm);
+        SUFFIX(vstore)(v + i, vv);
+        EK_V8 denom = __builtin_elementwise_sqrt(vv) * rc2 + eps;
+        SUFFIX(vstore)(p + i, vp - step * vm / denom);
+    }
+    for (; i < n; i++) {
+        float gi = g[i] + p[i] * l2, pi = p[i] * (1.0f - dwd);
+        m[i] = m[i] * b1 + gi * (1.0f - b1);
+        v[i] = v[i] * b2 + gi * gi * (1.0f - b2);
+        float denom = __builtin_sqrtf(v[i]) * rc2 + eps;
+        p[i] = pi - step * m[i] / denom;
+    }
+}

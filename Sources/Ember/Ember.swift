@@ -1,0 +1,2 @@
+// The umbrella module: `import Ember` brings the whole framework.
+@_exported import EmberCore

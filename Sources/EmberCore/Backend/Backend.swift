@@ -1,0 +1,135 @@
+/// A view of raw memory as a strided array: the address of element 0, per-dimension strides in elements, and the
+/// element type. Backends read and write tensors only through these.
+public struct Operand: @unchecked Sendable {
+    /// Address of the first element.
+    public var pointer: UnsafeMutableRawPointer
+    /// Stride of each dimension, in elements (0 broadcasts, negative walks backwards).
+    public var strides: [Int]
+    /// Element type.
+    public var dtype: DType
+
+    /// Creates an operand.
+    public init(pointer: UnsafeMutableRawPointer, strides: [Int], dtype: DType) {
+        self.pointer = pointer
+        self.strides = strides
+        self.dtype = dtype
+    }
+}
+
+/// Elementwise functions of one float tensor. Cases ending in `Grad` give the derivative f'(x) of the function named.
+public enum UnaryOp: Sendable, Hashable {
+    case neg, exp, log, log1p, sqrt, rsqrt, abs, sign, sin, cos, tanh, sigmoid, relu, square, reciprocal, erf, expm1
+    case leakyRelu(Double), elu(Double), gelu, geluTanh, silu, softplus(beta: Double, threshold: Double)
+    case clamp(Double, Double)
+    case reluGrad, leakyReluGrad(Double), eluGrad(Double), geluGrad, geluTanhGrad, siluGrad
+    case softplusGrad(beta: Double, threshold: Double), clampGrad(Double, Double), signGradZero
+    /// a*x + b
+    case affine(Double, Double)
+    /// x^p for a constant p
+    case powScalar(Double)
+}
+
+/// Elementwise functions of two tensors (broadcast). Comparisons produce `bool`.
+public enum BinaryOp: Sendable, Hashable {
+    case add, sub, mul, div, pow, maximum, minimum
+    case eq, ne, lt, le, gt, ge, logicalAnd, logicalOr
+    /// g * (x > 0): a = x, b = g. The fused ReLU backward.
+    case reluBackward
+
+    var isComparison: Bool {
+        switch self {
+        case .eq, .ne, .lt, .le, .gt, .ge, .logicalAnd, .logicalOr: return true
+        default: return false
+        }
+    }
+}
+
+/// Reductions along one dimension.
+public enum ReduceOp: Sendable, Equatable {
+    case sum, max, min, prod
+}
+
+/// Parameters of a 2-D convolution window (also used for pooling).
+public struct Conv2dGeometry: Sendable, Equatable {
+    public var channels: Int, height: Int, width: Int
+    public var kernelH: Int, kernelW: Int
+    public var strideH: Int, strideW: Int
+    public var padH: Int, padW: Int
+    public var dilationH: Int, dilationW: Int
+
+    /// Output height.
+    public var outH: Int { (height + 2 * padH - dilationH * (kernelH - 1) - 1) / strideH + 1 }
+    /// Output width.
+    public var outW: Int { (width + 2 * padW - dilationW * (kernelW - 1) - 1) / strideW + 1 }
+
+    public init(channels: Int, height: Int, width: Int, kernelH: Int, kernelW: Int, strideH: Int, strideW: Int,
+                padH: Int, padW: Int, dilationH: Int, dilationW: Int) {
+        self.channels = channels; self.height = height; self.width = width
+        self.kernelH = kernelH; self.kernelW = kernelW; self.strideH = strideH; self.strideW = strideW
+        self.padH = padH; self.padW = padW; self.dilationH = dilationH; self.dilationW = dilationW
+    }
+}
+
+/// The seam between ops and hardware: a small fixed set of kernels over raw buffers.
+///
+/// Ops in `EmberCore` compute shapes, strides and gradients, then call these. A new device (say CUDA) implements
+/// this protocol and its own memory; no op changes. Contiguous means row-major with no gaps; "outer/n/inner"
+/// describes a contiguous tensor viewed as [outer, n, inner] with the op acting along n.
+public protocol Backend: AnyObject, Sendable {
+    /// A short name ("cpu").
+    var name: String { get }
+    /// Allocates at least `byteCount` bytes; returns the address and the capacity to hand back on free.
+    func allocate(byteCount: Int) -> (UnsafeMutableRawPointer, Int)
+    /// Frees memory from `allocate`.
+    func deallocate(_ pointer: UnsafeMutableRawPointer, capacity: Int)
+
+    /// Copies `shape` elements from a strided source into a strided destination, converting the dtype.
+    func copy(_ src: Operand, into dst: Operand, shape: [Int])
+    /// Sets `count` contiguous elements to `value`.
+    func fill(_ dst: Operand, count: Int, value: Double)
+    /// out = op(x), contiguous, float dtypes.
+    func unary(_ op: UnaryOp, _ x: Operand, _ out: Operand, count: Int)
+    /// out = a op b over `shape`, with broadcast strides on a and b; out contiguous.
+    func binary(_ op: BinaryOp, _ a: Operand, _ b: Operand, _ out: Operand, shape: [Int])
+    /// out = cond ? a : b over `shape` (broadcast strides); out contiguous.
+    func select(_ cond: Operand, _ a: Operand, _ b: Operand, _ out: Operand, shape: [Int])
+    /// Reduces a contiguous [outer, n, inner] tensor along n into [outer, inner].
+    func reduce(_ op: ReduceOp, _ x: Operand, _ out: Operand, outer: Int, n: Int, inner: Int)
+    /// Index (int64) of the max (or min) along n of a contiguous [outer, n, inner] tensor; first on ties.
+    func argReduce(max: Bool, _ x: Operand, _ out: Operand, outer: Int, n: Int, inner: Int)
+    /// Softmax or log-softmax along n of a contiguous [outer, n, inner] tensor.
+    func softmax(log: Bool, _ x: Operand, _ out: Operand, outer: Int, n: Int, inner: Int)
+    /// Backward of `softmax` given its output y and the upstream gradient g.
+    func softmaxBackward(log: Bool, y: Operand, g: Operand, _ out: Operand, outer: Int, n: Int, inner: Int)
+    /// Inclusive cumulative sum along n of a contiguous [outer, n, inner] tensor.
+    func cumsum(_ x: Operand, _ out: Operand, outer: Int, n: Int, inner: Int)
+    /// C[m,n] = alpha * op(A) * op(B) + beta * C for row-major matrices with leading dimensions.
+    func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+              a: Operand, lda: Int, b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int)
+    /// Unfolds one image [C,H,W] into columns [C*kh*kw, outH*outW] (zero padding).
+    func im2col(_ image: Operand, _ columns: Operand, _ g: Conv2dGeometry)
+    /// Adds columns [C*kh*kw, outH*outW] back into an image [C,H,W] (which it does not zero).
+    func col2im(_ columns: Operand, _ image: Operand, _ g: Conv2dGeometry)
+    /// Max pooling over images [N*C,H,W]; writes the flat argmax (within H*W, int64) of each window to `indices`.
+    func maxPool2d(_ x: Operand, _ out: Operand, indices: Operand, planes: Int, _ g: Conv2dGeometry)
+    /// Scatters pooled gradients back through `indices` into a zeroed [N*C,H,W] buffer.
+    func maxPool2dBackward(_ g: Operand, indices: Operand, _ out: Operand, planes: Int, _ geo: Conv2dGeometry)
+    /// Average pooling (`countIncludePad` as PyTorch).
+    func avgPool2d(_ x: Operand, _ out: Operand, planes: Int, _ g: Conv2dGeometry, countIncludePad: Bool)
+    /// Backward of `avgPool2d` into a zeroed buffer.
+    func avgPool2dBackward(_ g: Operand, _ out: Operand, planes: Int, _ geo: Conv2dGeometry, countIncludePad: Bool)
+    /// Gathers along n: out[o, j, i] = x[o, index[o, j, i], i] for contiguous x [outer,n,inner], index and out
+    /// [outer,m,inner] (int64 index).
+    func gather(_ x: Operand, index: Operand, _ out: Operand, outer: Int, n: Int, m: Int, inner: Int)
+    /// Adds along n: out[o, index[o, j, i], i] += src[o, j, i] (the transpose of `gather`).
+    func scatterAdd(_ src: Operand, index: Operand, _ out: Operand, outer: Int, n: Int, m: Int, inner: Int)
+    /// Selects slices along n: out[o, j, i] = x[o, index[j], i].
+    func indexSelect(_ x: Operand, index: Operand, _ out: Operand, outer: Int, n: Int, m: Int, inner: Int)
+    /// Adds slices along n: out[o, index[j], i] += src[o, j, i].
+    func indexAdd(_ src: Operand, index: Operand, _ out: Operand, outer: Int, n: Int, m: Int, inner: Int)
+    /// Fills `count` float elements from the counter-based generator: uniform in [0,1) or standard normal.
+    func random(_ out: Operand, count: Int, normal: Bool, key: (UInt32, UInt32), counter: UInt64)
+    /// One fused Adam/AdamW update over contiguous float32 buffers.
+    func adam(param: Operand, grad: Operand, m: Operand, v: Operand, count: Int, lr: Double, beta1: Double,
+              beta2: Double, eps: Double, step: Int, l2: Double, decoupledDecay: Double)
+}

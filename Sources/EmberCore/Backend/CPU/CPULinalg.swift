@@ -1,0 +1,219 @@
+import CBLAS
+
+extension CPUBackend {
+    public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+                     a: Operand, lda: Int, b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
+        switch c.dtype {
+        case .float32:
+            cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), Float(alpha),
+                        a.pointer.assumingMemoryBound(to: Float.self), Int32(lda),
+                        b.pointer.assumingMemoryBound(to: Float.self), Int32(ldb), Float(beta),
+                        c.pointer.assumingMemoryBound(to: Float.self), Int32(ldc))
+        case .float64:
+            cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha,
+                        a.pointer.assumingMemoryBound(to: Double.self), Int32(lda),
+                        b.pointer.assumingMemoryBound(to: Double.self), Int32(ldb), beta,
+                        c.pointer.assumingMemoryBound(to: Double.self), Int32(ldc))
+        default:
+            gemmInteger(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                        ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
+    }
+
+    private func gemmInteger(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double, a: Operand, lda: Int,
+                             b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var acc = 0.0
+                for p in 0..<k {
+                    let av = loadDouble(a.pointer, transA ? p * lda + i : i * lda + p, a.dtype)
+                    let bv = loadDouble(b.pointer, transB ? j * ldb + p : p * ldb + j, b.dtype)
+                    acc += av * bv
+                }
+                let old = beta == 0 ? 0 : loadDouble(c.pointer, i * ldc + j, c.dtype)
+                storeDouble(c.pointer, i * ldc + j, c.dtype, alpha * acc + beta * old)
+            }
+        }
+    }
+
+    public func im2col(_ image: Operand, _ columns: Operand, _ g: Conv2dGeometry) {
+        switch image.dtype {
+        case .float32: im2colTyped(image, columns, g, Float.self)
+        case .float64: im2colTyped(image, columns, g, Double.self)
+        default: preconditionFailure("im2col: needs a float tensor, got \(image.dtype)")
+        }
+    }
+
+    private func im2colTyped<T: KernelFloat>(_ image: Operand, _ columns: Operand, _ g: Conv2dGeometry, _: T.Type) {
+        let img = image.pointer.assumingMemoryBound(to: T.self), col = columns.pointer.assumingMemoryBound(to: T.self)
+        let oh = g.outH, ow = g.outW, L = oh * ow
+        let rows = g.channels * g.kernelH * g.kernelW
+        parallelFor(rows, grain: Swift.max(1, 4096 / Swift.max(L, 1))) { s, e in
+            for row in s..<e {
+                let kj = row % g.kernelW, ki = (row / g.kernelW) % g.kernelH, c = row / (g.kernelW * g.kernelH)
+                let dst = col + row * L
+                let plane = img + c * g.height * g.width
+                for oy in 0..<oh {
+                    let iy = oy * g.strideH - g.padH + ki * g.dilationH
+                    let drow = dst + oy * ow
+                    if iy < 0 || iy >= g.height {
+                        drow.update(repeating: 0, count: ow)
+                        continue
+                    }
+                    let srow = plane + iy * g.width
+                    let x0 = kj * g.dilationW - g.padW
+                    if g.strideW == 1 {
+                        // valid ox: 0 <= ox + x0 < width
+                        let lo = Swift.min(ow, Swift.max(0, -x0)), hi = Swift.max(lo, Swift.min(ow, g.width - x0))
+                        if lo > 0 { drow.update(repeating: 0, count: lo) }
+                        if hi > lo { (drow + lo).update(from: srow + lo + x0, count: hi - lo) }
+                        if hi < ow { (drow + hi).update(repeating: 0, count: ow - hi) }
+                    } else {
+                        for ox in 0..<ow {
+                            let ix = ox * g.strideW + x0
+                            drow[ox] = (ix >= 0 && ix < g.width) ? srow[ix] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func col2im(_ columns: Operand, _ image: Operand, _ g: Conv2dGeometry) {
+        switch image.dtype {
+        case .float32: col2imTyped(columns, image, g, Float.self)
+        case .float64: col2imTyped(columns, image, g, Double.self)
+        default: preconditionFailure("col2im: needs a float tensor, got \(image.dtype)")
+        }
+    }
+
+    private func col2imTyped<T: KernelFloat>(_ columns: Operand, _ image: Operand, _ g: Conv2dGeometry, _: T.Type) {
+        let img = image.pointer.assumingMemoryBound(to: T.self), col = columns.pointer.assumingMemoryBound(to: T.self)
+        let oh = g.outH, ow = g.outW, L = oh * ow
+        // Parallel over channels: each channel's rows only touch that channel's plane.
+        parallelFor(g.channels, grain: Swift.max(1, 2048 / Swift.max(L * g.kernelH * g.kernelW, 1))) { s, e in
+            for c in s..<e {
+                let plane = img + c * g.height * g.width
+                for ki in 0..<g.kernelH {
+                    for kj in 0..<g.kernelW {
+                        let src = col + ((c * g.kernelH + ki) * g.kernelW + kj) * L
+                        for oy in 0..<oh {
+                            let iy = oy * g.strideH - g.padH + ki * g.dilationH
+                            if iy < 0 || iy >= g.height { continue }
+                            let prow = plane + iy * g.width, srow = src + oy * ow
+                            let x0 = kj * g.dilationW - g.padW
+                            for ox in 0..<ow {
+                                let ix = ox * g.strideW + x0
+                                if ix >= 0 && ix < g.width { prow[ix] += srow[ox] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func maxPool2d(_ x: Operand, _ out: Operand, indices: Operand, planes: Int, _ g: Conv2dGeometry) {
+        switch x.dtype {
+        case .float32: maxPoolTyped(x, out, indices, planes, g, Float.self)
+        case .float64: maxPoolTyped(x, out, indices, planes, g, Double.self)
+        default: preconditionFailure("maxPool2d: needs a float tensor, got \(x.dtype)")
+        }
+    }
+
+    private func maxPoolTyped<T: KernelFloat>(_ x: Operand, _ out: Operand, _ indices: Operand, _ planes: Int,
+                                              _ g: Conv2dGeometry, _: T.Type) {
+        let xp = x.pointer.assumingMemoryBound(to: T.self), op = out.pointer.assumingMemoryBound(to: T.self)
+        let ip = indices.pointer.assumingMemoryBound(to: Int64.self)
+        let oh = g.outH, ow = g.outW, hw = g.height * g.width
+        parallelFor(planes, grain: Swift.max(1, 4096 / Swift.max(oh * ow * g.kernelH * g.kernelW, 1))) { s, e in
+            for p in s..<e {
+                let plane = xp + p * hw
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var best = -T.infinity, bi = -1
+                        for ki in 0..<g.kernelH {
+                            let iy = oy * g.strideH - g.padH + ki * g.dilationH
+                            if iy < 0 || iy >= g.height { continue }
+                            for kj in 0..<g.kernelW {
+                                let ix = ox * g.strideW - g.padW + kj * g.dilationW
+                                if ix < 0 || ix >= g.width { continue }
+                                let v = plane[iy * g.width + ix]
+                                if bi < 0 || v > best || v != v { best = v; bi = iy * g.width + ix; if v != v { break } }
+                            }
+                        }
+                        let o = (p * oh + oy) * ow + ox
+                        op[o] = best
+                        ip[o] = Int64(bi)
+                    }
+                }
+            }
+        }
+    }
+
+    public func maxPool2dBackward(_ g: Operand, indices: Operand, _ out: Operand, planes: Int, _ geo: Conv2dGeometry) {
+        let ip = indices.pointer.assumingMemoryBound(to: Int64.self)
+        let L = geo.outH * geo.outW, hw = geo.height * geo.width
+        switch g.dtype {
+        case .float32:
+            let gp = g.pointer.assumingMemoryBound(to: Float.self), o = out.pointer.assumingMemoryBound(to: Float.self)
+            parallelFor(planes, grain: Swift.max(1, 8192 / Swift.max(L, 1))) { s, e in
+                for p in s..<e { for j in 0..<L where ip[p * L + j] >= 0 { o[p * hw + Int(ip[p * L + j])] += gp[p * L + j] } }
+            }
+        case .float64:
+            let gp = g.pointer.assumingMemoryBound(to: Double.self), o = out.pointer.assumingMemoryBound(to: Double.self)
+            for p in 0..<planes { for j in 0..<L where ip[p * L + j] >= 0 { o[p * hw + Int(ip[p * L + j])] += gp[p * L + j] } }
+        default: preconditionFailure("maxPool2d backward: needs a float tensor, got \(g.dtype)")
+        }
+    }
+
+    /// PyTorch's window bounds for average pooling: (start, end, divisor) per output position.
+    private func avgWindow(_ o: Int, stride: Int, pad: Int, kernel: Int, size: Int) -> (Int, Int, Int) {
+        var start = o * stride - pad
+        var end = Swift.min(start + kernel, size + pad)
+        let full = end - start
+        start = Swift.max(start, 0)
+        end = Swift.min(end, size)
+        return (start, end, full)
+    }
+
+    public func avgPool2d(_ x: Operand, _ out: Operand, planes: Int, _ g: Conv2dGeometry, countIncludePad: Bool) {
+        avgPoolCommon(x, out, planes, g, countIncludePad, backward: false)
+    }
+
+    public func avgPool2dBackward(_ g: Operand, _ out: Operand, planes: Int, _ geo: Conv2dGeometry, countIncludePad: Bool) {
+        avgPoolCommon(g, out, planes, geo, countIncludePad, backward: true)
+    }
+
+    private func avgPoolCommon(_ a: Operand, _ b: Operand, _ planes: Int, _ g: Conv2dGeometry, _ include: Bool,
+                               backward: Bool) {
+        let oh = g.outH, ow = g.outW, hw = g.height * g.width
+        for p in 0..<planes {
+            for oy in 0..<oh {
+                let (h0, h1, fh) = avgWindow(oy, stride: g.strideH, pad: g.padH, kernel: g.kernelH, size: g.height)
+                for ox in 0..<ow {
+                    let (w0, w1, fw) = avgWindow(ox, stride: g.strideW, pad: g.padW, kernel: g.kernelW, size: g.width)
+                    let div = Double(include ? fh * fw : Swift.max((h1 - h0) * (w1 - w0), 1))
+                    let o = (p * oh + oy) * ow + ox
+                    if backward {
+                        let gv = loadDouble(a.pointer, o, a.dtype) / div
+                        for iy in h0..<Swift.max(h0, h1) {
+                            for ix in w0..<Swift.max(w0, w1) {
+                                let k = p * hw + iy * g.width + ix
+                                storeDouble(b.pointer, k, b.dtype, loadDouble(b.pointer, k, b.dtype) + gv)
+                            }
+                        }
+                    } else {
+                        var s = 0.0
+                        for iy in h0..<Swift.max(h0, h1) {
+                            for ix in w0..<Swift.max(w0, w1) { s += loadDouble(a.pointer, p * hw + iy * g.width + ix, a.dtype) }
+                        }
+                        storeDouble(b.pointer, o, b.dtype, s / div)
+                    }
+                }
+            }
+        }
+    }
+}

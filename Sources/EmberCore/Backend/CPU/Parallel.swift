@@ -1,0 +1,38 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Threading settings for Ember's own kernels (OpenBLAS keeps its own pool; see `setBLASThreads`).
+public enum Threading {
+    private static let count = Atomic<Int>(Threading.defaultCount())
+
+    static func defaultCount() -> Int {
+        if let s = ProcessInfo.processInfo.environment["EMBER_NUM_THREADS"], let n = Int(s), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// Number of threads Ember's elementwise, reduction and conv kernels split work across.
+    /// Results are bit-identical for every value: work is split, never reordered.
+    public static var threads: Int {
+        get { count.load(ordering: .relaxed) }
+        set { count.store(max(1, newValue), ordering: .relaxed) }
+    }
+}
+
+struct UncheckedSendable<T>: @unchecked Sendable { let value: T }
+
+/// Runs body(start, end) over [0, n) in up to `Threading.threads` contiguous chunks of at least `grain` items.
+@inline(__always)
+func parallelFor(_ n: Int, grain: Int, _ body: (Int, Int) -> Void) {
+    let chunks = min(Threading.threads, n / max(grain, 1))
+    if chunks <= 1 {
+        if n > 0 { body(0, n) }
+        return
+    }
+    withoutActuallyEscaping(body) { b in
+        let box = UncheckedSendable(value: b)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            box.value(n * c / chunks, n * (c + 1) / chunks)
+        }
+    }
+}

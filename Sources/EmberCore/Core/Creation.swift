@@ -1,0 +1,182 @@
+extension Tensor {
+    /// A tensor holding `values` (row-major) with the given shape (default: 1-D).
+    public convenience init<T: TensorScalar>(_ values: [T], shape: [Int]? = nil) {
+        let shp = shape ?? [values.count]
+        precondition(shp.reduce(1, *) == values.count, "Tensor(values:shape:): \(values.count) values do not fill shape \(shp)")
+        let t = Tensor.empty(shp, dtype: T.dtype)
+        self.init(storage: t.storage, shape: shp, strides: t.strides, offset: 0, dtype: T.dtype)
+        values.withUnsafeBufferPointer { src in
+            if let base = src.baseAddress { storage.pointer.copyMemory(from: base, byteCount: values.count * T.dtype.byteSize) }
+        }
+    }
+
+    /// A 2-D tensor from rows of equal length.
+    public convenience init<T: TensorScalar>(_ rows: [[T]]) {
+        let cols = rows.first?.count ?? 0
+        precondition(rows.allSatisfy { $0.count == cols }, "Tensor(rows:): rows have different lengths")
+        self.init(rows.flatMap { $0 }, shape: [rows.count, cols])
+    }
+
+    /// A 0-dimensional tensor holding one value.
+    public convenience init(_ value: Double, dtype: DType = .float32) {
+        let t = Tensor.empty([], dtype: dtype)
+        self.init(storage: t.storage, shape: [], strides: [], offset: 0, dtype: dtype)
+        storeDouble(storage.pointer, 0, dtype, value)
+    }
+
+    /// A tensor of `shape` with every element `value`.
+    public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32) -> Tensor {
+        let t = empty(shape, dtype: dtype)
+        t.backend.fill(t.operand, count: t.count, value: value)
+        return t
+    }
+
+    /// Zeros.
+    public static func zeros(_ shape: [Int], dtype: DType = .float32) -> Tensor { full(shape, 0, dtype: dtype) }
+    /// Ones.
+    public static func ones(_ shape: [Int], dtype: DType = .float32) -> Tensor { full(shape, 1, dtype: dtype) }
+    /// Zeros with this tensor's shape and dtype.
+    public func zerosLike() -> Tensor { Tensor.zeros(shape, dtype: dtype) }
+    /// Ones with this tensor's shape and dtype.
+    public func onesLike() -> Tensor { Tensor.ones(shape, dtype: dtype) }
+
+    /// Values start, start+step, ... below end (like `torch.arange`).
+    public static func arange(_ start: Double = 0, _ end: Double, step: Double = 1, dtype: DType = .float32) -> Tensor {
+        precondition(step != 0, "arange: step must not be zero")
+        let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
+        let t = empty([n], dtype: dtype)
+        for i in 0..<n { storeDouble(t.storage.pointer, i, dtype, start + Double(i) * step) }
+        return t
+    }
+
+    /// `count` evenly spaced values from start to end inclusive.
+    public static func linspace(_ start: Double, _ end: Double, count: Int, dtype: DType = .float32) -> Tensor {
+        precondition(count >= 0, "linspace: count must be non-negative, got \(count)")
+        let t = empty([count], dtype: dtype)
+        let step = count > 1 ? (end - start) / Double(count - 1) : 0
+        for i in 0..<count {
+            // Fill from both ends as PyTorch does, so the last value is exactly `end`.
+            let v = i < count / 2 ? start + step * Double(i) : end - step * Double(count - 1 - i)
+            storeDouble(t.storage.pointer, i, dtype, v)
+        }
+        return t
+    }
+
+    /// The identity matrix (n x m, default square).
+    public static func eye(_ n: Int, _ m: Int? = nil, dtype: DType = .float32) -> Tensor {
+        let cols = m ?? n
+        let t = zeros([n, cols], dtype: dtype)
+        for i in 0..<Swift.min(n, cols) { storeDouble(t.storage.pointer, i * cols + i, dtype, 1) }
+        return t
+    }
+
+    // MARK: random
+
+    /// Uniform samples in [low, high) from `rng`.
+    public static func uniform(_ shape: [Int], low: Double = 0, high: Double = 1, dtype: DType = .float32,
+                               rng: inout RandomState) -> Tensor {
+        precondition(dtype.isFloatingPoint, "uniform: dtype must be float, got \(dtype)")
+        let t = empty(shape, dtype: dtype)
+        t.backend.random(t.operand, count: t.count, normal: false, key: rng.key, counter: rng.reserve(t.count))
+        if low == 0 && high == 1 { return t }
+        return withoutGrad { t.affine(high - low, low) }
+    }
+
+    /// Normal samples with the given mean and standard deviation from `rng`.
+    public static func normal(_ shape: [Int], mean: Double = 0, std: Double = 1, dtype: DType = .float32,
+                              rng: inout RandomState) -> Tensor {
+        precondition(dtype.isFloatingPoint, "normal: dtype must be float, got \(dtype)")
+        let t = empty(shape, dtype: dtype)
+        t.backend.random(t.operand, count: t.count, normal: true, key: rng.key, counter: rng.reserve(t.count))
+        if mean == 0 && std == 1 { return t }
+        return withoutGrad { t.affine(std, mean) }
+    }
+
+    /// Bernoulli samples: 1 with probability `p`, else 0 (as `dtype`).
+    public static func bernoulli(_ shape: [Int], p: Double, dtype: DType = .float32, rng: inout RandomState) -> Tensor {
+        precondition(p >= 0 && p <= 1, "bernoulli: p must be in [0, 1], got \(p)")
+        let u = uniform(shape, dtype: .float64, rng: &rng)
+        return withoutGrad { (u .< Tensor(p, dtype: .float64)).cast(dtype) }
+    }
+
+    /// Bernoulli samples with per-element probabilities `probs`.
+    public static func bernoulli(probs: Tensor, rng: inout RandomState) -> Tensor {
+        let u = uniform(probs.shape, dtype: probs.dtype, rng: &rng)
+        return withoutGrad { (u .< probs).cast(probs.dtype) }
+    }
+
+    /// Uniform integers in [low, high).
+    public static func randint(_ low: Int, _ high: Int, shape: [Int], dtype: DType = .int64, rng: inout RandomState) -> Tensor {
+        precondition(high > low, "randint: high (\(high)) must exceed low (\(low))")
+        let t = empty(shape, dtype: dtype)
+        for i in 0..<t.count { storeDouble(t.storage.pointer, i, dtype, Double(low + rng.nextInt(below: high - low))) }
+        return t
+    }
+
+    /// A random permutation of 0..<n as int64.
+    public static func randperm(_ n: Int, rng: inout RandomState) -> Tensor {
+        Tensor(rng.permutation(n).map { Int64($0) })
+    }
+
+    /// Draws `samples` category indices per row from unnormalized non-negative weights `probs` ([k] or [n, k]),
+    /// with replacement (like `torch.multinomial(..., replacement=True)`). Returns int64 [samples] or [n, samples].
+    public static func categorical(_ probs: Tensor, samples: Int, rng: inout RandomState) -> Tensor {
+        precondition(probs.rank == 1 || probs.rank == 2, "categorical: probs must be 1-D or 2-D, got shape \(probs.shape)")
+        let p = probs.rank == 1 ? probs.reshaped([1, probs.shape[0]]) : probs
+        let rows = p.shape[0], k = p.shape[1]
+        let w = p.toArray(Double.self)
+        var out = [Int64](repeating: 0, count: rows * samples)
+        for r in 0..<rows {
+            var cdf = [Double](repeating: 0, count: k)
+            var acc = 0.0
+            for j in 0..<k {
+                precondition(w[r * k + j] >= 0 && w[r * k + j].isFinite, "categorical: probabilities must be finite and non-negative")
+                acc += w[r * k + j]
+                cdf[j] = acc
+            }
+            precondition(acc > 0, "categorical: row \(r) has zero total probability")
+            for s in 0..<samples {
+                let u = rng.nextDouble() * acc
+                var lo = 0, hi = k - 1
+                while lo < hi { let mid = (lo + hi) / 2; if cdf[mid] > u { hi = mid } else { lo = mid + 1 } }
+                // skip zero-weight categories that share the cdf value
+                while lo < k - 1 && w[r * k + lo] == 0 { lo += 1 }
+                out[r * samples + s] = Int64(lo)
+            }
+        }
+        return Tensor(out, shape: probs.rank == 1 ? [samples] : [rows, samples])
+    }
+
+    // MARK: reading values
+
+    /// The elements in row-major order, converted to `T`.
+    public func toArray<T: TensorScalar>(_: T.Type = T.self) -> [T] {
+        let c = contiguousData()
+        let n = count
+        if T.dtype == dtype {
+            return [T](unsafeUninitializedCapacity: n) { buf, initialized in
+                if n > 0 { UnsafeMutableRawPointer(buf.baseAddress!).copyMemory(from: c.storage.pointer + c.offset * dtype.byteSize, byteCount: n * dtype.byteSize) }
+                initialized = n
+            }
+        }
+        let base = c.storage.pointer + c.offset * dtype.byteSize
+        return (0..<n).map { T(fromDouble: loadDouble(base, $0, dtype)) }
+    }
+
+    /// Elements as Float (row-major).
+    public var scalars: [Float] { toArray(Float.self) }
+
+    /// The single element as a Double. The tensor must hold exactly one element.
+    public func item() -> Double {
+        precondition(count == 1, "item: tensor of shape \(shape) holds \(count) elements, not one")
+        return loadDouble(storage.pointer + offset * dtype.byteSize, 0, dtype)
+    }
+
+    /// A contiguous copy outside autodiff, or self when already contiguous.
+    func contiguousData() -> Tensor {
+        if isContiguous { return self }
+        let out = Tensor.empty(shape, dtype: dtype, backend: backend)
+        backend.copy(operand, into: out.operand, shape: shape)
+        return out
+    }
+}
