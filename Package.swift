@@ -26,8 +26,15 @@ let package = Package(
             dependencies: ["CBLAS", "CEmberKernels"],
             path: "Sources/EmberCore"
         ),
+        // Datasets, loaders, readers (IDX, CIFAR, CSV, npy), preparation and augmentation.
+        .target(
+            name: "EmberData",
+            dependencies: ["EmberCore"],
+            path: "Sources/EmberData",
+            resources: [.copy("Resources")]
+        ),
         // Umbrella module: `import Ember` brings every Ember module.
-        .target(name: "Ember", dependencies: ["EmberCore"], path: "Sources/Ember"),
+        .target(name: "Ember", dependencies: ["EmberCore", "EmberData"], path: "Sources/Ember"),
         .executableTarget(
             name: "ember",
             dependencies: ["Ember", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -37,6 +44,12 @@ let package = Package(
             name: "EmberCoreTests",
             dependencies: ["EmberCore"],
             path: "Tests/EmberCoreTests",
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "EmberDataTests",
+            dependencies: ["EmberData"],
+            path: "Tests/EmberDataTests",
             resources: [.copy("Fixtures")]
         ),
     ],

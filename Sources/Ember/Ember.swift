@@ -1,2 +1,3 @@
 // The umbrella module: `import Ember` brings the whole framework.
 @_exported import EmberCore
+@_exported import EmberData
