@@ -2,6 +2,9 @@
 #include "ember_kernels.h"
 #include <math.h>
 
+// The portable build passes 8-lane vectors between static inline helpers; their ABI never crosses this file.
+#pragma clang diagnostic ignored "-Wpsabi"
+
 #if defined(__x86_64__) || defined(__i386__)
 #define EK_X86 1
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
