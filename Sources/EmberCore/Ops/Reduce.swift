@@ -96,6 +96,9 @@ extension Tensor {
         }
     }
 
+    /// Product over one axis.
+    public func prod(axis: Int, keepDims: Bool = false) -> Tensor { prod(axes: [axis], keepDims: keepDims) }
+
     /// Index of the maximum along `axis` (first on ties), int64; flattened when axis is nil.
     public func argmax(axis: Int? = nil, keepDims: Bool = false) -> Tensor { argReduce(axis, keepDims, max: true) }
     /// Index of the minimum along `axis` (first on ties), int64.
