@@ -19,17 +19,19 @@ static inline EK_V8 SUFFIX(vsel)(EK_I8 mask, EK_V8 a, EK_V8 b) {
 static inline EK_V8 SUFFIX(vmax)(EK_V8 a, EK_V8 b) { return SUFFIX(vsel)(a > b, a, b); }
 static inline EK_V8 SUFFIX(vmin)(EK_V8 a, EK_V8 b) { return SUFFIX(vsel)(a < b, a, b); }
 
-// Cephes-style expf on 8 lanes (relative error ~1 ulp over the float range).
+// expf on 8 lanes: n = round(x / ln2) by the 1.5*2^23 magic-number trick, r = x - n ln2 (two-part ln2),
+// Cephes' degree-5 polynomial for exp(r) on [-ln2/2, ln2/2], then scaling by 2^(n-1) * 2 so that n = 128 still
+// yields a finite result up to FLT_MAX and inf beyond. Relative error ~1 ulp; inputs below -87.6 flush to 0 (results under FLT_MIN).
 static inline EK_V8 SUFFIX(vexp)(EK_V8 x) {
-    x = SUFFIX(vmin)(x, SUFFIX(splat)(88.3762626647949f));
-    x = SUFFIX(vmax)(x, SUFFIX(splat)(-87.3365447505531f));
-    EK_V8 fx = x * 1.44269504088896341f + 0.5f;
-    EK_I8 fi = __builtin_convertvector(fx, EK_I8);
-    EK_V8 ff = __builtin_convertvector(fi, EK_V8);
-    ff = SUFFIX(vsel)(ff > fx, ff - 1.0f, ff);  // floor
-    fi = __builtin_convertvector(ff, EK_I8);
-    x = x - ff * 0.693359375f;
-    x = x - ff * -2.12194440e-4f;
+    x = SUFFIX(vmin)(x, SUFFIX(splat)(88.75f));  // above ln(FLT_MAX) the final product overflows to inf
+    x = SUFFIX(vmax)(x, SUFFIX(splat)(-87.6f));
+    const float magic = 12582912.0f;  // 1.5 * 2^23
+    EK_V8 t = x * 1.44269504088896341f + magic;
+    EK_V8 n = t - magic;
+    EK_I8 ti;
+    __builtin_memcpy(&ti, &t, sizeof ti);
+    x = x - n * 0.693359375f;
+    x = x - n * -2.12194440e-4f;
     EK_V8 z = x * x;
     EK_V8 y = SUFFIX(splat)(1.9875691500E-4f);
     y = y * x + 1.3981999507E-3f;
@@ -38,10 +40,10 @@ static inline EK_V8 SUFFIX(vexp)(EK_V8 x) {
     y = y * x + 1.6666665459E-1f;
     y = y * x + 5.0000001201E-1f;
     y = y * z + x + 1.0f;
-    EK_I8 e = (fi + 127) << 23;
+    EK_I8 e = (ti - 0x4B400000 + 126) << 23;
     EK_V8 p;
     __builtin_memcpy(&p, &e, sizeof p);
-    return y * p;
+    return (y * p) * 2.0f;
 }
 
 static inline float SUFFIX(sexp)(float x) {
@@ -100,13 +102,23 @@ static inline EK_V8 SUFFIX(vunary)(int op, EK_V8 x) {
     case 2: return -x;
     case 3: return 1.0f / (1.0f + SUFFIX(vexp)(-x));
     case 4: {
-        // tanh(x) = 1 - 2/(exp(2x)+1); small |x| uses the odd polynomial to keep relative accuracy.
-        EK_V8 e = SUFFIX(vexp)(2.0f * x);
-        EK_V8 big = 1.0f - 2.0f / (e + 1.0f);
-        EK_V8 x2 = x * x;
-        EK_V8 small = x * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f + x2 * (-0.053968254f + x2 * 0.021869488f))));
+        // |x| >= 0.55: sign(x) (1 - 2/(exp(2|x|)+1)), which loses under one bit to cancellation there;
+        // |x| < 0.55: the Taylor series through x^17 (truncation error below 1e-8 relative).
         EK_V8 ax = SUFFIX(vsel)(x < 0, -x, x);
-        return SUFFIX(vsel)(ax < 0.0625f, small, big);
+        EK_V8 e = SUFFIX(vexp)(2.0f * ax);
+        EK_V8 big = 1.0f - 2.0f / (e + 1.0f);
+        big = SUFFIX(vsel)(x < 0, -big, big);
+        EK_V8 x2 = x * x;
+        EK_V8 p = SUFFIX(splat)(0.000590027f);
+        p = p * x2 - 0.001455834f;
+        p = p * x2 + 0.003592128f;
+        p = p * x2 - 0.008863236f;
+        p = p * x2 + 0.021869489f;
+        p = p * x2 - 0.053968254f;
+        p = p * x2 + 0.133333333f;
+        p = p * x2 - 0.333333333f;
+        EK_V8 small = x + x * x2 * p;
+        return SUFFIX(vsel)(ax < 0.55f, small, big);
     }
     case 5: return x * x;
     case 6: return __builtin_elementwise_sqrt(x);
