@@ -18,6 +18,12 @@ let package = Package(
             path: "Sources/CBLAS",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // zlib (Debian: zlib1g-dev), for gzip files and deflated zip (.npz) members in EmberData.
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // Hand-vectorized CPU kernels (AVX2/FMA selected at run time, portable fallback).
         .target(name: "CEmberKernels", path: "Sources/CEmberKernels"),
         // The core: tensors, dtypes, RNG, autodiff, ops, backend protocol and the CPU backend.
@@ -29,12 +35,14 @@ let package = Package(
         // Datasets, loaders, readers (IDX, CIFAR, CSV, npy), preparation and augmentation.
         .target(
             name: "EmberData",
-            dependencies: ["EmberCore"],
+            dependencies: ["EmberCore", "CZlib"],
             path: "Sources/EmberData",
             resources: [.copy("Resources")]
         ),
+        // Modules, layers, initializers, losses, optimizers, schedules.
+        .target(name: "EmberNN", dependencies: ["EmberCore"], path: "Sources/EmberNN"),
         // Umbrella module: `import Ember` brings every Ember module.
-        .target(name: "Ember", dependencies: ["EmberCore", "EmberData"], path: "Sources/Ember"),
+        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN"], path: "Sources/Ember"),
         .executableTarget(
             name: "ember",
             dependencies: ["Ember", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -44,6 +52,12 @@ let package = Package(
             name: "EmberCoreTests",
             dependencies: ["EmberCore"],
             path: "Tests/EmberCoreTests",
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "EmberNNTests",
+            dependencies: ["EmberNN"],
+            path: "Tests/EmberNNTests",
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -1,3 +1,4 @@
 // The umbrella module: `import Ember` brings the whole framework.
 @_exported import EmberCore
 @_exported import EmberData
+@_exported import EmberNN
