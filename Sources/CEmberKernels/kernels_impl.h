@@ -66,15 +66,16 @@ static inline EK_V8 SUFFIX(vop)(int op, EK_V8 a, EK_V8 b) {
 }
 
 #define EK_BINARY_LOOP(OPEXPR)                                                               \
+    /* Vector paths for (1,1), (1,0), (0,1) strides; any other pair (negative, both 0, > 1) takes the scalar loop. */ \
     if (sa == 1 && sb == 1) {                                                                \
         for (; i + 8 <= n; i += 8) {                                                         \
             EK_V8 va = SUFFIX(vload)(a + i), vb = SUFFIX(vload)(b + i);                      \
             SUFFIX(vstore)(out + i, OPEXPR);                                                 \
         }                                                                                    \
-    } else if (sa == 1) {                                                                    \
+    } else if (sa == 1 && sb == 0) {                                                         \
         EK_V8 vb = SUFFIX(splat)(b[0]);                                                      \
         for (; i + 8 <= n; i += 8) { EK_V8 va = SUFFIX(vload)(a + i); SUFFIX(vstore)(out + i, OPEXPR); } \
-    } else {                                                                                 \
+    } else if (sa == 0 && sb == 1) {                                                         \
         EK_V8 va = SUFFIX(splat)(a[0]);                                                      \
         for (; i + 8 <= n; i += 8) { EK_V8 vb = SUFFIX(vload)(b + i); SUFFIX(vstore)(out + i, OPEXPR); } \
     }                                                                                        \

@@ -12,6 +12,8 @@ func gemmLayout(rows: Int, cols: Int, rs: Int, cs: Int) -> (trans: Bool, ld: Int
 /// dimension removed), leading dimensions broadcast as a batch. Float32/Float64 run on OpenBLAS.
 public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.rank >= 1 && b.rank >= 1, "matmul: \(a.shape) x \(b.shape): both operands need at least one dimension")
+    // vector . vector is a 0-D dot product (squeezing -2 after the recursive call would hit a rank-1 result).
+    if a.rank == 1 && b.rank == 1 { return matmul(a.unsqueezed(axis: 0), b.unsqueezed(axis: -1)).reshaped([]) }
     if a.rank == 1 { return matmul(a.unsqueezed(axis: 0), b).squeezed(axis: -2) }
     if b.rank == 1 { return matmul(a, b.unsqueezed(axis: -1)).squeezed(axis: -1) }
     let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], k2 = b.shape[b.rank - 2], n = b.shape[b.rank - 1]
