@@ -89,3 +89,52 @@ void ek_adam_f32(float *param, const float *grad, float *m, float *v, ptrdiff_t 
     EK_DISPATCH(adam);
 #undef CALLARGS
 }
+
+void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t planes, int h, int w, int oh, int ow,
+                      int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw) {
+    for (ptrdiff_t p = 0; p < planes; p++) {
+        const float *plane = x + p * (ptrdiff_t)h * w;
+        float *o = out + p * (ptrdiff_t)oh * ow;
+        int64_t *ix = indices + p * (ptrdiff_t)oh * ow;
+        if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 && dw == 1) {
+            for (int oy = 0; oy < oh; oy++) {
+                const float *r0 = plane + (2 * oy) * w, *r1 = r0 + w;
+                int base0 = 2 * oy * w, base1 = base0 + w;
+                for (int ox = 0; ox < ow; ox++) {
+                    // Branch-free: random data makes comparisons unpredictable. NaN wins (v != v).
+                    int c = 2 * ox;
+                    float a0 = r0[c], a1 = r0[c + 1], b0 = r1[c], b1 = r1[c + 1];
+                    int t0 = (a1 > a0) | (a1 != a1);
+                    float m0 = t0 ? a1 : a0;
+                    int i0 = base0 + c + t0;
+                    int t1 = (b1 > b0) | (b1 != b1);
+                    float m1 = t1 ? b1 : b0;
+                    int i1 = base1 + c + t1;
+                    int t2 = ((m1 > m0) | (m1 != m1)) & (m0 == m0);
+                    o[oy * ow + ox] = t2 ? m1 : m0;
+                    ix[oy * ow + ox] = t2 ? i1 : i0;
+                }
+            }
+            continue;
+        }
+        for (int oy = 0; oy < oh; oy++) {
+            for (int ox = 0; ox < ow; ox++) {
+                float best = -__builtin_inff();
+                int bi = -1;
+                for (int ki = 0; ki < kh; ki++) {
+                    int iy = oy * sh - ph + ki * dh;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int kj = 0; kj < kw; kj++) {
+                        int jx = ox * sw - pw + kj * dw;
+                        if (jx < 0 || jx >= w) continue;
+                        float v = plane[iy * w + jx];
+                        if (bi < 0 || v > best || v != v) { best = v; bi = iy * w + jx; if (v != v) goto done; }
+                    }
+                }
+            done:
+                o[oy * ow + ox] = best;
+                ix[oy * ow + ox] = bi;
+            }
+        }
+    }
+}

@@ -18,22 +18,25 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Threads for Ember kernels and OpenBLAS (default: all cores).")
     var threads: Int?
 
+    @Option(name: .long, help: "Threads for OpenBLAS GEMM only (default: same as --threads).")
+    var blasThreads: Int?
+
     @Option(name: .long, help: "Seconds to spend timing each workload.")
     var seconds: Double = 1.0
 
     func run() throws {
         let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
         Threading.threads = n
-        BLAS.setThreads(n)
+        BLAS.setThreads(blasThreads ?? n)
         let wanted = only.map { Set($0.split(separator: ",").map(String.init)) }
         var results: [BenchResult] = []
-        for w in coreWorkloads(seconds: seconds, threads: n) where wanted == nil || wanted!.contains(w.name) {
+        for w in coreWorkloads(seconds: seconds, threads: n) + trainingWorkloads(seconds: seconds, threads: n) where wanted == nil || wanted!.contains(w.name) {
             let r = w.run()
             results.append(r)
             if json { print(r.jsonLine) }
         }
         if let wanted {
-            let known = Set(coreWorkloads(seconds: seconds, threads: n).map(\.name))
+            let known = Set((coreWorkloads(seconds: seconds, threads: n) + trainingWorkloads(seconds: seconds, threads: n)).map(\.name))
             let unknown = wanted.subtracting(known)
             if !unknown.isEmpty {
                 throw ValidationError("unknown workload(s): \(unknown.sorted().joined(separator: ", ")); known: \(known.sorted().joined(separator: ", "))")

@@ -39,6 +39,11 @@ void ek_adam_f32(float *param, const float *grad, float *m, float *v, ptrdiff_t 
                  float lr, float beta1, float beta2, float eps, float bias_c1, float bias_c2,
                  float l2_wd, float decoupled_wd);
 
+/// Max pooling over `planes` float32 images [h, w] -> [oh, ow], recording the flat argmax (iy*w+ix) per output
+/// (-1 for a window entirely in padding). NaN wins, as in PyTorch.
+void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t planes, int h, int w, int oh, int ow,
+                      int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw);
+
 #ifdef __cplusplus
 }
 #endif

@@ -106,10 +106,11 @@ public protocol Backend: AnyObject, Sendable {
     /// C[m,n] = alpha * op(A) * op(B) + beta * C for row-major matrices with leading dimensions.
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
               a: Operand, lda: Int, b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int)
-    /// Unfolds one image [C,H,W] into columns [C*kh*kw, outH*outW] (zero padding).
-    func im2col(_ image: Operand, _ columns: Operand, _ g: Conv2dGeometry)
-    /// Adds columns [C*kh*kw, outH*outW] back into an image [C,H,W] (which it does not zero).
-    func col2im(_ columns: Operand, _ image: Operand, _ g: Conv2dGeometry)
+    /// Unfolds `batch` images [C,H,W] (image n starts at n * imageStride elements) into columns
+    /// [C*kh*kw, batch * outH*outW], image n filling column block n (zero padding).
+    func im2col(_ images: Operand, batch: Int, imageStride: Int, _ columns: Operand, _ g: Conv2dGeometry)
+    /// Adds columns [C*kh*kw, batch * outH*outW] back into `batch` images [C,H,W] (which it does not zero).
+    func col2im(_ columns: Operand, _ images: Operand, batch: Int, imageStride: Int, _ g: Conv2dGeometry)
     /// Max pooling over images [N*C,H,W]; writes the flat argmax (within H*W, int64) of each window to `indices`.
     func maxPool2d(_ x: Operand, _ out: Operand, indices: Operand, planes: Int, _ g: Conv2dGeometry)
     /// Scatters pooled gradients back through `indices` into a zeroed [N*C,H,W] buffer.

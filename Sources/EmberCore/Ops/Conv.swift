@@ -27,55 +27,90 @@ private func offsetOperand(_ o: Operand, _ elements: Int) -> Operand {
     return r
 }
 
+/// [N, C, L] (contiguous, starting at `t`) as a contiguous [C, N*L]: the layout batched im2col GEMMs produce.
+private func channelsFirst(_ t: Tensor, n: Int, c: Int, l: Int) -> Tensor {
+    let out = Tensor.empty([c, n * l], dtype: t.dtype, backend: t.backend)
+    t.backend.copy(Operand(pointer: t.operand.pointer, strides: [l, c * l, 1], dtype: t.dtype),
+                   into: Operand(pointer: out.operand.pointer, strides: [n * l, l, 1], dtype: t.dtype), shape: [c, n, l])
+    return out
+}
+
+/// [C, N*L] back to a new [N, C, L] tensor of `shape`, adding `bias` [C] when given.
+private func batchFirst(_ t: Tensor, n: Int, c: Int, l: Int, shape: [Int], bias: Tensor?) -> Tensor {
+    let out = Tensor.empty(shape, dtype: t.dtype, backend: t.backend)
+    let src = Operand(pointer: t.operand.pointer, strides: [l, n * l, 1], dtype: t.dtype)
+    if let bias {
+        let b = bias.contiguousData().cast(t.dtype)
+        t.backend.binary(.add, src, Operand(pointer: b.operand.pointer, strides: [0, 1, 0], dtype: t.dtype), out.operand, shape: [n, c, l])
+    } else {
+        t.backend.copy(src, into: Operand(pointer: out.operand.pointer, strides: [c * l, l, 1], dtype: t.dtype), shape: [n, c, l])
+    }
+    return out
+}
+
 /// 2-D convolution (cross-correlation, as PyTorch) of x [N, C, H, W] with weight [O, C/groups, kh, kw] and an
-/// optional bias [O]; im2col + GEMM per image and group.
+/// optional bias [O]. The whole batch is unfolded at once (im2col into [C*kh*kw, N*outH*outW]) so each group is one
+/// large GEMM, forward and backward.
 public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Pair = 1, padding: Pair = 0,
                    dilation: Pair = 1, groups: Int = 1) -> Tensor {
     precondition(x.rank == 4 && weight.rank == 4, "conv2d: input \(x.shape) must be [N,C,H,W] and weight \(weight.shape) [O,C/groups,kh,kw]")
     let N = x.shape[0], C = x.shape[1], O = weight.shape[0]
     precondition(groups > 0 && C % groups == 0 && O % groups == 0 && weight.shape[1] == C / groups,
                  "conv2d: input \(x.shape) and weight \(weight.shape) do not agree with groups=\(groups) (need C % groups == 0, O % groups == 0, weight[1] == C/groups)")
+    precondition(x.dtype == weight.dtype, "conv2d: input dtype \(x.dtype) and weight dtype \(weight.dtype) differ")
     if let bias { precondition(bias.shape == [O], "conv2d: bias must be [\(O)], got \(bias.shape)") }
     let cg = C / groups, og = O / groups
     let geo = geometry(x, channels: cg, kernel: Pair(weight.shape[2], weight.shape[3]), stride: stride, padding: padding,
                        dilation: dilation, "conv2d")
-    let L = geo.outH * geo.outW, K = cg * geo.kernelH * geo.kernelW, HW = geo.height * geo.width
-    let xc = x.contiguousData(), wc = weight.contiguousData()
-    let out = Tensor.empty([N, O, geo.outH, geo.outW], dtype: x.dtype, backend: x.backend)
-    let be = x.backend
-    let cols = Tensor.empty([K, L], dtype: x.dtype, backend: be)
-    for n in 0..<N {
+    let L = geo.outH * geo.outW, K = cg * geo.kernelH * geo.kernelW, HW = geo.height * geo.width, NL = N * L
+    let outShape = [N, O, geo.outH, geo.outW]
+    let xc = x.contiguousData(), wc = weight.contiguousData(), be = x.backend
+    let result: Tensor
+    var savedCols: Tensor? = nil
+    if N == 0 || L == 0 {
+        result = Tensor.zeros(outShape, dtype: x.dtype)
+    } else {
+        let cols = Tensor.empty([K, NL], dtype: x.dtype, backend: be)
+        let tmp = Tensor.empty([O, NL], dtype: x.dtype, backend: be)
         for gi in 0..<groups {
-            be.im2col(offsetOperand(xc.operand, (n * C + gi * cg) * HW), cols.operand, geo)
-            be.gemm(transA: false, transB: false, m: og, n: L, k: K, alpha: 1, a: offsetOperand(wc.operand, gi * og * K),
-                    lda: K, b: cols.operand, ldb: L, beta: 0, c: offsetOperand(out.operand, (n * O + gi * og) * L), ldc: L)
+            be.im2col(offsetOperand(xc.operand, gi * cg * HW), batch: N, imageStride: C * HW, cols.operand, geo)
+            be.gemm(transA: false, transB: false, m: og, n: NL, k: K, alpha: 1, a: offsetOperand(wc.operand, gi * og * K),
+                    lda: K, b: cols.operand, ldb: NL, beta: 0, c: offsetOperand(tmp.operand, gi * og * NL), ldc: NL)
         }
+        // With one group the unfolded input is kept for the weight gradient (no second im2col in backward).
+        if groups == 1 && weight.requiresGrad && GradMode.isEnabled { savedCols = cols }
+        result = batchFirst(tmp, n: N, c: O, l: L, shape: outShape, bias: bias)
     }
-    var result = out
-    if let bias { result = withoutGrad { out + bias.reshaped([1, O, 1, 1]) } }
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return record(result, "conv2d", inputs) { g, need in
-        let gc = g.contiguousData()
         var gx: Tensor? = nil, gw: Tensor? = nil, gb: Tensor? = nil
         if need[0] { gx = Tensor.zeros(x.shape, dtype: x.dtype) }
-        if need[1] { gw = Tensor.zeros(weight.shape, dtype: weight.dtype) }
-        let cols = Tensor.empty([K, L], dtype: x.dtype, backend: be)
-        for n in 0..<N {
+        if need[1] { gw = Tensor.empty(weight.shape, dtype: weight.dtype, backend: be) }
+        if NL > 0 {
+            let gT = channelsFirst(g.contiguousData(), n: N, c: O, l: L)
+            if need.count > 2 && need[2] { gb = gT.sum(axis: 1) }
+            let cols = savedCols ?? Tensor.empty([K, NL], dtype: x.dtype, backend: be)
             for gi in 0..<groups {
-                let gOut = offsetOperand(gc.operand, (n * O + gi * og) * L)
+                let gOut = offsetOperand(gT.operand, gi * og * NL)
                 if let gw {
-                    be.im2col(offsetOperand(xc.operand, (n * C + gi * cg) * HW), cols.operand, geo)
-                    be.gemm(transA: false, transB: true, m: og, n: K, k: L, alpha: 1, a: gOut, lda: L, b: cols.operand,
-                            ldb: L, beta: 1, c: offsetOperand(gw.operand, gi * og * K), ldc: K)
+                    if savedCols == nil {
+                        be.im2col(offsetOperand(xc.operand, gi * cg * HW), batch: N, imageStride: C * HW, cols.operand, geo)
+                    }
+                    be.gemm(transA: false, transB: true, m: og, n: K, k: NL, alpha: 1, a: gOut, lda: NL, b: cols.operand,
+                            ldb: NL, beta: 0, c: offsetOperand(gw.operand, gi * og * K), ldc: K)
                 }
                 if let gx {
-                    be.gemm(transA: true, transB: false, m: K, n: L, k: og, alpha: 1, a: offsetOperand(wc.operand, gi * og * K),
-                            lda: K, b: gOut, ldb: L, beta: 0, c: cols.operand, ldc: L)
-                    be.col2im(cols.operand, offsetOperand(gx.operand, (n * C + gi * cg) * HW), geo)
+                    // Never overwrite the saved forward columns: backward may run again with retainGraph.
+                    let gcols = savedCols == nil ? cols : Tensor.empty([K, NL], dtype: x.dtype, backend: be)
+                    be.gemm(transA: true, transB: false, m: K, n: NL, k: og, alpha: 1, a: offsetOperand(wc.operand, gi * og * K),
+                            lda: K, b: gOut, ldb: NL, beta: 0, c: gcols.operand, ldc: NL)
+                    be.col2im(gcols.operand, offsetOperand(gx.operand, gi * cg * HW), batch: N, imageStride: C * HW, geo)
                 }
             }
+        } else {
+            if let gw { be.fill(gw.operand, count: gw.count, value: 0) }
+            if need.count > 2 && need[2] { gb = Tensor.zeros([O], dtype: g.dtype) }
         }
-        if need.count > 2 && need[2] { gb = gc.sum(axes: [0, 2, 3]) }
         return [gx, gw, gb].prefix(inputs.count).map { $0 }
     }
 }
@@ -106,15 +141,16 @@ public func convTranspose2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil
     precondition(Ho > 0 && Wo > 0, "convTranspose2d: input \(x.shape) gives an empty output")
     let geo = Conv2dGeometry(channels: cog, height: Ho, width: Wo, kernelH: kh, kernelW: kw, strideH: stride.h,
                              strideW: stride.w, padH: padding.h, padW: padding.w, dilationH: dilation.h, dilationW: dilation.w)
-    let L = H * W, K = cog * kh * kw, HWo = Ho * Wo
-    let xc = x.contiguousData(), wc = weight.contiguousData(), be = x.backend
+    let L = H * W, K = cog * kh * kw, HWo = Ho * Wo, NL = N * L
+    let wc = weight.contiguousData(), be = x.backend
     let out = Tensor.zeros([N, Cout, Ho, Wo], dtype: x.dtype)
-    let cols = Tensor.empty([K, L], dtype: x.dtype, backend: be)
-    for n in 0..<N {
+    let xT = channelsFirst(x.contiguousData(), n: N, c: Cin, l: L)
+    if NL > 0 {
+        let cols = Tensor.empty([K, NL], dtype: x.dtype, backend: be)
         for gi in 0..<groups {
-            be.gemm(transA: true, transB: false, m: K, n: L, k: cig, alpha: 1, a: offsetOperand(wc.operand, gi * cig * K),
-                    lda: K, b: offsetOperand(xc.operand, (n * Cin + gi * cig) * L), ldb: L, beta: 0, c: cols.operand, ldc: L)
-            be.col2im(cols.operand, offsetOperand(out.operand, (n * Cout + gi * cog) * HWo), geo)
+            be.gemm(transA: true, transB: false, m: K, n: NL, k: cig, alpha: 1, a: offsetOperand(wc.operand, gi * cig * K),
+                    lda: K, b: offsetOperand(xT.operand, gi * cig * NL), ldb: NL, beta: 0, c: cols.operand, ldc: NL)
+            be.col2im(cols.operand, offsetOperand(out.operand, gi * cog * HWo), batch: N, imageStride: Cout * HWo, geo)
         }
     }
     var result = out
@@ -123,22 +159,24 @@ public func convTranspose2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil
     return record(result, "convTranspose2d", inputs) { g, need in
         let gc = g.contiguousData()
         var gx: Tensor? = nil, gw: Tensor? = nil
-        if need[0] { gx = Tensor.empty(x.shape, dtype: x.dtype) }
         if need[1] { gw = Tensor.zeros(weight.shape, dtype: weight.dtype) }
-        let cols = Tensor.empty([K, L], dtype: x.dtype, backend: be)
-        for n in 0..<N {
+        if NL > 0 {
+            let cols = Tensor.empty([K, NL], dtype: x.dtype, backend: be)
+            let gxT = Tensor.empty([Cin, NL], dtype: x.dtype, backend: be)
             for gi in 0..<groups {
-                be.im2col(offsetOperand(gc.operand, (n * Cout + gi * cog) * HWo), cols.operand, geo)
-                if let gx {
-                    be.gemm(transA: false, transB: false, m: cig, n: L, k: K, alpha: 1, a: offsetOperand(wc.operand, gi * cig * K),
-                            lda: K, b: cols.operand, ldb: L, beta: 0, c: offsetOperand(gx.operand, (n * Cin + gi * cig) * L), ldc: L)
+                be.im2col(offsetOperand(gc.operand, gi * cog * HWo), batch: N, imageStride: Cout * HWo, cols.operand, geo)
+                if need[0] {
+                    be.gemm(transA: false, transB: false, m: cig, n: NL, k: K, alpha: 1, a: offsetOperand(wc.operand, gi * cig * K),
+                            lda: K, b: cols.operand, ldb: NL, beta: 0, c: offsetOperand(gxT.operand, gi * cig * NL), ldc: NL)
                 }
                 if let gw {
-                    be.gemm(transA: false, transB: true, m: cig, n: K, k: L, alpha: 1,
-                            a: offsetOperand(xc.operand, (n * Cin + gi * cig) * L), lda: L, b: cols.operand, ldb: L,
-                            beta: 1, c: offsetOperand(gw.operand, gi * cig * K), ldc: K)
+                    be.gemm(transA: false, transB: true, m: cig, n: K, k: NL, alpha: 1, a: offsetOperand(xT.operand, gi * cig * NL),
+                            lda: NL, b: cols.operand, ldb: NL, beta: 0, c: offsetOperand(gw.operand, gi * cig * K), ldc: K)
                 }
             }
+            if need[0] { gx = batchFirst(gxT, n: N, c: Cin, l: L, shape: x.shape, bias: nil) }
+        } else if need[0] {
+            gx = Tensor.zeros(x.shape, dtype: x.dtype)
         }
         let gb: Tensor? = need.count > 2 && need[2] ? gc.sum(axes: [0, 2, 3]) : nil
         return [gx, gw, gb].prefix(inputs.count).map { $0 }

@@ -201,6 +201,14 @@ public final class CPUBackend: Backend {
             return
         }
         let op2 = out.pointer.assumingMemoryBound(to: T.self)
+        if T.self == Float.self && op == .reluBackward && loop.shape.count <= 1 && loop.strides[0].allSatisfy({ $0 == 1 })
+            && loop.strides[1].allSatisfy({ $0 == 1 }) {
+            let n = loop.shape.first ?? 1
+            let fa = a.pointer.assumingMemoryBound(to: Float.self), fb = b.pointer.assumingMemoryBound(to: Float.self)
+            let fo = out.pointer.assumingMemoryBound(to: Float.self)
+            parallelFor(n, grain: 1 << 15) { s, e in ek_relu_backward_f32(fa + s, fb + s, fo + s, e - s) }
+            return
+        }
         if T.self == Float.self, let code = Self.cBinaryCodes[op] {
             let fa = a.pointer.assumingMemoryBound(to: Float.self), fb = b.pointer.assumingMemoryBound(to: Float.self)
             let fo = out.pointer.assumingMemoryBound(to: Float.self)

@@ -1,4 +1,5 @@
 import CBLAS
+import CEmberKernels
 
 extension CPUBackend {
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
@@ -38,23 +39,28 @@ extension CPUBackend {
         }
     }
 
-    public func im2col(_ image: Operand, _ columns: Operand, _ g: Conv2dGeometry) {
-        switch image.dtype {
-        case .float32: im2colTyped(image, columns, g, Float.self)
-        case .float64: im2colTyped(image, columns, g, Double.self)
-        default: preconditionFailure("im2col: needs a float tensor, got \(image.dtype)")
+    public func im2col(_ images: Operand, batch: Int, imageStride: Int, _ columns: Operand, _ g: Conv2dGeometry) {
+        switch images.dtype {
+        case .float32: im2colTyped(images, batch, imageStride, columns, g, Float.self)
+        case .float64: im2colTyped(images, batch, imageStride, columns, g, Double.self)
+        default: preconditionFailure("im2col: needs a float tensor, got \(images.dtype)")
         }
     }
 
-    private func im2colTyped<T: KernelFloat>(_ image: Operand, _ columns: Operand, _ g: Conv2dGeometry, _: T.Type) {
-        let img = image.pointer.assumingMemoryBound(to: T.self), col = columns.pointer.assumingMemoryBound(to: T.self)
+    private func im2colTyped<T: KernelFloat>(_ images: Operand, _ batch: Int, _ imageStride: Int, _ columns: Operand,
+                                             _ g: Conv2dGeometry, _: T.Type) {
+        let img = images.pointer.assumingMemoryBound(to: T.self), col = columns.pointer.assumingMemoryBound(to: T.self)
         let oh = g.outH, ow = g.outW, L = oh * ow
         let rows = g.channels * g.kernelH * g.kernelW
-        parallelFor(rows, grain: Swift.max(1, 4096 / Swift.max(L, 1))) { s, e in
-            for row in s..<e {
+        let ld = batch * L
+        // One task = one (row, image) pair: a contiguous run of L outputs.
+        parallelFor(rows * batch, grain: Swift.max(1, 4096 / Swift.max(L, 1))) { s, e in
+            for task in s..<e {
+                let row = task / batch, n = task % batch
                 let kj = row % g.kernelW, ki = (row / g.kernelW) % g.kernelH, c = row / (g.kernelW * g.kernelH)
-                let dst = col + row * L
-                let plane = img + c * g.height * g.width
+                let dst = col + row * ld + n * L
+                let plane = img + n * imageStride + c * g.height * g.width
+                let x0 = kj * g.dilationW - g.padW
                 for oy in 0..<oh {
                     let iy = oy * g.strideH - g.padH + ki * g.dilationH
                     let drow = dst + oy * ow
@@ -63,7 +69,6 @@ extension CPUBackend {
                         continue
                     }
                     let srow = plane + iy * g.width
-                    let x0 = kj * g.dilationW - g.padW
                     if g.strideW == 1 {
                         // valid ox: 0 <= ox + x0 < width
                         let lo = Swift.min(ow, Swift.max(0, -x0)), hi = Swift.max(lo, Swift.min(ow, g.width - x0))
@@ -81,32 +86,39 @@ extension CPUBackend {
         }
     }
 
-    public func col2im(_ columns: Operand, _ image: Operand, _ g: Conv2dGeometry) {
-        switch image.dtype {
-        case .float32: col2imTyped(columns, image, g, Float.self)
-        case .float64: col2imTyped(columns, image, g, Double.self)
-        default: preconditionFailure("col2im: needs a float tensor, got \(image.dtype)")
+    public func col2im(_ columns: Operand, _ images: Operand, batch: Int, imageStride: Int, _ g: Conv2dGeometry) {
+        switch images.dtype {
+        case .float32: col2imTyped(columns, images, batch, imageStride, g, Float.self)
+        case .float64: col2imTyped(columns, images, batch, imageStride, g, Double.self)
+        default: preconditionFailure("col2im: needs a float tensor, got \(images.dtype)")
         }
     }
 
-    private func col2imTyped<T: KernelFloat>(_ columns: Operand, _ image: Operand, _ g: Conv2dGeometry, _: T.Type) {
-        let img = image.pointer.assumingMemoryBound(to: T.self), col = columns.pointer.assumingMemoryBound(to: T.self)
-        let oh = g.outH, ow = g.outW, L = oh * ow
-        // Parallel over channels: each channel's rows only touch that channel's plane.
-        parallelFor(g.channels, grain: Swift.max(1, 2048 / Swift.max(L * g.kernelH * g.kernelW, 1))) { s, e in
-            for c in s..<e {
-                let plane = img + c * g.height * g.width
+    private func col2imTyped<T: KernelFloat>(_ columns: Operand, _ images: Operand, _ batch: Int, _ imageStride: Int,
+                                             _ g: Conv2dGeometry, _: T.Type) {
+        let img = images.pointer.assumingMemoryBound(to: T.self), col = columns.pointer.assumingMemoryBound(to: T.self)
+        let oh = g.outH, ow = g.outW, L = oh * ow, ld = batch * L
+        // One task = one (image, channel) plane: tasks never write the same memory.
+        parallelFor(batch * g.channels, grain: Swift.max(1, 2048 / Swift.max(L * g.kernelH * g.kernelW, 1))) { s, e in
+            for task in s..<e {
+                let n = task / g.channels, c = task % g.channels
+                let plane = img + n * imageStride + c * g.height * g.width
                 for ki in 0..<g.kernelH {
                     for kj in 0..<g.kernelW {
-                        let src = col + ((c * g.kernelH + ki) * g.kernelW + kj) * L
+                        let src = col + ((c * g.kernelH + ki) * g.kernelW + kj) * ld + n * L
+                        let x0 = kj * g.dilationW - g.padW
                         for oy in 0..<oh {
                             let iy = oy * g.strideH - g.padH + ki * g.dilationH
                             if iy < 0 || iy >= g.height { continue }
                             let prow = plane + iy * g.width, srow = src + oy * ow
-                            let x0 = kj * g.dilationW - g.padW
-                            for ox in 0..<ow {
-                                let ix = ox * g.strideW + x0
-                                if ix >= 0 && ix < g.width { prow[ix] += srow[ox] }
+                            if g.strideW == 1 {
+                                let lo = Swift.min(ow, Swift.max(0, -x0)), hi = Swift.max(lo, Swift.min(ow, g.width - x0))
+                                for ox in lo..<hi { prow[ox + x0] += srow[ox] }
+                            } else {
+                                for ox in 0..<ow {
+                                    let ix = ox * g.strideW + x0
+                                    if ix >= 0 && ix < g.width { prow[ix] += srow[ox] }
+                                }
                             }
                         }
                     }
@@ -117,7 +129,15 @@ extension CPUBackend {
 
     public func maxPool2d(_ x: Operand, _ out: Operand, indices: Operand, planes: Int, _ g: Conv2dGeometry) {
         switch x.dtype {
-        case .float32: maxPoolTyped(x, out, indices, planes, g, Float.self)
+        case .float32:
+            let xp = x.pointer.assumingMemoryBound(to: Float.self), op = out.pointer.assumingMemoryBound(to: Float.self)
+            let ip = indices.pointer.assumingMemoryBound(to: Int64.self)
+            let hw = g.height * g.width, L = g.outH * g.outW
+            parallelFor(planes, grain: Swift.max(1, 4096 / Swift.max(L * g.kernelH * g.kernelW, 1))) { s, e in
+                ek_maxpool2d_f32(xp + s * hw, op + s * L, ip + s * L, e - s, Int32(g.height), Int32(g.width),
+                                 Int32(g.outH), Int32(g.outW), Int32(g.kernelH), Int32(g.kernelW), Int32(g.strideH),
+                                 Int32(g.strideW), Int32(g.padH), Int32(g.padW), Int32(g.dilationH), Int32(g.dilationW))
+            }
         case .float64: maxPoolTyped(x, out, indices, planes, g, Double.self)
         default: preconditionFailure("maxPool2d: needs a float tensor, got \(x.dtype)")
         }

@@ -1,0 +1,69 @@
+import Ember
+import Foundation
+
+/// Training and inference workloads with the exact shapes of ../shared/bench-ref (PyTorch reference):
+/// synthetic data made once (seed 0) and reused every step, float32, Adam(lr 1e-3), cross-entropy.
+func trainingWorkloads(seconds: Double, threads: Int) -> [Workload] {
+    func mlp() -> Sequential {
+        Sequential {
+            Linear(784, 512); ReLU()
+            Linear(512, 256); ReLU()
+            Linear(256, 10)
+        }
+    }
+    func lenet() -> Sequential {
+        Sequential {
+            Conv2d(1, 32, kernel: 3); ReLU(); MaxPool2d(2)
+            Conv2d(32, 64, kernel: 3); ReLU(); MaxPool2d(2)
+            Flatten(); Linear(1600, 128); ReLU(); Linear(128, 10)
+        }
+    }
+    func trainStep(_ model: Module, _ opt: Optimizer, _ x: Tensor, _ y: Tensor) {
+        opt.zeroGrad()
+        let loss = crossEntropy(model(x), y)
+        loss.backward()
+        opt.step()
+    }
+    func result(_ name: String, batch: Int, seconds t: Double) -> BenchResult {
+        BenchResult(name: name, value: Double(batch) / t, unit: "samples/s",
+                    extra: ["ms_per_step": String(format: "%.3f", t * 1e3), "threads": "\(threads)",
+                            "peak_rss_mb": String(format: "%.1f", Double(peakResidentBytes()) / 1e6)])
+    }
+    return [
+        Workload(name: "mlp_train") {
+            Generator.manualSeed(0)
+            var rng = RandomState(seed: 0)
+            let model = mlp(), opt = Adam(model.parameters, lr: 1e-3)
+            let x = Tensor.normal([128, 784], rng: &rng), y = Tensor.randint(0, 10, shape: [128], rng: &rng)
+            let t = timeMedian(seconds: seconds) { trainStep(model, opt, x, y) }
+            return result("mlp_train", batch: 128, seconds: t)
+        },
+        Workload(name: "mlp_infer") {
+            Generator.manualSeed(0)
+            var rng = RandomState(seed: 0)
+            let model = mlp()
+            model.eval()
+            let x = Tensor.normal([128, 784], rng: &rng)
+            let t = timeMedian(seconds: seconds) { _ = withoutGrad { model(x) } }
+            return result("mlp_infer", batch: 128, seconds: t)
+        },
+        Workload(name: "lenet_train") {
+            Generator.manualSeed(0)
+            var rng = RandomState(seed: 0)
+            let model = lenet(), opt = Adam(model.parameters, lr: 1e-3)
+            let x = Tensor.normal([64, 1, 28, 28], rng: &rng), y = Tensor.randint(0, 10, shape: [64], rng: &rng)
+            let t = timeMedian(seconds: seconds) { trainStep(model, opt, x, y) }
+            return result("lenet_train", batch: 64, seconds: t)
+        },
+    ]
+}
+
+/// Peak resident memory of this process (VmHWM), in bytes.
+func peakResidentBytes() -> Int {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kb * 1024
+    }
+    return 0
+}
