@@ -41,8 +41,10 @@ let package = Package(
         ),
         // Modules, layers, initializers, losses, optimizers, schedules.
         .target(name: "EmberNN", dependencies: ["EmberCore"], path: "Sources/EmberNN"),
+        // File formats: safetensors (more to come), atomic writes.
+        .target(name: "EmberIO", dependencies: ["EmberCore"], path: "Sources/EmberIO"),
         // Umbrella module: `import Ember` brings every Ember module.
-        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN"], path: "Sources/Ember"),
+        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO"], path: "Sources/Ember"),
         .executableTarget(
             name: "ember",
             dependencies: ["Ember", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -59,6 +61,11 @@ let package = Package(
             dependencies: ["EmberNN"],
             path: "Tests/EmberNNTests",
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "EmberIOTests",
+            dependencies: ["EmberIO"],
+            path: "Tests/EmberIOTests"
         ),
         .testTarget(
             name: "EmberDataTests",
