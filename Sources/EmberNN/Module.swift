@@ -15,7 +15,7 @@ public final class Buffer {
 /// Parameters and submodules are found by reflection over stored properties and named by their path, so that a
 /// model's state maps 1:1 onto PyTorch's `state_dict` names: a `Tensor` property is a parameter, a `@Buffer` tensor a
 /// buffer, a `Module` property a child, and an array of modules gives children named "0", "1", ... Property-wrapper
-/// underscores are dropped.
+/// underscores are dropped and camelCase names become PyTorch's snake_case (`runningMean` -> `running_mean`).
 ///
 /// ```swift
 /// final class Net: Module {
@@ -57,6 +57,7 @@ open class Module {
                 guard var label = child.label else { continue }
                 if label.hasPrefix("_") { label.removeFirst() }
                 if label == "training" { continue }
+                label = snakeCase(label)
                 switch child.value {
                 case let t as Tensor: out.append((label, .parameter(t)))
                 case let b as Buffer: out.append((label, .buffer(b.wrappedValue)))
@@ -173,6 +174,20 @@ open class Module {
 
     /// A short description of this layer's configuration (used by `summary`).
     open var layerDescription: String { String(describing: type(of: self)) }
+}
+
+/// PyTorch's naming style for a Swift property name: `runningMean` -> `running_mean`, `fc1` -> `fc1`.
+func snakeCase(_ name: String) -> String {
+    var out = ""
+    for ch in name {
+        if ch.isUppercase {
+            if !out.isEmpty { out.append("_") }
+            out.append(contentsOf: ch.lowercased())
+        } else {
+            out.append(ch)
+        }
+    }
+    return out
 }
 
 /// Errors from loading a model's state.
