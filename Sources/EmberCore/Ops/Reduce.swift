@@ -87,12 +87,20 @@ extension Tensor {
         }
     }
 
-    /// Product over `axes` (gradient out / x; inputs with zeros get no meaningful gradient).
+    /// Product over `axes`. The gradient is the product of the other elements, as PyTorch's (also where inputs are 0).
     public func prod(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
         let ax = reductionAxes(axes, "prod")
         let out = reduceRaw(.prod, ax, keepDims: keepDims)
         return record(out, "prod", [self]) { g, _ in
-            [self.expandReduced(g * out, ax) / self]
+            let isZero = self .== 0
+            if isZero.cast(.int64).sum().item() == 0 { return [self.expandReduced(g * out, ax) / self] }
+            // out / x is 0/0 at a zero. There the product of the others is the product of the slice's non-zero
+            // elements when it is the slice's only zero, else 0; elsewhere in a slice with a zero, out / x = 0 is right.
+            let safe = Tensor.where(isZero, self.onesLike(), self)
+            let zeros = isZero.cast(self.dtype).sum(axes: ax, keepDims: true)
+            let others = Tensor.where(zeros .== 1, safe.reduceRaw(.prod, ax, keepDims: true), zeros.zerosLike())
+            let d = Tensor.where(isZero, others.expanded(to: self.shape), self.expandReduced(out, ax) / safe)
+            return [d * self.expandReduced(g, ax)]
         }
     }
 
