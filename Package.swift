@@ -43,8 +43,10 @@ let package = Package(
         .target(name: "EmberNN", dependencies: ["EmberCore"], path: "Sources/EmberNN"),
         // File formats: safetensors (more to come), atomic writes.
         .target(name: "EmberIO", dependencies: ["EmberCore"], path: "Sources/EmberIO"),
+        // The training loop: fit with callbacks, checkpoints and resume.
+        .target(name: "EmberTrain", dependencies: ["EmberNN", "EmberData", "EmberIO"], path: "Sources/EmberTrain"),
         // Umbrella module: `import Ember` brings every Ember module.
-        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO"], path: "Sources/Ember"),
+        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO", "EmberTrain"], path: "Sources/Ember"),
         .executableTarget(
             name: "ember",
             dependencies: ["Ember", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -61,6 +63,11 @@ let package = Package(
             dependencies: ["EmberNN"],
             path: "Tests/EmberNNTests",
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "EmberTrainTests",
+            dependencies: ["EmberTrain"],
+            path: "Tests/EmberTrainTests"
         ),
         .testTarget(
             name: "EmberIOTests",

@@ -3,3 +3,4 @@
 @_exported import EmberData
 @_exported import EmberNN
 @_exported import EmberIO
+@_exported import EmberTrain

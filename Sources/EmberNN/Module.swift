@@ -41,6 +41,7 @@ open class Module {
         case parameter(Tensor)
         case buffer(Tensor)
         case child(Module)
+        case generator(Generator)
     }
 
     /// Direct entries of this module, in declaration order (superclass properties first).
@@ -62,6 +63,7 @@ open class Module {
                 case let t as Tensor: out.append((label, .parameter(t)))
                 case let b as Buffer: out.append((label, .buffer(b.wrappedValue)))
                 case let c as Module: out.append((label, .child(c)))
+                case let g as Generator: out.append((label, .generator(g)))
                 case let list as [Module]:
                     for (i, c) in list.enumerated() { out.append(("\(label).\(i)", .child(c))) }
                 default: continue
@@ -90,7 +92,21 @@ open class Module {
             switch e {
             case .parameter(let t): out.append((prefix + n, t))
             case .child(let c): out += c.namedParameters(prefix: prefix + n + ".")
-            case .buffer: break
+            case .buffer, .generator: break
+            }
+        }
+        return out
+    }
+
+    /// Every random generator owned by a layer (dropout), with its dotted path: checkpoints save their states.
+    public func namedGenerators(prefix: String = "") -> [(String, Generator)] {
+        var out: [(String, Generator)] = []
+        for (name, e) in entries() {
+            let n = flattensChildArrays ? String(name.split(separator: ".").last!) : name
+            switch e {
+            case .generator(let g): out.append((prefix + n, g))
+            case .child(let c): out += c.namedGenerators(prefix: prefix + n + ".")
+            default: break
             }
         }
         return out
@@ -104,7 +120,7 @@ open class Module {
             switch e {
             case .buffer(let t): out.append((prefix + n, t))
             case .child(let c): out += c.namedBuffers(prefix: prefix + n + ".")
-            case .parameter: break
+            case .parameter, .generator: break
             }
         }
         return out

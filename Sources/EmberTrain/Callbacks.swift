@@ -1,0 +1,225 @@
+import Foundation
+
+/// Hooks into `Trainer.fit`. Every method has an empty default; throw to abort training with an error.
+public protocol Callback: AnyObject {
+    func trainBegin(_ trainer: Trainer) throws
+    func epochBegin(_ trainer: Trainer, epoch: Int) throws
+    /// After each optimizer step; `batch` counts the batches done in this epoch; logs hold this batch's values.
+    func batchEnd(_ trainer: Trainer, epoch: Int, batch: Int, logs: [String: Double]) throws
+    /// After each epoch (validation included); logs hold the epoch's means ("loss", "val_loss", metrics, "lr").
+    func epochEnd(_ trainer: Trainer, epoch: Int, logs: [String: Double]) throws
+    func trainEnd(_ trainer: Trainer) throws
+}
+
+extension Callback {
+    public func trainBegin(_ trainer: Trainer) throws {}
+    public func epochBegin(_ trainer: Trainer, epoch: Int) throws {}
+    public func batchEnd(_ trainer: Trainer, epoch: Int, batch: Int, logs: [String: Double]) throws {}
+    public func epochEnd(_ trainer: Trainer, epoch: Int, logs: [String: Double]) throws {}
+    public func trainEnd(_ trainer: Trainer) throws {}
+}
+
+/// Whether a monitored metric improves when it goes down or up ("auto": up for accuracy-like names).
+public enum MonitorMode: String, Sendable { case min, max, auto
+
+    func minimizes(_ metric: String) -> Bool {
+        switch self {
+        case .min: return true
+        case .max: return false
+        case .auto: return !(metric.contains("acc") || metric.contains("f1") || metric.contains("auc"))
+        }
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%02d:%02d", t / 60, t % 60)
+}
+
+/// A progress bar: per-batch loss, throughput and ETA on a terminal; one clean line per epoch otherwise.
+public final class ProgressBar: Callback {
+    let interactive: Bool
+    var epochStart = Date(), examples = 0, lastDraw = Date.distantPast
+    let output: (String) -> Void
+
+    /// `interactive`: redraw in place (default: when standard output is a terminal).
+    public init(interactive: Bool? = nil, output: ((String) -> Void)? = nil) {
+        self.interactive = interactive ?? (isatty(1) == 1)
+        self.output = output ?? { s in FileHandle.standardOutput.write(Data(s.utf8)) }
+    }
+
+    public func epochBegin(_ trainer: Trainer, epoch: Int) {
+        epochStart = Date()
+        examples = 0
+    }
+
+    public func batchEnd(_ trainer: Trainer, epoch: Int, batch: Int, logs: [String: Double]) {
+        examples += 1
+        guard interactive else { return }
+        let now = Date()
+        if now.timeIntervalSince(lastDraw) < 0.1 && batch < trainer.batchesPerEpoch { return }
+        lastDraw = now
+        let total = Swift.max(trainer.batchesPerEpoch, 1)
+        let frac = Double(batch) / Double(total)
+        let width = 24, filled = Int(frac * Double(width))
+        let bar = String(repeating: "=", count: filled) + (filled < width ? ">" : "") + String(repeating: " ", count: Swift.max(0, width - filled - 1))
+        let elapsed = now.timeIntervalSince(epochStart)
+        let rate = Double(examples) / Swift.max(elapsed, 1e-9)
+        let eta = Double(total - batch) / Swift.max(rate, 1e-9)
+        output(String(format: "\repoch %d/%d [%@] %d/%d loss %.4f  %.1f batches/s  ETA %@   ", epoch + 1, trainer.totalEpochs,
+                      bar, batch, total, logs["loss"] ?? .nan, rate, formatDuration(eta)))
+    }
+
+    public func epochEnd(_ trainer: Trainer, epoch: Int, logs: [String: Double]) {
+        let secs = Date().timeIntervalSince(epochStart)
+        let parts = logs.keys.sorted().map { k in k == "lr" ? String(format: "%@ %.3g", k, logs[k]!) : String(format: "%@ %.4f", k, logs[k]!) }
+        let line = String(format: "epoch %d/%d - %@ - ", epoch + 1, trainer.totalEpochs, formatDuration(secs)) + parts.joined(separator: " - ")
+        output((interactive ? "\r" : "") + line + "\n")
+    }
+}
+
+/// Stops when the monitored metric has not improved by `minDelta` for `patience` epochs; optionally restores the
+/// weights of the best epoch.
+public final class EarlyStopping: Callback {
+    public let monitor: String, patience: Int, minDelta: Double, restoreBest: Bool
+    let minimize: Bool
+    public private(set) var best: Double
+    public private(set) var bestEpoch = -1
+    public private(set) var stoppedEpoch: Int?
+    var wait = 0
+    var bestState: [String: Tensor]?
+
+    public init(monitor: String = "val_loss", patience: Int = 3, minDelta: Double = 0, mode: MonitorMode = .auto,
+                restoreBest: Bool = false) {
+        self.monitor = monitor; self.patience = patience; self.minDelta = abs(minDelta); self.restoreBest = restoreBest
+        minimize = mode.minimizes(monitor)
+        best = minimize ? .infinity : -.infinity
+    }
+
+    public func epochEnd(_ trainer: Trainer, epoch: Int, logs: [String: Double]) throws {
+        guard let v = logs[monitor] else {
+            throw TrainingError.missingMetric(monitor, available: logs.keys.sorted(), callback: "EarlyStopping")
+        }
+        let improved = minimize ? v < best - minDelta : v > best + minDelta
+        if improved {
+            best = v
+            bestEpoch = epoch
+            wait = 0
+            if restoreBest {
+                var copy: [String: Tensor] = [:]
+                withoutGrad { for (name, t) in trainer.model.stateDict() { copy[name] = t.affine(1, 0) } }
+                bestState = copy
+            }
+        } else {
+            wait += 1
+            if wait >= patience {
+                stoppedEpoch = epoch
+                trainer.stopTraining = true
+            }
+        }
+    }
+
+    public func trainEnd(_ trainer: Trainer) throws {
+        if restoreBest, stoppedEpoch != nil, let s = bestState { try trainer.model.loadStateDict(s) }
+    }
+}
+
+/// Saves a resumable training checkpoint: every `everyBatches` batches and/or at each epoch end to `last`, and the
+/// best epoch by `monitor` to `best` when `saveBest` is set.
+public final class ModelCheckpoint: Callback {
+    public let directory: URL, monitor: String, saveBest: Bool, everyBatches: Int?
+    let minimize: Bool
+    public private(set) var best: Double
+    /// The rolling checkpoint written during and after each epoch.
+    public var lastURL: URL { directory.appendingPathComponent("last.ckpt.safetensors") }
+    /// The checkpoint of the best epoch.
+    public var bestURL: URL { directory.appendingPathComponent("best.ckpt.safetensors") }
+
+    public init(directory: URL, monitor: String = "val_loss", saveBest: Bool = true, mode: MonitorMode = .auto,
+                everyBatches: Int? = nil) {
+        self.directory = directory; self.monitor = monitor; self.saveBest = saveBest; self.everyBatches = everyBatches
+        minimize = mode.minimizes(monitor)
+        best = minimize ? .infinity : -.infinity
+    }
+
+    public func batchEnd(_ trainer: Trainer, epoch: Int, batch: Int, logs: [String: Double]) throws {
+        if let n = everyBatches, n > 0, trainer.step % n == 0 { try trainer.saveCheckpoint(to: lastURL) }
+    }
+
+    public func epochEnd(_ trainer: Trainer, epoch: Int, logs: [String: Double]) throws {
+        try trainer.saveCheckpoint(to: lastURL)
+        if saveBest, let v = logs[monitor], minimize ? v < best : v > best {
+            best = v
+            try trainer.saveCheckpoint(to: bestURL)
+        }
+    }
+}
+
+/// Steps a learning-rate scheduler after every batch (`perBatch`) or epoch; or, for `ReduceLROnPlateau`, feeds it
+/// the monitored metric at each epoch end.
+public final class LearningRateSchedule: Callback {
+    let scheduler: LRScheduler?
+    let plateau: ReduceLROnPlateau?
+    let perBatch: Bool, monitor: String
+
+    public init(_ scheduler: LRScheduler, perBatch: Bool = false) {
+        self.scheduler = scheduler; plateau = nil; self.perBatch = perBatch; monitor = ""
+    }
+
+    public init(_ plateau: ReduceLROnPlateau, monitor: String = "val_loss") {
+        scheduler = nil; self.plateau = plateau; perBatch = false; self.monitor = monitor
+    }
+
+    public func batchEnd(_ trainer: Trainer, epoch: Int, batch: Int, logs: [String: Double]) {
+        if perBatch { scheduler?.step() }
+    }
+
+    public func epochEnd(_ trainer: Trainer, epoch: Int, logs: [String: Double]) throws {
+        if !perBatch { scheduler?.step() }
+        if let plateau {
+            guard let v = logs[monitor] else {
+                throw TrainingError.missingMetric(monitor, available: logs.keys.sorted(), callback: "LearningRateSchedule")
+            }
+            plateau.step(metric: v)
+        }
+    }
+}
+
+/// Stops training as soon as a batch loss is NaN or infinite.
+public final class TerminateOnNaN: Callback {
+    public private(set) var terminatedAt: (epoch: Int, batch: Int)?
+    public init() {}
+    public func batchEnd(_ trainer: Trainer, epoch: Int, batch: Int, logs: [String: Double]) {
+        if let l = logs["loss"], !l.isFinite {
+            terminatedAt = (epoch, batch)
+            trainer.stopTraining = true
+        }
+    }
+}
+
+/// Writes one CSV row per epoch (epoch, then metrics in sorted order), rewriting the file atomically each time.
+public final class CSVLogger: Callback {
+    public let url: URL
+    var rows: [String] = []
+    var columns: [String] = []
+
+    public init(url: URL) { self.url = url }
+
+    public func epochEnd(_ trainer: Trainer, epoch: Int, logs: [String: Double]) throws {
+        if columns.isEmpty { columns = logs.keys.sorted() }
+        rows.append(([String(epoch)] + columns.map { logs[$0].map { "\($0)" } ?? "" }).joined(separator: ","))
+        let text = (["epoch," + columns.joined(separator: ",")] + rows).joined(separator: "\n") + "\n"
+        try AtomicFile.write(Data(text.utf8), to: url)
+    }
+}
+
+/// Errors raised by the training loop and its callbacks.
+public enum TrainingError: Error, CustomStringConvertible {
+    case missingMetric(String, available: [String], callback: String)
+
+    public var description: String {
+        switch self {
+        case .missingMetric(let m, let a, let cb): return "\(cb): metric '\(m)' is not in the logs (available: \(a.joined(separator: ", ")))"
+        }
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+@testable import EmberTrain
+
+/// Two Gaussian blobs per class in 8 dimensions: learnable, not trivially.
+func blobs(n: Int, classes: Int = 3, seed: UInt64) -> (Tensor, Tensor) {
+    var rng = RandomState(seed: seed)
+    let centers = Tensor.normal([classes, 8], std: 2, rng: &rng)
+    let y = Tensor.randint(0, classes, shape: [n], rng: &rng)
+    let x = centers.indexSelect(axis: 0, index: y) + Tensor.normal([n, 8], rng: &rng)
+    return (x, y)
+}
+
+func makeModel(seed: UInt64, hidden: Int = 32) -> Sequential {
+    let g = Generator(seed: seed)
+    return Sequential {
+        Linear(8, hidden, generator: g); ReLU(); Dropout(0.2, generator: g)
+        Linear(hidden, 3, generator: g)
+    }
+}
+
+func tempDirectory() -> URL {
+    let u = FileManager.default.temporaryDirectory.appendingPathComponent("ember-train-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+    return u
+}
+
+func bits(_ m: Module) -> [String: [UInt32]] {
+    var out: [String: [UInt32]] = [:]
+    for (n, t) in m.stateDict() where t.dtype == .float32 { out[n] = t.scalars.map(\.bitPattern) }
+    return out
+}
+
+/// Stops training after a given number of optimizer steps (simulates a kill between two batches).
+final class StopAfter: Callback {
+    let steps: Int
+    init(steps: Int) { self.steps = steps }
+    func batchEnd(_ trainer: Trainer, epoch: Int, batch: Int, logs: [String: Double]) {
+        if trainer.step == steps { trainer.stopTraining = true }
+    }
+}
+
+@Suite(.serialized) struct TrainerTests {
+    @Test func fitLearnsAndReportsHistory() throws {
+        let (x, y) = blobs(n: 240, seed: 1)
+        let (vx, vy) = blobs(n: 60, seed: 1)  // same centers (same seed), fresh noise below
+        let model = makeModel(seed: 3)
+        let trainer = Trainer(model, optimizer: Adam(model.parameters, lr: 0.01), loss: .crossEntropy, metrics: [.accuracy])
+        var lines: [String] = []
+        let h = try trainer.fit(TensorBatches(inputs: x, targets: y, batchSize: 32, seed: 5),
+                                validation: TensorBatches(inputs: vx, targets: vy, batchSize: 64, shuffle: false),
+                                epochs: 8, callbacks: [ProgressBar(interactive: false) { lines.append($0) }])
+        #expect(h.epochs == 8)
+        #expect(h["loss"]!.last! < h["loss"]!.first!)
+        #expect(h["val_accuracy"]!.last! > 0.9)
+        #expect(h["lr"]! == [Double](repeating: 0.01, count: 8))
+        #expect(lines.count == 8 && lines[0].hasPrefix("epoch 1/8 - ") && lines[0].contains("val_loss"))
+        let p = trainer.predict(vx, batchSize: 7)
+        #expect(p.shape == [60, 3])
+        let ev = try trainer.evaluate(TensorBatches(inputs: vx, targets: vy, batchSize: 64, shuffle: false))
+        #expect(abs(ev["accuracy"]! - h["val_accuracy"]!.last!) < 1e-12)
+    }
+
+    @Test func resumeIsBitIdentical() throws {
+        let (x, y) = blobs(n: 200, seed: 7)
+        let data = TensorBatches(inputs: x, targets: y, batchSize: 32, seed: 11)   // 7 batches per epoch
+        func run(stopAfter: Int?, resume: URL?, dir: URL, initSeed: UInt64) throws -> (Module, History) {
+            Generator.manualSeed(99)
+            let model = makeModel(seed: initSeed)
+            let opt = AdamW(model.parameters, lr: 0.01)
+            let sched = StepLR(opt, stepSize: 1, gamma: 0.5)
+            let trainer = Trainer(model, optimizer: opt, loss: .crossEntropy, metrics: [.accuracy], scheduler: sched)
+            var cbs: [Callback] = [ModelCheckpoint(directory: dir, saveBest: false, everyBatches: 1)]
+            if let s = stopAfter { cbs.append(StopAfter(steps: s)) }
+            let h = try trainer.fit(data, epochs: 3, callbacks: cbs, resumeFrom: resume)
+            return (model, h)
+        }
+        let (full, fullHistory) = try run(stopAfter: nil, resume: nil, dir: tempDirectory(), initSeed: 3)
+        let dir = tempDirectory()
+        _ = try run(stopAfter: 10, resume: nil, dir: dir, initSeed: 3)       // dies in epoch 1, batch 3
+        // A fresh process would build the model from scratch: use another init seed to prove weights come from disk.
+        let (resumed, resumedHistory) = try run(stopAfter: nil, resume: dir.appendingPathComponent("last.ckpt.safetensors"),
+                                                dir: dir, initSeed: 12345)
+        #expect(bits(resumed) == bits(full))
+        #expect(resumedHistory == fullHistory)
+    }
+
+    @Test func sameSeedSameBitsWithOneOrTwoThreads() throws {
+        let (x, y) = blobs(n: 256, seed: 21)
+        func train(threads: Int) throws -> [String: [UInt32]] {
+            Threading.threads = threads
+            BLAS.setThreads(threads)
+            defer { Threading.threads = 1; BLAS.setThreads(1) }
+            let model = makeModel(seed: 4, hidden: 512)   // activations of 128x512: large enough to split across threads
+            let trainer = Trainer(model, optimizer: Adam(model.parameters, lr: 0.005), loss: .crossEntropy)
+            try trainer.fit(TensorBatches(inputs: x, targets: y, batchSize: 128, seed: 2), epochs: 2)
+            return bits(model)
+        }
+        #expect(try train(threads: 1) == train(threads: 2))
+    }
+
+    @Test func earlyStoppingRestoresBestWeights() throws {
+        let (x, y) = blobs(n: 64, seed: 5)
+        let model = makeModel(seed: 6)
+        // A huge learning rate makes validation loss blow up after the first epochs.
+        let trainer = Trainer(model, optimizer: SGD(model.parameters, lr: 5), loss: .crossEntropy)
+        let stop = EarlyStopping(monitor: "val_loss", patience: 2, restoreBest: true)
+        let check = ModelCheckpoint(directory: tempDirectory(), monitor: "val_loss")
+        let val = TensorBatches(inputs: x, targets: y, batchSize: 64, shuffle: false)
+        let h = try trainer.fit(TensorBatches(inputs: x, targets: y, batchSize: 16, seed: 1), validation: val,
+                                epochs: 30, callbacks: [stop, check])
+        let vl = h["val_loss"]!
+        #expect(stop.stoppedEpoch != nil && h.epochs < 30)
+        #expect(stop.bestEpoch == vl.firstIndex(of: vl.min()!)!)
+        let now = try trainer.evaluate(val)["loss"]!
+        #expect(abs(now - vl.min()!) < 1e-9)
+        #expect(FileManager.default.fileExists(atPath: check.bestURL.path))
+    }
+
+    @Test func terminateOnNaNAndCSVLogger() throws {
+        let (x, y) = blobs(n: 64, seed: 8)
+        let model = makeModel(seed: 9)
+        let nanLoss = LossFunction.custom { out, _ in out.sum() * Double.nan }
+        let t = TerminateOnNaN()
+        let trainer = Trainer(model, optimizer: SGD(model.parameters, lr: 0.1), loss: nanLoss)
+        try trainer.fit(TensorBatches(inputs: x, targets: y, batchSize: 16), epochs: 5, callbacks: [t])
+        #expect(t.terminatedAt! == (0, 1))
+        let url = tempDirectory().appendingPathComponent("log.csv")
+        let m2 = makeModel(seed: 9)
+        try Trainer(m2, optimizer: SGD(m2.parameters, lr: 0.1), loss: .crossEntropy, metrics: [.accuracy])
+            .fit(TensorBatches(inputs: x, targets: y, batchSize: 16), epochs: 3, callbacks: [CSVLogger(url: url)])
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 4)
+        #expect(lines[0] == "epoch,accuracy,loss,lr")
+        #expect(lines[3].hasPrefix("2,"))
+    }
+
+    @Test func fitConsumesADataLoader() throws {
+        let (x, y) = blobs(n: 96, seed: 13)
+        let loader = DataLoader(TensorDataset(inputs: x, targets: y), batchSize: 32, shuffle: true, rng: RandomState(seed: 1))
+        let model = makeModel(seed: 14)
+        let h = try Trainer(model, optimizer: Adam(model.parameters, lr: 0.01), loss: .crossEntropy).fit(loader, epochs: 2)
+        #expect(h.epochs == 2 && h["loss"]!.allSatisfy { $0.isFinite })
+    }
+
+    @Test func badCheckpointGivesClearError() throws {
+        let url = tempDirectory().appendingPathComponent("weights.safetensors")
+        try SafeTensors.write([("w", Tensor.zeros([2]))], to: url)
+        let model = makeModel(seed: 1)
+        let trainer = Trainer(model, optimizer: SGD(model.parameters, lr: 0.1), loss: .crossEntropy)
+        let (x, y) = blobs(n: 8, seed: 1)
+        #expect(throws: FileFormatError.invalid(path: url.path, reason: "not an Ember training checkpoint (no 'ember_checkpoint' metadata)")) {
+            try trainer.fit(TensorBatches(inputs: x, targets: y, batchSize: 4), epochs: 1, resumeFrom: url)
+        }
+    }
+}
