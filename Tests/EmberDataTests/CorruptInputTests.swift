@@ -1,0 +1,173 @@
+import Foundation
+import Testing
+@testable import EmberData
+
+/// Every reader fed damaged files: each must throw a `DataError` naming the file, where, and what was expected.
+@Suite struct CorruptInputTests {
+    @Test func missingFile() {
+        let e = expectDataError(.fileNotFound) { _ = try ByteReader(path: "/nonexistent/dir/train.csv") }
+        #expect(e?.file == "/nonexistent/dir/train.csv")
+        expectDataError(.fileNotFound) { _ = try NPZArchive(path: "/nonexistent.npz") }
+    }
+
+    @Test func idxWrongMagic() throws {
+        let dir = TempDir()
+        let path = dir.write("bad.idx", [0x12, 0x34, 0x08, 0x01] + be32(2) + [1, 2])
+        let e = expectDataError(.badMagic) { _ = try IDXReader(path: path) }
+        #expect(e?.file == path && e?.location == .header)
+        #expect(e?.description.contains("12 34 08 01") == true)
+        let badType = dir.write("type.idx", [0, 0, 0x07, 1] + be32(1) + [1])
+        expectDataError(.badMagic) { _ = try IDXReader(path: badType) }
+    }
+
+    @Test func idxSizeMismatch() throws {
+        let dir = TempDir()
+        let values = [UInt8](repeating: 7, count: 3 * 4)
+        // Truncated inside record 2 (records are 4 bytes): plain files are checked on open ...
+        let short = idxBytes(Array(values[0..<10]), shape: [3, 4])
+        let e = expectDataError(.truncated) { _ = try IDXReader(path: dir.write("short.idx", short)) }
+        #expect(e?.location == .record(2))
+        #expect(e?.description.contains("12 bytes of data") == true)
+        // ... gzipped ones when the data runs out.
+        let gz = dir.write("short.idx.gz", gzip(short))
+        let g = expectDataError(.truncated) { _ = try IDXReader.read(path: gz) }
+        #expect(g?.location == .record(2) && g?.file == gz)
+        let r = try IDXReader(path: gz)
+        _ = try r.nextRecord(); _ = try r.nextRecord()
+        #expect(throws: DataError.self) { _ = try r.nextRecord() }
+        // Extra bytes after the data.
+        let long = idxBytes(values + [1, 2], shape: [3, 4])
+        expectDataError(.sizeMismatch) { _ = try IDXReader(path: dir.write("long.idx", long)) }
+        expectDataError(.sizeMismatch) { _ = try IDXReader.read(path: dir.write("long.idx.gz", gzip(long))) }
+        // A header that ends early, and absurd dimensions.
+        expectDataError(.truncated) { _ = try IDXReader(path: dir.write("hdr.idx", [0, 0, 8, 3, 0, 0])) }
+        let huge = dir.write("huge.idx.gz", gzip([0, 0, 8, 3] + be32(0x7FFF_FFFF) + be32(0x7FFF_FFFF) + be32(0x7FFF_FFFF)))
+        expectDataError(.badHeader) { _ = try IDXReader.read(path: huge) }
+        let big = dir.write("big.idx.gz", gzip([0, 0, 8, 2] + be32(1_000_000) + be32(1000) + [1, 2, 3]))
+        expectDataError(.truncated) { _ = try IDXReader.read(path: big) }
+    }
+
+    @Test func corruptGzip() throws {
+        let dir = TempDir()
+        var z = gzip(idxBytes([UInt8](repeating: 1, count: 4000), shape: [4000]))
+        for i in 20..<40 { z[i] ^= 0x5A }
+        let e = expectDataError(.corrupt) { _ = try IDXReader.read(path: dir.write("c.idx.gz", z)) }
+        #expect(e?.file.hasSuffix("c.idx.gz") == true)
+        let cut = gzip(Array(repeating: 65, count: 5000)).dropLast(12)
+        expectDataError(.truncated) { _ = try ByteReader(path: dir.write("cut.gz", Array(cut))).readAll() }
+    }
+
+    @Test func cifarTruncatedAndBadLabel() throws {
+        let dir = TempDir()
+        let good = CIFARTests.records([1, 2, 3])
+        let e = expectDataError(.truncated) { _ = try CIFARReader(path: dir.write("t.bin", Array(good.dropLast(100)))) }
+        #expect(e?.location == .record(2))
+        let g = expectDataError(.truncated) { _ = try CIFARReader.read(path: dir.write("t.bin.gz", gzip(Array(good.dropLast(100))))) }
+        #expect(g?.location == .record(2))
+        var bad = good
+        bad[3073] = 12
+        let b = expectDataError(.badValue) { _ = try CIFARReader.read(path: dir.write("l.bin", bad)) }
+        #expect(b?.location == .record(1) && b?.found == "12")
+        expectDataError(.datasetUnavailable) { _ = try Datasets.cifar10(.train, directory: dir.path) }
+    }
+
+    @Test func csvWrongFieldCountAndBadQuotes() throws {
+        let dir = TempDir()
+        let path = dir.write("f.csv", text: "a,b,c\n1,2,3\n4,5\n")
+        let e = expectDataError(.fieldCount) { _ = try CSVTable(path: path) }
+        #expect(e?.location == .line(3) && e?.file == path)
+        #expect(e?.description == "\(path), line 3: expected 3 fields (as on line 1), found 2")
+        expectDataError(.badValue) { _ = try CSVReader(path: dir.write("q.csv", text: "a,\"b\"x,c\n")).readAll() }
+        let u = expectDataError(.truncated) { _ = try CSVReader(path: dir.write("u.csv", text: "a,b\n1,\"open\n2,3\n")).readAll() }
+        #expect(u?.location == .line(2))
+    }
+
+    @Test func csvNonNumericInNumericColumn() throws {
+        let dir = TempDir()
+        let path = dir.write("n.csv", text: "x,y\n1,2\n3,oops\n")
+        let e = expectDataError(.badValue) { _ = try CSVTable(path: path, options: CSVOptions(columnTypes: ["y": .numeric])) }
+        #expect(e?.location == .field(line: 3, column: "y") && e?.found == "'oops'")
+        // Inferred as text: asking for numbers names the offending value.
+        let t = try CSVTable(path: path)
+        let n = expectDataError(.badValue) { _ = try t.tensor(columns: ["x", "y"]) }
+        #expect(n?.location == .field(line: 3, column: "y"))
+        expectDataError(.notFound) { _ = try t.numbers("z") }
+        expectDataError(.notFound) { _ = try CSVTable(path: path, options: CSVOptions(columnTypes: ["z": .numeric])) }
+        let m = dir.write("m.csv", text: "x,label\n1,a\n2,NA\n")
+        expectDataError(.badValue) { _ = try CSVTable(path: m).classLabels(column: "label") }
+    }
+
+    @Test func npyBadHeaders() throws {
+        let dir = TempDir()
+        let good = Array(try Data(contentsOf: URL(fileURLWithPath: fixture("npy/f4_2x3.npy"))))
+        var magic = good
+        magic[1] = 0x58
+        expectDataError(.badMagic) { _ = try NPYArray(path: dir.write("m.npy", magic)) }
+        expectDataError(.truncated) { _ = try NPYArray(path: dir.write("short.npy", Array(good.prefix(8)))) }
+        expectDataError(.truncated) { _ = try NPYArray(path: dir.write("hdr.npy", Array(good.prefix(40)))) }
+        let d = expectDataError(.truncated) { _ = try NPYArray(path: dir.write("data.npy", Array(good.dropLast(4)))) }
+        #expect(d?.description.contains("24 bytes of data") == true)
+        expectDataError(.sizeMismatch) { _ = try NPYArray(path: dir.write("long.npy", good + [0])) }
+        var version = good
+        version[6] = 9
+        expectDataError(.unsupported) { _ = try NPYArray(path: dir.write("v.npy", version)) }
+
+        func npy(_ header: String) -> [UInt8] {
+            let h = Array(header.utf8)
+            return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(h.count & 255), UInt8(h.count >> 8)] + h
+        }
+        let h = expectDataError(.badHeader) { _ = try NPYArray(bytes: npy("{'descr': '<f4', 'shape': (2,3)"), file: "x.npy") }
+        #expect(h?.file == "x.npy" && h?.location == .header)
+        expectDataError(.badHeader) { _ = try NPYArray(bytes: npy("{'descr': '<f4', 'shape': (2,)}\n"), file: "k.npy") }
+        expectDataError(.badHeader) { _ = try NPYArray(bytes: npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}"), file: "s.npy") }
+        expectDataError(.badHeader) { _ = try NPYArray(bytes: npy("{'descr': '<f4', 'fortran_order': 0, 'shape': (1,)}"), file: "f.npy") }
+        expectDataError(.unsupported) { _ = try NPYArray(bytes: npy("{'descr': '|O', 'fortran_order': False, 'shape': (1,)}") + [0, 0, 0, 0, 0, 0, 0, 0], file: "o.npy") }
+        expectDataError(.unsupported) { _ = try NPYArray(bytes: npy("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}"), file: "r.npy") }
+        expectDataError(.badHeader) { _ = try NPYArray(bytes: npy(String(repeating: "(", count: 100)), file: "deep.npy") }
+    }
+
+    @Test func npzDamaged() throws {
+        let dir = TempDir()
+        let good = Array(try Data(contentsOf: URL(fileURLWithPath: fixture("npy/compressed.npz"))))
+        expectDataError(.badMagic) { _ = try NPZArchive(path: dir.write("not.npz", Array("hello".utf8))) }
+        expectDataError(.badMagic) { _ = try NPZArchive(path: dir.write("cut.npz", Array(good.prefix(good.count / 2)))) }
+        // Flip bytes inside the first member's deflate data: corrupt or CRC mismatch, never a crash.
+        var flipped = good
+        for i in 80..<120 { flipped[i] ^= 0xA5 }
+        let archive = try NPZArchive(path: dir.write("flip.npz", flipped))
+        var threw = 0
+        for n in archive.names {
+            do { _ = try archive.array(n).tensor() } catch let e as DataError {
+                threw += 1
+                #expect(e.file.hasSuffix("flip.npz") || e.file.contains("flip.npz/"))
+            }
+        }
+        #expect(threw >= 1)
+        // Every possible truncation of a small archive throws cleanly.
+        let stored = Array(try Data(contentsOf: URL(fileURLWithPath: fixture("npy/stored.npz"))))
+        for cut in stride(from: 0, to: stored.count, by: 7) {
+            let p = dir.write("t\(cut).npz", Array(stored.prefix(cut)))
+            #expect(throws: DataError.self) { let a = try NPZArchive(path: p); _ = try a.arrays() }
+        }
+    }
+
+    @Test func fashionMNISTMissingNamesTheInstallCommand() throws {
+        let dir = TempDir()
+        let e = expectDataError(.datasetUnavailable) { _ = try Datasets.fashionMNIST(.train, directory: dir.path) }
+        #expect(e?.description.contains("apt-get install -y dataset-fashion-mnist") == true)
+        expectDataError(.notFound) { _ = try Datasets.load("imagenet") }
+    }
+
+    @Test func mnistLabelsMustMatchImages() throws {
+        let dir = TempDir()
+        dir.write("train-images-idx3-ubyte", idxBytes([UInt8](repeating: 0, count: 3 * 4), shape: [3, 2, 2]))
+        dir.write("train-labels-idx1-ubyte.gz", gzip(idxBytes([1, 2], shape: [2])))
+        expectDataError(.sizeMismatch) { _ = try Datasets.mnist(.train, directory: dir.path) }
+        dir.write("train-labels-idx1-ubyte.gz", gzip(idxBytes([1, 2, 10], shape: [3])))
+        let e = expectDataError(.badValue) { _ = try Datasets.mnist(.train, directory: dir.path) }
+        #expect(e?.location == .record(2))
+        dir.write("train-labels-idx1-ubyte.gz", gzip(idxBytes([1, 2, 9], shape: [3])))
+        let ok = try Datasets.mnist(.train, directory: dir.path)
+        #expect(ok.count == 3 && ok.imageShape == [1, 2, 2])
+    }
+}
