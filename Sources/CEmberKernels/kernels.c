@@ -7,18 +7,44 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define EK_X86 1
+#define EK_W 8
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #define SUFFIX(name) name##_avx2
 #include "kernels_impl.h"
 #undef SUFFIX
 #pragma clang attribute pop
+#undef EK_W
+// AVX-512 build: same arithmetic on 16 lanes. Used only for row-wise and elementwise transcendental kernels
+// (softmax, exp/sigmoid/tanh); sums and updates keep the 8-lane build so their rounding is the same on every x86-64.
+#define EK_W 16
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma"))), apply_to = function)
+#define SUFFIX(name) name##_avx512
+#include "kernels_impl.h"
+#undef SUFFIX
+#pragma clang attribute pop
+#undef EK_W
 #endif
 
+#define EK_W 8
 #define SUFFIX(name) name##_base
 #include "kernels_impl.h"
 #undef SUFFIX
+#undef EK_W
 
-static int ek_avx2_state = -1;
+static int ek_avx2_state = -1, ek_avx512_state = -1;
+
+static int ek_uses_avx512(void) {
+#ifdef EK_X86
+    if (ek_avx512_state < 0) {
+        __builtin_cpu_init();
+        ek_avx512_state = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    }
+    return ek_avx512_state;
+#else
+    return 0;
+#endif
+}
 
 int ek_uses_avx2(void) {
 #ifdef EK_X86
@@ -35,7 +61,9 @@ int ek_uses_avx2(void) {
 #ifdef EK_X86
 #define EK_DISPATCH(call) do { if (ek_uses_avx2()) { call##_avx2 CALLARGS; } else { call##_base CALLARGS; } } while (0)
 #define EK_DISPATCH_RET(call) return ek_uses_avx2() ? call##_avx2 CALLARGS : call##_base CALLARGS
+#define EK_DISPATCH_WIDE(call) do { if (ek_uses_avx512()) { call##_avx512 CALLARGS; } else if (ek_uses_avx2()) { call##_avx2 CALLARGS; } else { call##_base CALLARGS; } } while (0)
 #else
+#define EK_DISPATCH_WIDE(call) call##_base CALLARGS
 #define EK_DISPATCH(call) call##_base CALLARGS
 #define EK_DISPATCH_RET(call) return call##_base CALLARGS
 #endif
@@ -48,7 +76,7 @@ void ek_binary_f32(int op, const float *a, ptrdiff_t sa, const float *b, ptrdiff
 
 void ek_unary_f32(int op, const float *x, float *out, ptrdiff_t n) {
 #define CALLARGS (op, x, out, n)
-    EK_DISPATCH(unary);
+    EK_DISPATCH_WIDE(unary);
 #undef CALLARGS
 }
 
@@ -72,20 +100,20 @@ double ek_sum_f32(const float *x, ptrdiff_t n) {
 
 void ek_softmax_rows_f32(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, int lg) {
 #define CALLARGS (x, out, rows, cols, lg)
-    EK_DISPATCH(softmax_rows);
+    EK_DISPATCH_WIDE(softmax_rows);
 #undef CALLARGS
 }
 
 void ek_softmax_backward_rows_f32(const float *y, const float *g, float *out, ptrdiff_t rows, ptrdiff_t cols, int lg) {
 #define CALLARGS (y, g, out, rows, cols, lg)
-    EK_DISPATCH(softmax_backward_rows);
+    EK_DISPATCH_WIDE(softmax_backward_rows);
 #undef CALLARGS
 }
 
 void ek_adam_f32(float *param, const float *grad, float *m, float *v, ptrdiff_t n,
-                 float lr, float beta1, float beta2, float eps, float bias_c1, float bias_c2,
+                 float lr, float one_minus_beta1, float one_minus_beta2, float eps, float bias_c1, float bias_c2,
                  float l2_wd, float decoupled_wd) {
-#define CALLARGS (param, grad, m, v, n, lr, beta1, beta2, eps, bias_c1, bias_c2, l2_wd, decoupled_wd)
+#define CALLARGS (param, grad, m, v, n, lr, one_minus_beta1, one_minus_beta2, eps, bias_c1, bias_c2, l2_wd, decoupled_wd)
     EK_DISPATCH(adam);
 #undef CALLARGS
 }

@@ -1,11 +1,14 @@
 // Kernel bodies, compiled twice by kernels.c: once for AVX2+FMA, once portable.
 // SUFFIX(name) gives each build its own symbol names.
-// Written with clang/gcc vector extensions (8 float lanes) so both builds vectorize without -O flags tricks.
+// Written with clang/gcc vector extensions (EK_W float lanes) so every build vectorizes without compiler flags.
 
-typedef float EK_V8 __attribute__((vector_size(32), aligned(4)));
-typedef int32_t EK_I8 __attribute__((vector_size(32), aligned(4)));
+// EK_W float lanes per vector (8 for AVX2 and the portable build, 16 for AVX-512), set by kernels.c.
+typedef float SUFFIX(vf) __attribute__((vector_size(EK_W * 4), aligned(4)));
+typedef int32_t SUFFIX(vi) __attribute__((vector_size(EK_W * 4), aligned(4)));
+#define EK_V8 SUFFIX(vf)
+#define EK_I8 SUFFIX(vi)
 
-static inline EK_V8 SUFFIX(splat)(float x) { return (EK_V8){x, x, x, x, x, x, x, x}; }
+static inline EK_V8 SUFFIX(splat)(float x) { EK_V8 z = {0}; return z + x; }
 // Lane select: mask lanes are all-ones (true) or zero, as vector comparisons produce.
 static inline EK_V8 SUFFIX(vsel)(EK_I8 mask, EK_V8 a, EK_V8 b) {
     EK_I8 ia, ib;
@@ -19,7 +22,7 @@ static inline EK_V8 SUFFIX(vsel)(EK_I8 mask, EK_V8 a, EK_V8 b) {
 static inline EK_V8 SUFFIX(vmax)(EK_V8 a, EK_V8 b) { return SUFFIX(vsel)(a > b, a, b); }
 static inline EK_V8 SUFFIX(vmin)(EK_V8 a, EK_V8 b) { return SUFFIX(vsel)(a < b, a, b); }
 
-// expf on 8 lanes: n = round(x / ln2) by the 1.5*2^23 magic-number trick, r = x - n ln2 (two-part ln2),
+// expf on EK_W lanes: n = round(x / ln2) by the 1.5*2^23 magic-number trick, r = x - n ln2 (two-part ln2),
 // Cephes' degree-5 polynomial for exp(r) on [-ln2/2, ln2/2], then scaling by 2^(n-1) * 2 so that n = 128 still
 // yields a finite result up to FLT_MAX and inf beyond. Relative error ~1 ulp; inputs below -87.6 flush to 0 (results under FLT_MIN).
 static inline EK_V8 SUFFIX(vexp)(EK_V8 x) {
@@ -68,16 +71,16 @@ static inline EK_V8 SUFFIX(vop)(int op, EK_V8 a, EK_V8 b) {
 #define EK_BINARY_LOOP(OPEXPR)                                                               \
     /* Vector paths for (1,1), (1,0), (0,1) strides; any other pair (negative, both 0, > 1) takes the scalar loop. */ \
     if (sa == 1 && sb == 1) {                                                                \
-        for (; i + 8 <= n; i += 8) {                                                         \
+        for (; i + EK_W <= n; i += EK_W) {                                                         \
             EK_V8 va = SUFFIX(vload)(a + i), vb = SUFFIX(vload)(b + i);                      \
             SUFFIX(vstore)(out + i, OPEXPR);                                                 \
         }                                                                                    \
     } else if (sa == 1 && sb == 0) {                                                         \
         EK_V8 vb = SUFFIX(splat)(b[0]);                                                      \
-        for (; i + 8 <= n; i += 8) { EK_V8 va = SUFFIX(vload)(a + i); SUFFIX(vstore)(out + i, OPEXPR); } \
+        for (; i + EK_W <= n; i += EK_W) { EK_V8 va = SUFFIX(vload)(a + i); SUFFIX(vstore)(out + i, OPEXPR); } \
     } else if (sa == 0 && sb == 1) {                                                         \
         EK_V8 va = SUFFIX(splat)(a[0]);                                                      \
-        for (; i + 8 <= n; i += 8) { EK_V8 vb = SUFFIX(vload)(b + i); SUFFIX(vstore)(out + i, OPEXPR); } \
+        for (; i + EK_W <= n; i += EK_W) { EK_V8 vb = SUFFIX(vload)(b + i); SUFFIX(vstore)(out + i, OPEXPR); } \
     }                                                                                        \
     for (; i < n; i++) {                                                                     \
         EK_V8 va = SUFFIX(splat)(a[i * sa]), vb = SUFFIX(splat)(b[i * sb]);                  \
@@ -129,9 +132,9 @@ static inline EK_V8 SUFFIX(vunary)(int op, EK_V8 x) {
 
 static void SUFFIX(unary)(int op, const float *x, float *out, ptrdiff_t n) {
     ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8) SUFFIX(vstore)(out + i, SUFFIX(vunary)(op, SUFFIX(vload)(x + i)));
+    for (; i + EK_W <= n; i += EK_W) SUFFIX(vstore)(out + i, SUFFIX(vunary)(op, SUFFIX(vload)(x + i)));
     if (i < n) {
-        float tx[8] = {0}, to[8];
+        float tx[EK_W] = {0}, to[EK_W];
         for (ptrdiff_t j = i; j < n; j++) tx[j - i] = x[j];
         SUFFIX(vstore)(to, SUFFIX(vunary)(op, SUFFIX(vload)(tx)));
         for (ptrdiff_t j = i; j < n; j++) out[j] = to[j - i];
@@ -141,7 +144,7 @@ static void SUFFIX(unary)(int op, const float *x, float *out, ptrdiff_t n) {
 static void SUFFIX(relu_backward)(const float *x, const float *g, float *out, ptrdiff_t n) {
     ptrdiff_t i = 0;
     EK_V8 zero = SUFFIX(splat)(0.0f);
-    for (; i + 8 <= n; i += 8) {
+    for (; i + EK_W <= n; i += EK_W) {
         EK_V8 vx = SUFFIX(vload)(x + i), vg = SUFFIX(vload)(g + i);
         SUFFIX(vstore)(out + i, SUFFIX(vsel)(vx > zero, vg, zero));
     }
@@ -150,7 +153,7 @@ static void SUFFIX(relu_backward)(const float *x, const float *g, float *out, pt
 
 static void SUFFIX(axpby)(const float *a, float alpha, const float *b, float beta, float *out, ptrdiff_t n) {
     ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8)
+    for (; i + EK_W <= n; i += EK_W)
         SUFFIX(vstore)(out + i, SUFFIX(vload)(a + i) * alpha + SUFFIX(vload)(b + i) * beta);
     for (; i < n; i++) out[i] = a[i] * alpha + b[i] * beta;
 }
@@ -161,13 +164,13 @@ static double SUFFIX(sum)(const float *x, ptrdiff_t n) {
     for (ptrdiff_t start = 0; start < n; start += 4096) {
         ptrdiff_t end = start + 4096 < n ? start + 4096 : n, i = start;
         EK_V8 s0 = SUFFIX(splat)(0), s1 = s0, s2 = s0, s3 = s0;
-        for (; i + 32 <= end; i += 32) {
-            s0 += SUFFIX(vload)(x + i); s1 += SUFFIX(vload)(x + i + 8);
-            s2 += SUFFIX(vload)(x + i + 16); s3 += SUFFIX(vload)(x + i + 24);
+        for (; i + 4 * EK_W <= end; i += 4 * EK_W) {
+            s0 += SUFFIX(vload)(x + i); s1 += SUFFIX(vload)(x + i + EK_W);
+            s2 += SUFFIX(vload)(x + i + 2 * EK_W); s3 += SUFFIX(vload)(x + i + 3 * EK_W);
         }
         EK_V8 s = (s0 + s1) + (s2 + s3);
         double b = 0;
-        for (int k = 0; k < 8; k++) b += s[k];
+        for (int k = 0; k < EK_W; k++) b += s[k];
         for (; i < end; i++) b += x[i];
         total += b;
     }
@@ -177,10 +180,10 @@ static double SUFFIX(sum)(const float *x, ptrdiff_t n) {
 static float SUFFIX(row_max)(const float *x, ptrdiff_t n) {
     ptrdiff_t i = 0;
     float m = -__builtin_inff();
-    if (n >= 8) {
+    if (n >= EK_W) {
         EK_V8 vm = SUFFIX(vload)(x);
-        for (i = 8; i + 8 <= n; i += 8) vm = SUFFIX(vmax)(vm, SUFFIX(vload)(x + i));
-        for (int k = 0; k < 8; k++) m = vm[k] > m ? vm[k] : m;
+        for (i = EK_W; i + EK_W <= n; i += EK_W) vm = SUFFIX(vmax)(vm, SUFFIX(vload)(x + i));
+        for (int k = 0; k < EK_W; k++) m = vm[k] > m ? vm[k] : m;
     }
     for (; i < n; i++) m = x[i] > m ? x[i] : m;
     return m;
@@ -196,25 +199,25 @@ static void SUFFIX(softmax_rows)(const float *x, float *out, ptrdiff_t rows, ptr
         ptrdiff_t i = 0;
         float s = 0;
         if (lg) {
-            for (; i + 8 <= cols; i += 8) acc += SUFFIX(vexp)(SUFFIX(vload)(xr + i) - vm);
+            for (; i + EK_W <= cols; i += EK_W) acc += SUFFIX(vexp)(SUFFIX(vload)(xr + i) - vm);
             for (; i < cols; i++) s += SUFFIX(sexp)(xr[i] - m);
         } else {
-            for (; i + 8 <= cols; i += 8) {
+            for (; i + EK_W <= cols; i += EK_W) {
                 EK_V8 e = SUFFIX(vexp)(SUFFIX(vload)(xr + i) - vm);
                 SUFFIX(vstore)(o + i, e);
                 acc += e;
             }
             for (; i < cols; i++) { float e = SUFFIX(sexp)(xr[i] - m); o[i] = e; s += e; }
         }
-        for (int k = 0; k < 8; k++) s += acc[k];
+        for (int k = 0; k < EK_W; k++) s += acc[k];
         if (lg) {
             float shift = m + __builtin_logf(s);
             EK_V8 vs = SUFFIX(splat)(shift);
-            for (i = 0; i + 8 <= cols; i += 8) SUFFIX(vstore)(o + i, SUFFIX(vload)(xr + i) - vs);
+            for (i = 0; i + EK_W <= cols; i += EK_W) SUFFIX(vstore)(o + i, SUFFIX(vload)(xr + i) - vs);
             for (; i < cols; i++) o[i] = xr[i] - shift;
         } else {
             float inv = 1.0f / s;
-            for (i = 0; i + 8 <= cols; i += 8) SUFFIX(vstore)(o + i, SUFFIX(vload)(o + i) * inv);
+            for (i = 0; i + EK_W <= cols; i += EK_W) SUFFIX(vstore)(o + i, SUFFIX(vload)(o + i) * inv);
             for (; i < cols; i++) o[i] *= inv;
         }
     }
@@ -229,20 +232,20 @@ static void SUFFIX(softmax_backward_rows)(const float *y, const float *g, float 
         float s = 0;
         if (lg) {
             // dx = g - exp(y) * sum(g)
-            for (; i + 8 <= cols; i += 8) acc += SUFFIX(vload)(gr + i);
+            for (; i + EK_W <= cols; i += EK_W) acc += SUFFIX(vload)(gr + i);
             for (; i < cols; i++) s += gr[i];
-            for (int k = 0; k < 8; k++) s += acc[k];
+            for (int k = 0; k < EK_W; k++) s += acc[k];
             EK_V8 vs = SUFFIX(splat)(s);
-            for (i = 0; i + 8 <= cols; i += 8)
+            for (i = 0; i + EK_W <= cols; i += EK_W)
                 SUFFIX(vstore)(o + i, SUFFIX(vload)(gr + i) - SUFFIX(vexp)(SUFFIX(vload)(yr + i)) * vs);
             for (; i < cols; i++) o[i] = gr[i] - SUFFIX(sexp)(yr[i]) * s;
         } else {
             // dx = y * (g - sum(g*y))
-            for (; i + 8 <= cols; i += 8) acc += SUFFIX(vload)(gr + i) * SUFFIX(vload)(yr + i);
+            for (; i + EK_W <= cols; i += EK_W) acc += SUFFIX(vload)(gr + i) * SUFFIX(vload)(yr + i);
             for (; i < cols; i++) s += gr[i] * yr[i];
-            for (int k = 0; k < 8; k++) s += acc[k];
+            for (int k = 0; k < EK_W; k++) s += acc[k];
             EK_V8 vs = SUFFIX(splat)(s);
-            for (i = 0; i + 8 <= cols; i += 8)
+            for (i = 0; i + EK_W <= cols; i += EK_W)
                 SUFFIX(vstore)(o + i, SUFFIX(vload)(yr + i) * (SUFFIX(vload)(gr + i) - vs));
             for (; i < cols; i++) o[i] = yr[i] * (gr[i] - s);
         }
@@ -250,15 +253,17 @@ static void SUFFIX(softmax_backward_rows)(const float *y, const float *g, float 
 }
 
 static void SUFFIX(adam)(float *p, const float *g, float *m, float *v, ptrdiff_t n,
-                         float lr, float b1, float b2, float eps, float c1, float c2, float l2, float dwd) {
+                         float lr, float ob1, float ob2, float eps, float c1, float c2, float l2, float dwd) {
     ptrdiff_t i = 0;
+    // ob1, ob2 are 1 - beta1, 1 - beta2 computed in double by the caller: 1.0f - (float)0.999 is 1.3e-5 off.
+    float b1 = 1.0f - ob1, b2 = 1.0f - ob2;
     float step = lr / c1, rc2 = 1.0f / __builtin_sqrtf(c2);
-    for (; i + 8 <= n; i += 8) {
+    for (; i + EK_W <= n; i += EK_W) {
         EK_V8 vp = SUFFIX(vload)(p + i), vg = SUFFIX(vload)(g + i);
         vg = vg + vp * l2;
         vp = vp * (1.0f - dwd);
-        EK_V8 vm = SUFFIX(vload)(m + i) * b1 + vg * (1.0f - b1);
-        EK_V8 vv = SUFFIX(vload)(v + i) * b2 + vg * vg * (1.0f - b2);
+        EK_V8 vm = SUFFIX(vload)(m + i) * b1 + vg * ob1;
+        EK_V8 vv = SUFFIX(vload)(v + i) * b2 + vg * vg * ob2;
         SUFFIX(vstore)(m + i, vm);
         SUFFIX(vstore)(v + i, vv);
         EK_V8 denom = __builtin_elementwise_sqrt(vv) * rc2 + eps;
@@ -266,9 +271,12 @@ static void SUFFIX(adam)(float *p, const float *g, float *m, float *v, ptrdiff_t
     }
     for (; i < n; i++) {
         float gi = g[i] + p[i] * l2, pi = p[i] * (1.0f - dwd);
-        m[i] = m[i] * b1 + gi * (1.0f - b1);
-        v[i] = v[i] * b2 + gi * gi * (1.0f - b2);
+        m[i] = m[i] * b1 + gi * ob1;
+        v[i] = v[i] * b2 + gi * gi * ob2;
         float denom = __builtin_sqrtf(v[i]) * rc2 + eps;
         p[i] = pi - step * m[i] / denom;
     }
 }
+
+#undef EK_V8
+#undef EK_I8

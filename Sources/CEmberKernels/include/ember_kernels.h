@@ -35,8 +35,9 @@ void ek_softmax_rows_f32(const float *x, float *out, ptrdiff_t rows, ptrdiff_t c
 void ek_softmax_backward_rows_f32(const float *y, const float *g, float *out, ptrdiff_t rows, ptrdiff_t cols, int log);
 
 /// One Adam/AdamW step over n parameters. `decoupled_wd` is AdamW's lr*wd decay; `l2_wd` is Adam's L2 term.
+/// Takes 1 - beta1 and 1 - beta2 (computed in double: float(1 - 0.999) is exact to 1e-8, 1 - float(0.999) is not).
 void ek_adam_f32(float *param, const float *grad, float *m, float *v, ptrdiff_t n,
-                 float lr, float beta1, float beta2, float eps, float bias_c1, float bias_c2,
+                 float lr, float one_minus_beta1, float one_minus_beta2, float eps, float bias_c1, float bias_c2,
                  float l2_wd, float decoupled_wd);
 
 /// Max pooling over `planes` float32 images [h, w] -> [oh, ow], recording the flat argmax (iy*w+ix) per output
