@@ -170,4 +170,44 @@ import Testing
         let ok = try Datasets.mnist(.train, directory: dir.path)
         #expect(ok.count == 3 && ok.imageShape == [1, 2, 2])
     }
+
+    /// Random byte damage and truncation of valid files of every format: each read either succeeds or throws a
+    /// `DataError`; nothing crashes.
+    @Test func randomDamageNeverCrashes() throws {
+        let dir = TempDir()
+        let npy = Array(try Data(contentsOf: URL(fileURLWithPath: fixture("npy/f8_3d_fortran.npy"))))
+        let npz = Array(try Data(contentsOf: URL(fileURLWithPath: fixture("npy/compressed.npz"))))
+        let idx = idxBytes((0..<60).map { UInt8($0) }, shape: [3, 4, 5])
+        let csv = Array("a,b,c\n1,\"x, y\",3\n4,NA,\"q\"\"\"\n7,8,9\n".utf8)
+        let cifar = CIFARTests.records([1, 2])
+        let readers: [(String, [UInt8], (String) throws -> Void)] = [
+            ("f.npy", npy, { _ = try NPYArray(path: $0).tensor() }),
+            ("f.npz", npz, { let a = try NPZArchive(path: $0); for n in a.names { _ = try a.array(n).tensor() } }),
+            ("f.idx", idx, { _ = try IDXReader.read(path: $0).tensor() }),
+            ("f.idx.gz", gzip(idx), { _ = try IDXReader.read(path: $0).tensor() }),
+            ("f.csv", csv, { _ = try CSVTable(path: $0).tensor(columns: nil) }),
+            ("f.csv.gz", gzip(csv), { _ = try CSVTable(path: $0) }),
+            ("f.bin", cifar, { _ = try CIFARReader.read(path: $0) }),
+            ("f.bin.gz", gzip(cifar), { _ = try CIFARReader.read(path: $0) }),
+        ]
+        var rng = RandomState(seed: 2024)
+        for (name, good, read) in readers {
+            for trial in 0..<36 {
+                var bytes = good
+                switch trial % 3 {
+                case 0:
+                    bytes = Array(bytes.prefix(rng.nextInt(below: bytes.count)))
+                case 1:
+                    for _ in 0...rng.nextInt(below: 4) { bytes[rng.nextInt(below: bytes.count)] = UInt8(rng.nextInt(below: 256)) }
+                default:
+                    let at = rng.nextInt(below: Swift.min(bytes.count, 64))
+                    bytes[at] = UInt8(truncatingIfNeeded: Int(bytes[at]) + 1 + rng.nextInt(below: 255))
+                }
+                let path = dir.write("\(trial)-\(name)", bytes)
+                do { try read(path) } catch is DataError {} catch {
+                    Issue.record("\(name) trial \(trial): expected success or DataError, got \(error)")
+                }
+            }
+        }
+    }
 }

@@ -75,6 +75,13 @@ struct Numbers: Dataset {
         }
         // Streams differ between examples and epochs.
         #expect(reference[0] != reference[8])
+        // The same transform written inline, as users will.
+        let inline = DataLoader(Self.data(37), batchSize: 5, shuffle: true, rng: RandomState(seed: 9), workers: 2,
+                                transform: { example, rng in
+                                    let noise = Tensor.normal([2], rng: &rng)
+                                    return (example.input + noise, example.target)
+                                })
+        #expect(inline.map(\.input.scalars) == Array(reference[0..<8]))
     }
 
     @Test func workersPrefetchAheadOnBackgroundThreads() throws {

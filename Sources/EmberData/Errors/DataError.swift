@@ -54,6 +54,7 @@ public struct DataError: Error, Sendable, Equatable, CustomStringConvertible {
         /// A member of an archive.
         case member(String)
 
+        /// A one-line, human-readable message.
         public var description: String {
             switch self {
             case .header: return "header"

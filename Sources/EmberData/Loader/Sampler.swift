@@ -28,10 +28,12 @@ public struct DefaultBatchSampler: BatchSampler {
         self.dropLast = dropLast
     }
 
+    /// How many batches an epoch has.
     public func batchCount(datasetCount n: Int) -> Int {
         dropLast ? n / batchSize : (n + batchSize - 1) / batchSize
     }
 
+    /// Index batches for one epoch, drawn from `rng`.
     public func batches(datasetCount n: Int, rng: inout RandomState) -> [[Int]] {
         let order = shuffle ? rng.permutation(n) : Array(0..<n)
         return (0..<batchCount(datasetCount: n)).map { b in
@@ -80,10 +82,12 @@ public struct ClassBalancedBatchSampler: BatchSampler {
         members = m
     }
 
+    /// How many batches an epoch has.
     public func batchCount(datasetCount n: Int) -> Int {
         batchesPerEpoch ?? (labels.count + batchSize - 1) / batchSize
     }
 
+    /// Index batches for one epoch, drawn from `rng`.
     public func batches(datasetCount n: Int, rng: inout RandomState) -> [[Int]] {
         precondition(n == labels.count, "ClassBalancedBatchSampler: built for \(labels.count) labels, dataset has \(n) examples")
         let k = classes.count

@@ -33,6 +33,7 @@ public struct SimpleImputer: TablePreparer, Equatable {
         self.strategy = strategy
     }
 
+    /// Learns the statistics of each feature from `x` ([samples, features], NaN where missing).
     public mutating func fit(_ x: Tensor) throws {
         let t = try Table(x, step: "SimpleImputer")
         statistics = (0..<t.cols).map { j in
@@ -52,6 +53,7 @@ public struct SimpleImputer: TablePreparer, Equatable {
         }
     }
 
+    /// Applies the fitted step to `x`; the result has the dtype of `x`.
     public func transform(_ x: Tensor) throws -> Tensor {
         guard let stats = statistics else { throw PreparationError.notFitted(step: "SimpleImputer") }
         var t = try Table(x, step: "SimpleImputer")

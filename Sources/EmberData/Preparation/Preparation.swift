@@ -17,6 +17,7 @@ public enum PreparationError: Error, Sendable, Equatable, CustomStringConvertibl
     /// A split cannot be made (more folds than samples, or than members of a class).
     case tooFewSamples(String)
 
+    /// A one-line, human-readable message.
     public var description: String {
         switch self {
         case .notFitted(let s): return "\(s): transform called before fit"

@@ -14,6 +14,7 @@ public enum PreparationStep: Codable, Sendable, Equatable {
 
     private enum Keys: String, CodingKey { case type, step }
 
+    /// Reads a step written by `encode(to:)`: `{"type": "<StepName>", "step": {...}}`.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Keys.self)
         switch try c.decode(String.self, forKey: .type) {
@@ -26,6 +27,7 @@ public enum PreparationStep: Codable, Sendable, Equatable {
         }
     }
 
+    /// Writes the step as `{"type": "<StepName>", "step": {...}}`.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: Keys.self)
         switch self {

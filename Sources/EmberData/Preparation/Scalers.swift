@@ -20,6 +20,7 @@ public struct StandardScaler: TablePreparer, Equatable {
         self.withStd = withStd
     }
 
+    /// Learns the statistics of each feature from `x` ([samples, features], NaN where missing).
     public mutating func fit(_ x: Tensor) throws {
         let t = try Table(x, step: "StandardScaler")
         guard t.rows > 0 else { throw PreparationError.emptyInput(step: "StandardScaler") }
@@ -38,6 +39,7 @@ public struct StandardScaler: TablePreparer, Equatable {
         scale = s
     }
 
+    /// Applies the fitted step to `x`; the result has the dtype of `x`.
     public func transform(_ x: Tensor) throws -> Tensor {
         guard let mean, let scale else { throw PreparationError.notFitted(step: "StandardScaler") }
         var t = try Table(x, step: "StandardScaler")
@@ -88,6 +90,7 @@ public struct MinMaxScaler: TablePreparer, Equatable {
         upper = range.upperBound
     }
 
+    /// Learns the statistics of each feature from `x` ([samples, features], NaN where missing).
     public mutating func fit(_ x: Tensor) throws {
         let t = try Table(x, step: "MinMaxScaler")
         guard t.rows > 0 else { throw PreparationError.emptyInput(step: "MinMaxScaler") }
@@ -101,6 +104,7 @@ public struct MinMaxScaler: TablePreparer, Equatable {
         return zip(dataMin, dataMax).map { (upper - lower) / nonZeroScale($1 - $0) }
     }
 
+    /// Applies the fitted step to `x`; the result has the dtype of `x`.
     public func transform(_ x: Tensor) throws -> Tensor {
         guard let dataMin, let scale else { throw PreparationError.notFitted(step: "MinMaxScaler") }
         var t = try Table(x, step: "MinMaxScaler")
@@ -143,6 +147,7 @@ public struct RobustScaler: TablePreparer, Equatable {
         quantileHigh = quantileRange.upperBound
     }
 
+    /// Learns the statistics of each feature from `x` ([samples, features], NaN where missing).
     public mutating func fit(_ x: Tensor) throws {
         let t = try Table(x, step: "RobustScaler")
         guard t.rows > 0 else { throw PreparationError.emptyInput(step: "RobustScaler") }
@@ -156,6 +161,7 @@ public struct RobustScaler: TablePreparer, Equatable {
         scale = s
     }
 
+    /// Applies the fitted step to `x`; the result has the dtype of `x`.
     public func transform(_ x: Tensor) throws -> Tensor {
         guard let center, let scale else { throw PreparationError.notFitted(step: "RobustScaler") }
         var t = try Table(x, step: "RobustScaler")
