@@ -104,8 +104,9 @@ public func binaryCrossEntropyWithLogits(_ logits: Tensor, _ target: Tensor, wei
                                          posWeight: Tensor? = nil, reduction: Reduction = .mean) -> Tensor {
     precondition(logits.shape == target.shape, "binaryCrossEntropyWithLogits: input \(logits.shape) and target \(target.shape) differ")
     let t = target.cast(logits.dtype)
-    // log(1 + exp(-|x|)) + max(-x, 0) = -log(sigmoid(x))
-    let logSigNeg = (-logits.abs()).exp().log1p() + (-logits).relu()
+    // -log(sigmoid(x)) = softplus(-x), stable (linear past the threshold). Not log1p(exp(-|x|)) + relu(-x): equal in
+    // value, but the two kinks' subgradients at x = 0 give slope 0 there instead of -1/2.
+    let logSigNeg = (-logits).softplus()
     var l: Tensor
     if let posWeight {
         l = (1 - t) * logits + (1 + (posWeight - 1) * t) * logSigNeg

@@ -164,10 +164,13 @@ open class Module {
                 throw ModelStateError.keysMismatch(missing: missing, unexpected: unexpected)
             }
         }
+        // Check every shape before copying anything, so a failed load leaves the model as it was.
         for (name, t) in mine {
             guard let src = state[name] else { continue }
             guard src.shape == t.shape else { throw ModelStateError.shapeMismatch(name: name, expected: t.shape, got: src.shape) }
-            t.assign(src)
+        }
+        for (name, t) in mine {
+            if let src = state[name] { t.assign(src) }
         }
     }
 

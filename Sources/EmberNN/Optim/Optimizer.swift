@@ -98,7 +98,8 @@ open class Optimizer {
         for (key, t) in s.tensors {
             let parts = key.split(separator: ".", maxSplits: 1)
             guard parts.count == 2, let i = Int(parts[0]), i < params.count else { continue }
-            buffers[ObjectIdentifier(params[i]), default: [:]][String(parts[1])] = t
+            // a copy: the optimizer updates its buffers in place, and `s` may be loaded again (or still be in use)
+            buffers[ObjectIdentifier(params[i]), default: [:]][String(parts[1])] = withoutGrad { t.contiguous().affine(1, 0) }
         }
         for (i, n) in s.steps where i < params.count { steps[ObjectIdentifier(params[i])] = n }
         for (g, lr) in zip(paramGroups, s.lrs) { g.lr = lr }

@@ -101,7 +101,7 @@ extension CPUBackend {
             let pp = param.pointer.assumingMemoryBound(to: Float.self), gp = grad.pointer.assumingMemoryBound(to: Float.self)
             let mp = m.pointer.assumingMemoryBound(to: Float.self), vp = v.pointer.assumingMemoryBound(to: Float.self)
             parallelFor(count, grain: 1 << 15) { s, e in
-                ek_adam_f32(pp + s, gp + s, mp + s, vp + s, e - s, Float(lr), Float(beta1), Float(beta2), Float(eps),
+                ek_adam_f32(pp + s, gp + s, mp + s, vp + s, e - s, Float(lr), Float(1 - beta1), Float(1 - beta2), Float(eps),
                             Float(c1), Float(c2), Float(l2), Float(decoupledDecay))
             }
         default:
