@@ -47,6 +47,22 @@ func trainingWorkloads(seconds: Double, threads: Int) -> [Workload] {
             let t = timeMedian(seconds: seconds) { _ = withoutGrad { model(x) } }
             return result("mlp_infer", batch: 128, seconds: t)
         },
+        Workload(name: "loader_fashion_mnist") {
+            // One epoch of Fashion-MNIST training batches (128) with random crop + flip + normalize, 2 workers.
+            guard let train = try? Datasets.fashionMNIST(.train) else {
+                return BenchResult(name: "loader_fashion_mnist", value: .nan, unit: "images/s",
+                                   extra: ["skipped": "dataset-fashion-mnist not installed (apt-get install -y dataset-fashion-mnist)"])
+            }
+            let augment = Compose([RandomCrop(28, padding: 2), HorizontalFlip(), Normalize(mean: [0.2860], std: [0.3530])])
+            let loader = DataLoader(train, batchSize: 128, shuffle: true, rng: RandomState(seed: 0), workers: 2,
+                                    transform: augment.transform)
+            var images = 0
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for (x, _) in loader.epoch(0) { images += x.shape[0] }
+            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            return BenchResult(name: "loader_fashion_mnist", value: Double(images) / secs, unit: "images/s",
+                               extra: ["workers": "2", "batch": "128", "images": "\(images)", "seconds": String(format: "%.2f", secs)])
+        },
         Workload(name: "lenet_train") {
             Generator.manualSeed(0)
             var rng = RandomState(seed: 0)
