@@ -18,7 +18,7 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Threads for Ember kernels and OpenBLAS (default: all cores).")
     var threads: Int?
 
-    @Option(name: .long, help: "Threads for OpenBLAS GEMM only (default: same as --threads).")
+    @Option(name: .long, help: "Threads inside each OpenBLAS call (default 1: Ember splits GEMMs across its own threads).")
     var blasThreads: Int?
 
     @Option(name: .long, help: "Seconds to spend timing each workload.")
@@ -27,7 +27,8 @@ struct Bench: ParsableCommand {
     func run() throws {
         let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
         Threading.threads = n
-        BLAS.setThreads(blasThreads ?? n)
+        _ = CPUBackend.shared
+        BLAS.setThreads(blasThreads ?? 1)
         let wanted = only.map { Set($0.split(separator: ",").map(String.init)) }
         var results: [BenchResult] = []
         for w in coreWorkloads(seconds: seconds, threads: n) + trainingWorkloads(seconds: seconds, threads: n) where wanted == nil || wanted!.contains(w.name) {
@@ -105,8 +106,12 @@ func coreWorkloads(seconds: Double, threads: Int) -> [Workload] {
             let a = Tensor.normal([n, n], rng: &rng), b = Tensor.normal([n, n], rng: &rng)
             let flops = 2.0 * Double(n * n * n)
             let t = timeMedian(seconds: seconds) { _ = matmul(a, b) }
-            // The same GEMM called on OpenBLAS directly, into one reused buffer, for the ratio.
+            // The same GEMM called on OpenBLAS directly with its own threads (both cores), into one reused
+            // buffer, for the ratio.
             let c = Tensor.zeros([n, n])
+            let blasBefore = BLAS.threads
+            BLAS.setThreads(threads)
+            defer { BLAS.setThreads(blasBefore) }
             let tDirect = timeMedian(seconds: seconds) {
                 a.withUnsafeBufferPointer(as: Float.self) { pa in
                     b.withUnsafeBufferPointer(as: Float.self) { pb in

@@ -9,6 +9,13 @@ public final class CPUBackend: Backend {
     public var name: String { "cpu" }
     let allocator = CachingAllocator.shared
 
+    init() {
+        // GEMMs are split across Ember's own threads (see `gemm`), so OpenBLAS itself runs one thread unless
+        // EMBER_BLAS_THREADS asks otherwise: idle BLAS workers would otherwise spin against Ember's kernels.
+        let env = ProcessInfo.processInfo.environment["EMBER_BLAS_THREADS"].flatMap(Int.init) ?? 1
+        BLAS.setThreads(env)
+    }
+
     public func allocate(byteCount: Int) -> (UnsafeMutableRawPointer, Int) { allocator.allocate(byteCount) }
     public func deallocate(_ pointer: UnsafeMutableRawPointer, capacity: Int) {
         allocator.release(pointer, size: capacity)

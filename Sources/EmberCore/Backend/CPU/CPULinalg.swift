@@ -5,21 +5,50 @@ extension CPUBackend {
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                      a: Operand, lda: Int, b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int) {
         if m == 0 || n == 0 { return }
-        let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
-        switch c.dtype {
-        case .float32:
-            cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), Float(alpha),
-                        a.pointer.assumingMemoryBound(to: Float.self), Int32(lda),
-                        b.pointer.assumingMemoryBound(to: Float.self), Int32(ldb), Float(beta),
-                        c.pointer.assumingMemoryBound(to: Float.self), Int32(ldc))
-        case .float64:
-            cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha,
-                        a.pointer.assumingMemoryBound(to: Double.self), Int32(lda),
-                        b.pointer.assumingMemoryBound(to: Double.self), Int32(ldb), beta,
-                        c.pointer.assumingMemoryBound(to: Double.self), Int32(ldc))
-        default:
+        guard c.dtype.isFloatingPoint else {
             gemmInteger(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
                         ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        // Ember splits large GEMMs across its own threads (OpenBLAS runs single-threaded inside each part):
+        // no BLAS worker threads spin while Ember's other kernels run. Each output element is computed by one
+        // call with the same K order, so the split does not change results.
+        let parts = Swift.min(Threading.threads, Swift.max(1, (2 * m * n * k) >> 21))
+        let es = c.dtype.byteSize
+        func call(_ m: Int, _ n: Int, _ a: UnsafeMutableRawPointer, _ b: UnsafeMutableRawPointer, _ cp: UnsafeMutableRawPointer) {
+            let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
+            if c.dtype == .float32 {
+                cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), Float(alpha),
+                            a.assumingMemoryBound(to: Float.self), Int32(lda), b.assumingMemoryBound(to: Float.self),
+                            Int32(ldb), Float(beta), cp.assumingMemoryBound(to: Float.self), Int32(ldc))
+            } else {
+                cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha,
+                            a.assumingMemoryBound(to: Double.self), Int32(lda), b.assumingMemoryBound(to: Double.self),
+                            Int32(ldb), beta, cp.assumingMemoryBound(to: Double.self), Int32(ldc))
+            }
+        }
+        if parts <= 1 || Swift.max(m, n) < 2 * 16 {
+            call(m, n, a.pointer, b.pointer, c.pointer)
+            return
+        }
+        let ap = a.pointer, bp = b.pointer, cp = c.pointer
+        if n >= m {
+            // column blocks of C: B's columns (rows when transposed) move, A stays
+            let blocks = Swift.min(parts, n / 16)
+            parallelFor(blocks, grain: 1) { s, e in
+                for blk in s..<e {
+                    let n0 = n * blk / blocks, n1 = n * (blk + 1) / blocks
+                    call(m, n1 - n0, ap, bp + (transB ? n0 * ldb : n0) * es, cp + n0 * es)
+                }
+            }
+        } else {
+            let blocks = Swift.min(parts, m / 16)
+            parallelFor(blocks, grain: 1) { s, e in
+                for blk in s..<e {
+                    let m0 = m * blk / blocks, m1 = m * (blk + 1) / blocks
+                    call(m1 - m0, n, ap + (transA ? m0 : m0 * lda) * es, bp, cp + m0 * ldc * es)
+                }
+            }
         }
     }
 
