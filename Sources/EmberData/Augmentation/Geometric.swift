@@ -39,11 +39,7 @@ public struct HorizontalFlip: Augmentation {
     public let p: Double
     public init(p: Double = 0.5) { self.p = p }
     public func apply(_ image: Tensor, rng: inout RandomState) -> Tensor {
-        guard rng.nextDouble() < p else { return image }
-        var px = Pixels(image)
-        let src = px
-        for ch in 0..<px.c { for y in 0..<px.h { for x in 0..<px.w { px.data[(ch * px.h + y) * px.w + x] = src.at(ch, y, px.w - 1 - x) } } }
-        return px.tensor
+        rng.nextDouble() < p ? withoutGrad { image.flipped(axes: [2]).contiguous() } : image
     }
 }
 
@@ -52,11 +48,7 @@ public struct VerticalFlip: Augmentation {
     public let p: Double
     public init(p: Double = 0.5) { self.p = p }
     public func apply(_ image: Tensor, rng: inout RandomState) -> Tensor {
-        guard rng.nextDouble() < p else { return image }
-        var px = Pixels(image)
-        let src = px
-        for ch in 0..<px.c { for y in 0..<px.h { for x in 0..<px.w { px.data[(ch * px.h + y) * px.w + x] = src.at(ch, px.h - 1 - y, x) } } }
-        return px.tensor
+        rng.nextDouble() < p ? withoutGrad { image.flipped(axes: [1]).contiguous() } : image
     }
 }
 
