@@ -109,7 +109,7 @@ extension Tensor {
     public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false) {
         let seed = gradient ?? {
             precondition(count == 1, "backward: called without a gradient on a tensor of shape \(shape); it must hold one element")
-            return Tensor.ones(shape, dtype: dtype)
+            return Tensor.ones(shape, dtype: dtype, on: backend)
         }()
         Autograd.run(root: self, seed: seed, retainGraph: retainGraph) { leaf, g in
             if let prev = leaf.grad { leaf.grad = prev + g } else { leaf.grad = g.isContiguous ? g : g.contiguous() }
@@ -128,12 +128,12 @@ public func gradients(of output: Tensor, wrt inputs: [Tensor], seed: Tensor? = n
     precondition(seed != nil || output.count == 1, "gradients(of:wrt:): output of shape \(output.shape) must hold one element, or pass a seed")
     let ids = Set(inputs.map(ObjectIdentifier.init))
     var found: [ObjectIdentifier: Tensor] = [:]
-    let s = seed ?? Tensor.ones(output.shape, dtype: output.dtype)
+    let s = seed ?? output.onesLike()
     Autograd.run(root: output, seed: s, retainGraph: retainGraph, stopAt: ids) { t, g in
         let k = ObjectIdentifier(t)
         if let prev = found[k] { found[k] = withoutGrad { prev + g } } else { found[k] = g }
     }
-    return inputs.map { found[ObjectIdentifier($0)] ?? Tensor.zeros($0.shape, dtype: $0.dtype) }
+    return inputs.map { found[ObjectIdentifier($0)] ?? $0.zerosLike() }
 }
 
 /// Evaluates `f` on `inputs` (each marked as requiring a gradient) and returns its value and the gradients of the
@@ -145,6 +145,6 @@ public func valueAndGrad(_ inputs: [Tensor], _ f: ([Tensor]) -> Tensor) -> (valu
         return v
     }
     let value = f(leaves)
-    if !value.requiresGrad { return (value, leaves.map { Tensor.zeros($0.shape, dtype: $0.dtype) }) }
+    if !value.requiresGrad { return (value, leaves.map { $0.zerosLike() }) }
     return (value.detached(), gradients(of: value, wrt: leaves))
 }

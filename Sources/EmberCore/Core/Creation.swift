@@ -18,27 +18,32 @@ extension Tensor {
     }
 
     /// A 0-dimensional tensor holding one value.
-    public convenience init(_ value: Double, dtype: DType = .float32) {
-        let t = Tensor.empty([], dtype: dtype)
+    public convenience init(_ value: Double, dtype: DType = .float32, on backend: any Backend = CPUBackend.shared) {
+        let t = Tensor.empty([], dtype: dtype, backend: backend)
         self.init(storage: t.storage, shape: [], strides: [], offset: 0, dtype: dtype)
         storeDouble(storage.pointer, 0, dtype, value)
     }
 
-    /// A tensor of `shape` with every element `value`.
-    public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32) -> Tensor {
-        let t = empty(shape, dtype: dtype)
+    /// A tensor of `shape` with every element `value`, in the memory of `backend` (default: the CPU).
+    public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32,
+                            on backend: any Backend = CPUBackend.shared) -> Tensor {
+        let t = empty(shape, dtype: dtype, backend: backend)
         t.backend.fill(t.operand, count: t.count, value: value)
         return t
     }
 
     /// Zeros.
-    public static func zeros(_ shape: [Int], dtype: DType = .float32) -> Tensor { full(shape, 0, dtype: dtype) }
+    public static func zeros(_ shape: [Int], dtype: DType = .float32, on backend: any Backend = CPUBackend.shared) -> Tensor {
+        full(shape, 0, dtype: dtype, on: backend)
+    }
     /// Ones.
-    public static func ones(_ shape: [Int], dtype: DType = .float32) -> Tensor { full(shape, 1, dtype: dtype) }
-    /// Zeros with this tensor's shape and dtype.
-    public func zerosLike() -> Tensor { Tensor.zeros(shape, dtype: dtype) }
-    /// Ones with this tensor's shape and dtype.
-    public func onesLike() -> Tensor { Tensor.ones(shape, dtype: dtype) }
+    public static func ones(_ shape: [Int], dtype: DType = .float32, on backend: any Backend = CPUBackend.shared) -> Tensor {
+        full(shape, 1, dtype: dtype, on: backend)
+    }
+    /// Zeros with this tensor's shape, dtype and backend.
+    public func zerosLike() -> Tensor { Tensor.zeros(shape, dtype: dtype, on: backend) }
+    /// Ones with this tensor's shape, dtype and backend.
+    public func onesLike() -> Tensor { Tensor.ones(shape, dtype: dtype, on: backend) }
 
     /// Values start, start+step, ... below end (like `torch.arange`).
     public static func arange(_ start: Double = 0, _ end: Double, step: Double = 1, dtype: DType = .float32) -> Tensor {

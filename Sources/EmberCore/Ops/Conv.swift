@@ -68,7 +68,7 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride:
     let result: Tensor
     var savedCols: Tensor? = nil
     if N == 0 || L == 0 {
-        result = Tensor.zeros(outShape, dtype: x.dtype)
+        result = Tensor.zeros(outShape, dtype: x.dtype, on: be)
     } else {
         let cols = Tensor.empty([K, NL], dtype: x.dtype, backend: be)
         let tmp = Tensor.empty([O, NL], dtype: x.dtype, backend: be)
@@ -84,7 +84,7 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride:
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return record(result, "conv2d", inputs) { g, need in
         var gx: Tensor? = nil, gw: Tensor? = nil, gb: Tensor? = nil
-        if need[0] { gx = Tensor.zeros(x.shape, dtype: x.dtype) }
+        if need[0] { gx = Tensor.zeros(x.shape, dtype: x.dtype, on: be) }
         if need[1] { gw = Tensor.empty(weight.shape, dtype: weight.dtype, backend: be) }
         if NL > 0 {
             let gT = channelsFirst(g.contiguousData(), n: N, c: O, l: L)
@@ -109,7 +109,7 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride:
             }
         } else {
             if let gw { be.fill(gw.operand, count: gw.count, value: 0) }
-            if need.count > 2 && need[2] { gb = Tensor.zeros([O], dtype: g.dtype) }
+            if need.count > 2 && need[2] { gb = Tensor.zeros([O], dtype: g.dtype, on: be) }
         }
         return [gx, gw, gb].prefix(inputs.count).map { $0 }
     }
@@ -143,7 +143,7 @@ public func convTranspose2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil
                              strideW: stride.w, padH: padding.h, padW: padding.w, dilationH: dilation.h, dilationW: dilation.w)
     let L = H * W, K = cog * kh * kw, HWo = Ho * Wo, NL = N * L
     let wc = weight.contiguousData(), be = x.backend
-    let out = Tensor.zeros([N, Cout, Ho, Wo], dtype: x.dtype)
+    let out = Tensor.zeros([N, Cout, Ho, Wo], dtype: x.dtype, on: be)
     let xT = channelsFirst(x.contiguousData(), n: N, c: Cin, l: L)
     if NL > 0 {
         let cols = Tensor.empty([K, NL], dtype: x.dtype, backend: be)
@@ -159,7 +159,7 @@ public func convTranspose2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil
     return record(result, "convTranspose2d", inputs) { g, need in
         let gc = g.contiguousData()
         var gx: Tensor? = nil, gw: Tensor? = nil
-        if need[1] { gw = Tensor.zeros(weight.shape, dtype: weight.dtype) }
+        if need[1] { gw = Tensor.zeros(weight.shape, dtype: weight.dtype, on: be) }
         if NL > 0 {
             let cols = Tensor.empty([K, NL], dtype: x.dtype, backend: be)
             let gxT = Tensor.empty([Cin, NL], dtype: x.dtype, backend: be)
@@ -176,7 +176,7 @@ public func convTranspose2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil
             }
             if need[0] { gx = batchFirst(gxT, n: N, c: Cin, l: L, shape: x.shape, bias: nil) }
         } else if need[0] {
-            gx = Tensor.zeros(x.shape, dtype: x.dtype)
+            gx = Tensor.zeros(x.shape, dtype: x.dtype, on: be)
         }
         let gb: Tensor? = need.count > 2 && need[2] ? gc.sum(axes: [0, 2, 3]) : nil
         return [gx, gw, gb].prefix(inputs.count).map { $0 }
@@ -198,7 +198,7 @@ public func maxPool2d(_ x: Tensor, kernel: Pair, stride: Pair? = nil, padding: P
     let idx = Tensor.empty(out.shape, dtype: .int64, backend: x.backend)
     x.backend.maxPool2d(xc.operand, out.operand, indices: idx.operand, planes: planes, geo)
     return record(out, "maxPool2d", [x]) { g, _ in
-        let gx = Tensor.zeros(x.shape, dtype: x.dtype)
+        let gx = Tensor.zeros(x.shape, dtype: x.dtype, on: x.backend)
         let gc = g.contiguousData()
         x.backend.maxPool2dBackward(gc.operand, indices: idx.operand, gx.operand, planes: planes, geo)
         return [gx]
@@ -214,7 +214,7 @@ public func avgPool2d(_ x: Tensor, kernel: Pair, stride: Pair? = nil, padding: P
     let out = Tensor.empty(lead + [geo.outH, geo.outW], dtype: x.dtype, backend: x.backend)
     x.backend.avgPool2d(xc.operand, out.operand, planes: planes, geo, countIncludePad: countIncludePad)
     return record(out, "avgPool2d", [x]) { g, _ in
-        let gx = Tensor.zeros(x.shape, dtype: x.dtype)
+        let gx = Tensor.zeros(x.shape, dtype: x.dtype, on: x.backend)
         x.backend.avgPool2dBackward(g.contiguousData().operand, gx.operand, planes: planes, geo, countIncludePad: countIncludePad)
         return [gx]
     }

@@ -18,9 +18,9 @@ extension Tensor {
 
     /// A scalar tensor for `value` that combines with this tensor without changing its dtype where possible.
     func scalarLike(_ value: Double) -> Tensor {
-        if dtype.isFloatingPoint { return Tensor(value, dtype: dtype) }
-        if value.rounded() == value { return Tensor(value, dtype: dtype == .bool ? .int64 : dtype) }
-        return Tensor(value, dtype: .float32)
+        if dtype.isFloatingPoint { return Tensor(value, dtype: dtype, on: backend) }
+        if value.rounded() == value { return Tensor(value, dtype: dtype == .bool ? .int64 : dtype, on: backend) }
+        return Tensor(value, dtype: .float32, on: backend)
     }
 
     /// Applies a broadcasting binary op; promotes dtypes first.

@@ -17,7 +17,7 @@ extension Tensor {
         backend.gather(x.operand, index: ic.operand, out.operand, outer: outer, n: n, m: m, inner: inner)
         let from = shape
         return record(out, "gather", [self]) { g, _ in
-            let gx = Tensor.zeros(from, dtype: g.dtype)
+            let gx = Tensor.zeros(from, dtype: g.dtype, on: g.backend)
             g.backend.scatterAdd(g.contiguousData().operand, index: ic.operand, gx.operand, outer: outer, n: n, m: m, inner: inner)
             return [gx]
         }
@@ -55,7 +55,7 @@ extension Tensor {
         backend.indexSelect(x.operand, index: ic.operand, out.operand, outer: outer, n: n, m: m, inner: inner)
         let from = shape
         return record(out, "indexSelect", [self]) { g, _ in
-            let gx = Tensor.zeros(from, dtype: g.dtype)
+            let gx = Tensor.zeros(from, dtype: g.dtype, on: g.backend)
             g.backend.indexAdd(g.contiguousData().operand, index: ic.operand, gx.operand, outer: outer, n: n, m: m, inner: inner)
             return [gx]
         }
@@ -151,7 +151,7 @@ extension Tensor {
             precondition(widths.allSatisfy { $0.0 >= 0 && $0.1 >= 0 }, "pad: negative padding \(widths)")
             var outShape = shape
             for (i, w) in widths.enumerated() { outShape[lead + i] += w.0 + w.1 }
-            let out = Tensor.full(outShape, v, dtype: dtype)
+            let out = Tensor.full(outShape, v, dtype: dtype, on: backend)
             var dst = out.view(shape: out.shape, strides: out.strides, offset: 0)
             for (i, w) in widths.enumerated() { dst = withoutGrad { dst.slice(axis: lead + i, start: w.0, end: w.0 + shape[lead + i]) } }
             backend.copy(operand, into: dst.operand, shape: shape)

@@ -75,7 +75,7 @@ extension Tensor {
         let out = view(shape: newShape, strides: newStrides, offset: offset + s * strides[ax])
         let from = shape
         return record(out, "slice", [self]) { g, _ in
-            let z = Tensor.zeros(from, dtype: g.dtype)
+            let z = Tensor.zeros(from, dtype: g.dtype, on: g.backend)
             let dst = z.slice(axis: ax, start: s, end: e, step: step)
             g.backend.copy(g.operand, into: dst.operand, shape: dst.shape)
             return [z]
