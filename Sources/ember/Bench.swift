@@ -2,6 +2,7 @@ import ArgumentParser
 import CBLAS
 import Ember
 import Foundation
+import Synchronization
 
 /// `ember bench`: speed of the core kernels, as a table or JSON lines.
 struct Bench: ParsableCommand {
@@ -24,7 +25,11 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Seconds to spend timing each workload.")
     var seconds: Double = 1.0
 
+    @Option(name: .long, help: "Run exactly this many timed calls per workload (for instruction/cycle counting with perf stat).")
+    var steps: Int?
+
     func run() throws {
+        if let steps { fixedSteps.withLock { $0 = steps } }
         let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
         Threading.threads = n
         _ = CPUBackend.shared
@@ -83,7 +88,16 @@ struct Workload {
 }
 
 /// Times `body`: warm-up, then runs of about `seconds / 5` each; returns the median seconds per call.
+/// When set (`--steps`), `timeMedian` runs exactly this many calls after one warm-up call.
+let fixedSteps = Mutex<Int?>(nil)
+
 func timeMedian(seconds: Double, _ body: () -> Void) -> Double {
+    if let steps = fixedSteps.withLock({ $0 }) {
+        body()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<steps { body() }
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 / Double(max(steps, 1))
+    }
     for _ in 0..<3 { body() }
     let probeStart = DispatchTime.now().uptimeNanoseconds
     body()
