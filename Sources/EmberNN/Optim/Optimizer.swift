@@ -197,6 +197,12 @@ public final class RMSprop: Optimizer {
         super.init([ParamGroup(params)], lr: lr, weightDecay: weightDecay)
     }
 
+    public init(groups: [ParamGroup], lr: Double = 0.01, alpha: Double = 0.99, eps: Double = 1e-8,
+                weightDecay: Double = 0, momentum: Double = 0, centered: Bool = false) {
+        self.alpha = alpha; self.eps = eps; self.momentum = momentum; self.centered = centered
+        super.init(groups, lr: lr, weightDecay: weightDecay)
+    }
+
     override public func update(_ p: Tensor, grad: Tensor, group: ParamGroup, step: Int, state: inout [String: Tensor]) {
         var g = grad.contiguous()
         if group.weightDecay != 0 { g = g + p * group.weightDecay }
@@ -228,6 +234,12 @@ public final class Adagrad: Optimizer {
                 initialAccumulatorValue: Double = 0, eps: Double = 1e-10) {
         self.lrDecay = lrDecay; self.eps = eps; initialAccumulator = initialAccumulatorValue
         super.init([ParamGroup(params)], lr: lr, weightDecay: weightDecay)
+    }
+
+    public init(groups: [ParamGroup], lr: Double = 0.01, lrDecay: Double = 0, weightDecay: Double = 0,
+                initialAccumulatorValue: Double = 0, eps: Double = 1e-10) {
+        self.lrDecay = lrDecay; self.eps = eps; initialAccumulator = initialAccumulatorValue
+        super.init(groups, lr: lr, weightDecay: weightDecay)
     }
 
     override public func update(_ p: Tensor, grad: Tensor, group: ParamGroup, step: Int, state: inout [String: Tensor]) {
