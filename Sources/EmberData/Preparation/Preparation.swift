@@ -16,6 +16,10 @@ public enum PreparationError: Error, Sendable, Equatable, CustomStringConvertibl
     case unknownCategory(step: String, column: Int, value: String, row: Int)
     /// A split cannot be made (more folds than samples, or than members of a class).
     case tooFewSamples(String)
+    /// A value outside a step's domain (for example a value <= -1 given to `LogTransform`).
+    case invalidValue(step: String, column: Int, row: Int, value: Double, expected: String)
+    /// Targets given with inputs have a different number of samples (first dimension).
+    case sampleCountMismatch(step: String, inputs: Int, targets: Int)
 
     /// A one-line, human-readable message.
     public var description: String {
@@ -26,6 +30,8 @@ public enum PreparationError: Error, Sendable, Equatable, CustomStringConvertibl
         case .emptyInput(let s): return "\(s): fit needs at least one sample"
         case .unknownCategory(let s, let c, let v, let r): return "\(s): unknown category \(excerpt(v)) in column \(c), row \(r)"
         case .tooFewSamples(let m): return m
+        case .invalidValue(let s, let c, let r, let v, let e): return "\(s): value \(v) in column \(c), row \(r); expected \(e)"
+        case .sampleCountMismatch(let s, let i, let t): return "\(s): \(i) input rows but \(t) targets"
         }
     }
 }
@@ -96,13 +102,36 @@ func checkWidth(_ t: Table, _ expected: Int, _ step: String) throws {
     if t.cols != expected { throw PreparationError.featureCountMismatch(step: step, expected: expected, found: t.cols) }
 }
 
-/// The q-th percentile (0...100) of sorted values by linear interpolation (NumPy's default method).
+/// The q-th percentile (0...100) of sorted values by linear interpolation (NumPy's default method), computed as
+/// NumPy does (`(n - 1) * q/100`, then NumPy's two-sided lerp) so results agree to the last bit. A position that
+/// falls exactly on a value returns it (NumPy's lerp gives NaN there when a neighbour is infinite).
 func percentile(sorted v: [Double], _ q: Double) -> Double {
     guard !v.isEmpty else { return .nan }
-    let pos = q / 100 * Double(v.count - 1)
+    let pos = Double(v.count - 1) * (q / 100)
     let lo = Int(pos.rounded(.down)), hi = Swift.min(lo + 1, v.count - 1)
     let frac = pos - Double(lo)
-    return frac == 0 ? v[lo] : v[lo] + (v[hi] - v[lo]) * frac
+    return frac == 0 ? v[lo] : numpyLerp(v[lo], v[hi], frac)
+}
+
+/// The q-th percentile (0...100) of sorted values by NumPy's `method="averaged_inverted_cdf"` (Hyndman and Fan's
+/// type 2: the inverse of the empirical distribution function, averaging the two neighbours where it is flat), the
+/// method scikit-learn 1.9's `KBinsDiscretizer` uses by default.
+func percentileAveragedInvertedCDF(sorted v: [Double], _ q: Double) -> Double {
+    guard !v.isEmpty else { return .nan }
+    let n = v.count
+    let virtual = Double(n) * (q / 100) - 1
+    if virtual >= Double(n - 1) { return v[n - 1] }
+    if virtual < 0 { return v[0] }
+    let lo = Int(virtual.rounded(.down))
+    let gamma = virtual - Double(lo) == 0 ? 0.5 : 1
+    return numpyLerp(v[lo], v[lo + 1], gamma)
+}
+
+/// NumPy's `_lerp`: `a + (b - a) t`, but `b - (b - a)(1 - t)` for `t >= 0.5` (exact at both ends).
+@inline(__always)
+func numpyLerp(_ a: Double, _ b: Double, _ t: Double) -> Double {
+    let d = b - a
+    return t >= 0.5 ? b - d * (1 - t) : a + d * t
 }
 
 /// Scales of (near-)zero width are replaced by 1, so constant features pass through unscaled (as scikit-learn).

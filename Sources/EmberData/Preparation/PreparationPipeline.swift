@@ -11,6 +11,16 @@ public enum PreparationStep: Codable, Sendable, Equatable {
     case minMaxScaler(MinMaxScaler)
     /// Center on the median, scale by a quantile range.
     case robustScaler(RobustScaler)
+    /// Drop columns with too many missing values.
+    case missingColumnDropper(MissingColumnDropper)
+    /// Clip outliers to bounds learned from training data.
+    case outlierClipper(OutlierClipper)
+    /// Products of features up to a degree.
+    case polynomialFeatures(PolynomialFeatures)
+    /// Replace values by bin numbers.
+    case kBinsDiscretizer(KBinsDiscretizer)
+    /// `log(1 + x)`.
+    case logTransform(LogTransform)
 
     private enum Keys: String, CodingKey { case type, step }
 
@@ -22,6 +32,11 @@ public enum PreparationStep: Codable, Sendable, Equatable {
         case "StandardScaler": self = .standardScaler(try c.decode(StandardScaler.self, forKey: .step))
         case "MinMaxScaler": self = .minMaxScaler(try c.decode(MinMaxScaler.self, forKey: .step))
         case "RobustScaler": self = .robustScaler(try c.decode(RobustScaler.self, forKey: .step))
+        case "MissingColumnDropper": self = .missingColumnDropper(try c.decode(MissingColumnDropper.self, forKey: .step))
+        case "OutlierClipper": self = .outlierClipper(try c.decode(OutlierClipper.self, forKey: .step))
+        case "PolynomialFeatures": self = .polynomialFeatures(try c.decode(PolynomialFeatures.self, forKey: .step))
+        case "KBinsDiscretizer": self = .kBinsDiscretizer(try c.decode(KBinsDiscretizer.self, forKey: .step))
+        case "LogTransform": self = .logTransform(try c.decode(LogTransform.self, forKey: .step))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown preparation step '\(other)'")
         }
@@ -35,6 +50,11 @@ public enum PreparationStep: Codable, Sendable, Equatable {
         case .standardScaler(let s): try c.encode("StandardScaler", forKey: .type); try c.encode(s, forKey: .step)
         case .minMaxScaler(let s): try c.encode("MinMaxScaler", forKey: .type); try c.encode(s, forKey: .step)
         case .robustScaler(let s): try c.encode("RobustScaler", forKey: .type); try c.encode(s, forKey: .step)
+        case .missingColumnDropper(let s): try c.encode("MissingColumnDropper", forKey: .type); try c.encode(s, forKey: .step)
+        case .outlierClipper(let s): try c.encode("OutlierClipper", forKey: .type); try c.encode(s, forKey: .step)
+        case .polynomialFeatures(let s): try c.encode("PolynomialFeatures", forKey: .type); try c.encode(s, forKey: .step)
+        case .kBinsDiscretizer(let s): try c.encode("KBinsDiscretizer", forKey: .type); try c.encode(s, forKey: .step)
+        case .logTransform(let s): try c.encode("LogTransform", forKey: .type); try c.encode(s, forKey: .step)
         }
     }
 
@@ -44,6 +64,11 @@ public enum PreparationStep: Codable, Sendable, Equatable {
         case .standardScaler(var s): try s.fit(x); self = .standardScaler(s)
         case .minMaxScaler(var s): try s.fit(x); self = .minMaxScaler(s)
         case .robustScaler(var s): try s.fit(x); self = .robustScaler(s)
+        case .missingColumnDropper(var s): try s.fit(x); self = .missingColumnDropper(s)
+        case .outlierClipper(var s): try s.fit(x); self = .outlierClipper(s)
+        case .polynomialFeatures(var s): try s.fit(x); self = .polynomialFeatures(s)
+        case .kBinsDiscretizer(var s): try s.fit(x); self = .kBinsDiscretizer(s)
+        case .logTransform(var s): try s.fit(x); self = .logTransform(s)
         }
     }
 
@@ -53,6 +78,11 @@ public enum PreparationStep: Codable, Sendable, Equatable {
         case .standardScaler(let s): return try s.transform(x)
         case .minMaxScaler(let s): return try s.transform(x)
         case .robustScaler(let s): return try s.transform(x)
+        case .missingColumnDropper(let s): return try s.transform(x)
+        case .outlierClipper(let s): return try s.transform(x)
+        case .polynomialFeatures(let s): return try s.transform(x)
+        case .kBinsDiscretizer(let s): return try s.transform(x)
+        case .logTransform(let s): return try s.transform(x)
         }
     }
 }
