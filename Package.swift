@@ -45,8 +45,10 @@ let package = Package(
         .target(name: "EmberIO", dependencies: ["EmberCore"], path: "Sources/EmberIO"),
         // The training loop: fit with callbacks, checkpoints and resume.
         .target(name: "EmberTrain", dependencies: ["EmberNN", "EmberData", "EmberIO"], path: "Sources/EmberTrain"),
+        // Experiment tracking: TensorBoard event files (hand-written protobuf, PNG via zlib) and MLflow (REST + file store).
+        .target(name: "EmberTrack", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "EmberIO", "CZlib"], path: "Sources/EmberTrack"),
         // Umbrella module: `import Ember` brings every Ember module.
-        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO", "EmberTrain"], path: "Sources/Ember"),
+        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO", "EmberTrain", "EmberTrack"], path: "Sources/Ember"),
         .executableTarget(
             name: "ember",
             dependencies: ["Ember", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -68,6 +70,11 @@ let package = Package(
             name: "EmberTrainTests",
             dependencies: ["EmberTrain"],
             path: "Tests/EmberTrainTests"
+        ),
+        .testTarget(
+            name: "EmberTrackTests",
+            dependencies: ["EmberTrack"],
+            path: "Tests/EmberTrackTests"
         ),
         .testTarget(
             name: "EmberIOTests",

@@ -4,3 +4,4 @@
 @_exported import EmberNN
 @_exported import EmberIO
 @_exported import EmberTrain
+@_exported import EmberTrack
