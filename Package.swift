@@ -45,10 +45,12 @@ let package = Package(
         .target(name: "EmberIO", dependencies: ["EmberCore"], path: "Sources/EmberIO"),
         // The training loop: fit with callbacks, checkpoints and resume.
         .target(name: "EmberTrain", dependencies: ["EmberNN", "EmberData", "EmberIO"], path: "Sources/EmberTrain"),
+        // Metrics equal to scikit-learn's, streaming accumulators, diagnosis, error analysis, attribution, fairness, HTML reports.
+        .target(name: "EmberMetrics", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "CZlib"], path: "Sources/EmberMetrics"),
         // Experiment tracking: TensorBoard event files (hand-written protobuf, PNG via zlib) and MLflow (REST + file store).
         .target(name: "EmberTrack", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "EmberIO", "CZlib"], path: "Sources/EmberTrack"),
         // Umbrella module: `import Ember` brings every Ember module.
-        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO", "EmberTrain", "EmberTrack"], path: "Sources/Ember"),
+        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO", "EmberTrain", "EmberMetrics", "EmberTrack"], path: "Sources/Ember"),
         .executableTarget(
             name: "ember",
             dependencies: ["Ember", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -75,6 +77,12 @@ let package = Package(
             name: "EmberTrackTests",
             dependencies: ["EmberTrack"],
             path: "Tests/EmberTrackTests"
+        ),
+        .testTarget(
+            name: "EmberMetricsTests",
+            dependencies: ["EmberMetrics"],
+            path: "Tests/EmberMetricsTests",
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "EmberIOTests",

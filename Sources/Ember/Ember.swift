@@ -4,4 +4,5 @@
 @_exported import EmberNN
 @_exported import EmberIO
 @_exported import EmberTrain
+@_exported import EmberMetrics
 @_exported import EmberTrack
