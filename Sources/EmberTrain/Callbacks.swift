@@ -6,17 +6,23 @@ public protocol Callback: AnyObject {
     func epochBegin(_ trainer: Trainer, epoch: Int) throws
     /// After each optimizer step; `batch` counts the batches done in this epoch; logs hold this batch's values.
     func batchEnd(_ trainer: Trainer, epoch: Int, batch: Int, logs: [String: Double]) throws
+    /// Before an epoch's values are recorded in the history: add or change entries (extra validation metrics).
+    func recordEpoch(_ trainer: Trainer, epoch: Int, logs: inout [String: Double]) throws
     /// After each epoch (validation included); logs hold the epoch's means ("loss", "val_loss", metrics, "lr").
     func epochEnd(_ trainer: Trainer, epoch: Int, logs: [String: Double]) throws
     func trainEnd(_ trainer: Trainer) throws
+    /// When `fit` stops with an error (from a callback, the data, or a checkpoint write); `fit` then rethrows it.
+    func trainFailed(_ trainer: Trainer, error: Error)
 }
 
 extension Callback {
     public func trainBegin(_ trainer: Trainer) throws {}
     public func epochBegin(_ trainer: Trainer, epoch: Int) throws {}
     public func batchEnd(_ trainer: Trainer, epoch: Int, batch: Int, logs: [String: Double]) throws {}
+    public func recordEpoch(_ trainer: Trainer, epoch: Int, logs: inout [String: Double]) throws {}
     public func epochEnd(_ trainer: Trainer, epoch: Int, logs: [String: Double]) throws {}
     public func trainEnd(_ trainer: Trainer) throws {}
+    public func trainFailed(_ trainer: Trainer, error: Error) {}
 }
 
 /// Whether a monitored metric improves when it goes down or up ("auto": up for accuracy-like names).

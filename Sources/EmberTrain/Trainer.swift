@@ -48,6 +48,16 @@ public final class Trainer {
     @discardableResult
     public func fit(_ train: some BatchSource, validation: (any BatchSource)? = nil, epochs: Int,
                     callbacks: [Callback] = [], resumeFrom: URL? = nil) throws -> History {
+        do {
+            return try runFit(train, validation: validation, epochs: epochs, callbacks: callbacks, resumeFrom: resumeFrom)
+        } catch {
+            for cb in callbacks { cb.trainFailed(self, error: error) }
+            throw error
+        }
+    }
+
+    private func runFit(_ train: some BatchSource, validation: (any BatchSource)?, epochs: Int,
+                        callbacks: [Callback], resumeFrom: URL?) throws -> History {
         totalEpochs = epochs
         batchesPerEpoch = train.batchesPerEpoch
         stopTraining = false
@@ -111,6 +121,7 @@ public final class Trainer {
                 for (k, v) in try evaluate(validation) { logs["val_" + k] = v }
                 model.train()
             }
+            for cb in callbacks { try cb.recordEpoch(self, epoch: e, logs: &logs) }
             history.append(logs)
             scheduler?.step()
             epoch = e + 1

@@ -154,3 +154,28 @@ final class StopAfter: Callback {
         }
     }
 }
+
+/// Adds a metric to every epoch's record, and remembers a failure.
+final class ExtraMetric: Callback {
+    var failure: String?
+    func recordEpoch(_ trainer: Trainer, epoch: Int, logs: inout [String: Double]) { logs["double_loss"] = 2 * logs["loss"]! }
+    func trainFailed(_ trainer: Trainer, error: Error) { failure = "\(error)" }
+}
+
+@Suite struct CallbackHookTests {
+    @Test func recordEpochAddsToHistoryAndFailuresAreReported() throws {
+        let (x, y) = blobs(n: 32, seed: 3)
+        let model = makeModel(seed: 2)
+        let extra = ExtraMetric()
+        let h = try Trainer(model, optimizer: SGD(model.parameters, lr: 0.1), loss: .crossEntropy)
+            .fit(TensorBatches(inputs: x, targets: y, batchSize: 8), epochs: 2, callbacks: [extra])
+        #expect(h["double_loss"]! == h["loss"]!.map { 2 * $0 })
+        #expect(extra.failure == nil)
+        let stop = EarlyStopping(monitor: "val_nothing")
+        #expect(throws: TrainingError.self) {
+            try Trainer(model, optimizer: SGD(model.parameters, lr: 0.1), loss: .crossEntropy)
+                .fit(TensorBatches(inputs: x, targets: y, batchSize: 8), epochs: 1, callbacks: [stop, extra])
+        }
+        #expect(extra.failure?.contains("val_nothing") == true)
+    }
+}
