@@ -105,6 +105,14 @@ public final class MLflowLogger: Callback {
         if endRunOnTrainEnd { try run.end(status: .finished) }
     }
 
+    /// `fit` failed: flush what was logged and mark the run FAILED, so it does not stay RUNNING.
+    public func trainFailed(_ trainer: Trainer, error: Error) {
+        guard let run else { return }
+        try? run.flush()
+        try? run.setTags(["ember.error": String(describing: error).prefix(500).description])
+        try? run.end(status: .failed)
+    }
+
     // MARK: manual logging
 
     /// Uploads a file (or, for a folder, every file in it) to the run's artifacts, under `artifactPath`.
