@@ -10,6 +10,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // YAML (and so JSON) experiment configs for `ember train`.
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // OpenBLAS (Debian: libopenblas-dev), used for GEMM only.
@@ -51,9 +53,17 @@ let package = Package(
         .target(name: "EmberTrack", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "EmberIO", "CZlib"], path: "Sources/EmberTrack"),
         // Umbrella module: `import Ember` brings every Ember module.
         .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO", "EmberTrain", "EmberMetrics", "EmberTrack"], path: "Sources/Ember"),
+        // The `ember` command line's logic (train, evaluate, predict, inspect, datasets), a library so tests call it
+        // in-process; the `ember` executable is a thin shell over it.
+        .target(
+            name: "EmberCLI",
+            dependencies: ["EmberTrain", "EmberMetrics", .product(name: "Yams", package: "Yams"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/EmberCLI"
+        ),
         .executableTarget(
             name: "ember",
-            dependencies: ["Ember", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Ember", "EmberCLI", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/ember"
         ),
         .testTarget(
@@ -88,6 +98,11 @@ let package = Package(
             name: "EmberIOTests",
             dependencies: ["EmberIO"],
             path: "Tests/EmberIOTests"
+        ),
+        .testTarget(
+            name: "EmberCLITests",
+            dependencies: ["EmberCLI"],
+            path: "Tests/EmberCLITests"
         ),
         .testTarget(
             name: "EmberDataTests",

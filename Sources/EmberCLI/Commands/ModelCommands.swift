@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+
+/// `ember evaluate MODEL_DIR`: metrics of a saved model on its test split, another split, a built-in set or a file.
+public struct EvaluateCommand: ParsableCommand {
+    /// Command name and help.
+    public static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Evaluate a trained model (a run directory) on its test split, another split, a dataset or a file.",
+        discussion: """
+            Without --data, the run's own data is reloaded and split again from the saved config and seed, so `test` is \
+            exactly the part held out in training. --data takes a built-in dataset name or a file: a CSV with the \
+            target column, or IDX/.npy inputs with --labels. The saved preparation is applied first.
+            """)
+
+    /// The run directory.
+    @Argument(help: "Run directory written by `ember train` (e.g. runs/digits-cnn).")
+    public var model: String
+
+    /// Data.
+    @Option(help: "A built-in dataset name or a data file (CSV, IDX, .npy). Default: the run's own data.")
+    public var data: String?
+
+    /// Split.
+    @Option(help: "Which part of a dataset: test, validation or train.")
+    public var split = "test"
+
+    /// CSV target column.
+    @Option(help: "Target column of a CSV file (default: the one used in training, else the last column).")
+    public var target: String?
+
+    /// Labels file.
+    @Option(help: "Labels file for IDX or .npy inputs.")
+    public var labels: String?
+
+    /// JSON output.
+    @Flag(help: "Print the metrics as JSON.")
+    public var json = false
+
+    /// Output file.
+    @Option(help: "Also write the metrics JSON to this file.")
+    public var output: String?
+
+    /// Report file.
+    @Option(help: "Also write the HTML evaluation report (metrics, confusion matrix, curves, worst examples) to this file.")
+    public var report: String?
+
+    /// Parsed from the command line.
+    public init() {}
+
+    /// Runs the command.
+    public func run() throws {
+        var o = EvaluateOptions(model: model)
+        o.data = data; o.split = split; o.target = target; o.labels = labels; o.json = json; o.output = output; o.report = report
+        try reportingErrors { _ = try EvaluateRunner.run(o, console: .standard); return 0 }
+    }
+}
+
+/// `ember predict MODEL_DIR INPUT`: predictions for CSV rows, IDX images or a .npy array.
+public struct PredictCommand: ParsableCommand {
+    /// Command name and help.
+    public static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Predict with a trained model: CSV rows, IDX images or a .npy array in; class and probability (or values) out.",
+        discussion: """
+            The saved preparation (scaling, fitted scalers, reshaping) is applied to the inputs first. CSV columns are \
+            matched by the training feature names when the file has them, else the numeric columns are taken in order. \
+            Classification prints the class and its probability (--probabilities: every class's); regression prints \
+            the values. --json prints an array of objects.
+            """)
+
+    /// The run directory.
+    @Argument(help: "Run directory written by `ember train`.")
+    public var model: String
+
+    /// Inputs.
+    @Argument(help: "Inputs: a CSV file, an IDX images file (*-ubyte, optionally .gz) or a .npy array.")
+    public var input: String
+
+    /// JSON output.
+    @Flag(help: "Print JSON: [{\"index\", \"class\", \"label\", \"probability\", \"probabilities\"}] or [{\"index\", \"value\"}].")
+    public var json = false
+
+    /// All probabilities.
+    @Flag(help: "Show every class's probability in the table.")
+    public var probabilities = false
+
+    /// Limit.
+    @Option(help: "Only the first N examples.")
+    public var limit: Int?
+
+    /// CSV target column to leave out.
+    @Option(help: "A CSV column to leave out of the inputs (the target, if the file has it).")
+    public var target: String?
+
+    /// Parsed from the command line.
+    public init() {}
+
+    /// Runs the command.
+    public func run() throws {
+        var o = PredictOptions(model: model, input: input)
+        o.json = json; o.probabilities = probabilities; o.limit = limit; o.target = target
+        try reportingErrors { _ = try PredictRunner.run(o, console: .standard); return 0 }
+    }
+}
+
+/// `ember inspect MODEL_DIR`: layers, shapes, parameter counts and provenance of a saved model.
+public struct InspectCommand: ParsableCommand {
+    /// Command name and help.
+    public static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show a trained model: layers, output shapes, parameter counts, state-dict names, preparation and training provenance.")
+
+    /// The run directory.
+    @Argument(help: "Run directory written by `ember train` (or its model.json).")
+    public var model: String
+
+    /// JSON output.
+    @Flag(help: "Print JSON.")
+    public var json = false
+
+    /// Parsed from the command line.
+    public init() {}
+
+    /// Runs the command.
+    public func run() throws {
+        try reportingErrors { _ = try InspectRunner.run(model: model, json: json, console: .standard); return 0 }
+    }
+}
+
+/// `ember datasets`: the built-in datasets and whether each is available.
+public struct DatasetsCommand: ParsableCommand {
+    /// Command name and help.
+    public static let configuration = CommandConfiguration(
+        commandName: "datasets",
+        abstract: "List the built-in datasets (names for data.dataset) and whether each is available here.")
+
+    /// JSON output.
+    @Flag(help: "Print JSON.")
+    public var json = false
+
+    /// Parsed from the command line.
+    public init() {}
+
+    /// Runs the command.
+    public func run() throws {
+        try reportingErrors { DatasetsRunner.run(json: json, console: .standard); return 0 }
+    }
+}
+
+/// The subcommands this library provides, for the `ember` root command.
+public let emberCLICommands: [ParsableCommand.Type] = [TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
+                                                       InspectCommand.self, DatasetsCommand.self]

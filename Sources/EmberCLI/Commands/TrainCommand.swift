@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+
+/// Runs a command body, printing any error as one clean line (`ember: error: ...`) and exiting non-zero:
+/// 2 for config errors, 1 for everything else; the body's own exit code otherwise.
+func reportingErrors(_ console: Console = .standard, _ body: () throws -> Int32) throws {
+    let code: Int32
+    do {
+        code = try body()
+    } catch let e as ConfigError {
+        console.writeError("ember: error: \(e)\n")
+        throw ExitCode(2)
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        console.writeError("ember: error: \(error)\n")
+        throw ExitCode(1)
+    }
+    if code != 0 { throw ExitCode(code) }
+}
+
+/// `ember train [CONFIG]`: trains a model from an experiment config and writes its run directory.
+public struct TrainCommand: ParsableCommand {
+    /// Command name, help and discussion.
+    public static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model from a YAML/JSON experiment config (default: a small CNN on the bundled digits).",
+        discussion: """
+            Writes runs/<name>/: model.safetensors (PyTorch state_dict names), model.json (architecture, fitted \
+            preparation, classes, provenance), metrics.json (test metrics), history.csv (one row per epoch), \
+            config.yaml (the effective config) and last.ckpt.safetensors (the resumable checkpoint, also written every \
+            `training.callbacks.checkpoint.every_batches` batches).
+
+            Ctrl-C (or SIGTERM) stops after the current batch and writes a checkpoint; `ember train [CONFIG] --resume` \
+            continues from it, exactly as if never interrupted. The config schema is in the README; errors name the key \
+            path, e.g. `training.optimizer.lr: expected a number, got "fast"`.
+            """)
+
+    /// The config file.
+    @Argument(help: "Experiment config (YAML or JSON). Without it: the embedded digits default, or when resuming, the run directory's config.yaml.")
+    public var config: String?
+
+    /// Resume from the last checkpoint.
+    @Flag(help: "Continue from the run directory's last checkpoint.")
+    public var resume = false
+
+    /// Run directory.
+    @Option(name: .customLong("run-dir"), help: "Run directory (default: outputs.directory/outputs.name from the config, e.g. runs/digits-cnn).")
+    public var runDir: String?
+
+    /// Epochs override.
+    @Option(help: "Override training.epochs.")
+    public var epochs: Int?
+
+    /// Batch-size override.
+    @Option(name: .customLong("batch-size"), help: "Override training.batch_size.")
+    public var batchSize: Int?
+
+    /// Learning-rate override.
+    @Option(help: "Override training.optimizer.lr.")
+    public var lr: Double?
+
+    /// Seed override.
+    @Option(help: "Override training.seed.")
+    public var seed: Int?
+
+    /// Run-name override.
+    @Option(help: "Override outputs.name.")
+    public var name: String?
+
+    /// Generic overrides.
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override any config key (repeatable), e.g. --set data.split.validation=0.2.", valueName: "key.path=value"))
+    public var set: [String] = []
+
+    /// Threads.
+    @Option(help: "Threads for Ember's kernels and OpenBLAS (default: all cores).")
+    public var threads: Int?
+
+    /// No progress bar.
+    @Flag(help: "No progress bar; only the summary lines.")
+    public var quiet = false
+
+    /// Testing hook.
+    @Option(name: .customLong("stop-after-batches"), help: ArgumentHelp("Stop as Ctrl-C would after N batches (for testing --resume).", visibility: .hidden))
+    public var stopAfterBatches: Int?
+
+    /// Parsed from the command line.
+    public init() {}
+
+    /// The invocation's options.
+    public var options: TrainOptions {
+        var o = TrainOptions()
+        o.configPath = config
+        o.resume = resume
+        o.runDirectory = runDir
+        var overrides: [String] = []
+        if let epochs { overrides.append("training.epochs=\(epochs)") }
+        if let batchSize { overrides.append("training.batch_size=\(batchSize)") }
+        if let lr { overrides.append("training.optimizer.lr=\(lr)") }
+        if let seed { overrides.append("training.seed=\(seed)") }
+        if let name { overrides.append("outputs.name=\(jsonQuoted(name))") }
+        o.overrides = overrides + set
+        o.quiet = quiet
+        o.handleSignals = true
+        o.stopAfterBatches = stopAfterBatches
+        return o
+    }
+
+    /// Runs the command.
+    public func run() throws {
+        try reportingErrors {
+            if let threads {
+                Threading.threads = threads
+                BLAS.setThreads(threads)
+            }
+            let outcome = try TrainRunner.run(options, console: .standard)
+            return outcome.interrupted ? 130 : 0
+        }
+    }
+}

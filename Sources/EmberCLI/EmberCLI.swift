@@ -1,0 +1,2 @@
+@_exported import EmberMetrics
+@_exported import EmberTrain

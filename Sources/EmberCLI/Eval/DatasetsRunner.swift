@@ -1,0 +1,68 @@
+import Foundation
+
+/// `ember datasets`: the built-in datasets and whether each can be loaded here.
+public enum DatasetsRunner {
+    /// One built-in dataset.
+    public struct Entry: Sendable, Equatable {
+        /// Its name in configs (`data.dataset`).
+        public var name: String
+        /// What it is.
+        public var description: String
+        /// Examples (train/test where it has both).
+        public var examples: String
+        /// One example's input.
+        public var input: String
+        /// Number of classes.
+        public var classes: Int
+        /// Whether it loads without further setup.
+        public var available: Bool
+        /// Where it comes from, or what to do to get it.
+        public var status: String
+    }
+
+    /// Every built-in set, checked.
+    public static func entries(fashionMNISTDirectory: String = Datasets.fashionMNISTDirectory) -> [Entry] {
+        func bundled(_ load: () throws -> TensorDataset) -> (Bool, String) {
+            do { _ = try load(); return (true, "bundled with EmberData") } catch { return (false, "unavailable: \(error)") }
+        }
+        let (d, ds) = bundled(Datasets.digits), (i, ist) = bundled(Datasets.iris), (w, ws) = bundled(Datasets.wine)
+        let fashionFiles = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+        let fm = FileManager.default
+        let fashion = fashionFiles.allSatisfy { f in [f, f + ".gz"].contains { fm.isReadableFile(atPath: fashionMNISTDirectory + "/" + $0) } }
+        return [
+            Entry(name: "digits", description: "8x8 handwritten digits (scikit-learn)", examples: "1797", input: "64 pixels (8x8)",
+                  classes: 10, available: d, status: ds),
+            Entry(name: "iris", description: "Fisher's iris flowers", examples: "150", input: "4 features", classes: 3, available: i, status: ist),
+            Entry(name: "wine", description: "UCI wine recognition", examples: "178", input: "13 features", classes: 3, available: w, status: ws),
+            Entry(name: "fashion-mnist", description: "Zalando's clothing images", examples: "60000/10000", input: "1x28x28",
+                  classes: 10, available: fashion,
+                  status: fashion ? "installed in \(fashionMNISTDirectory)" : "missing: install with `\(Datasets.fashionMNISTInstallCommand)`"),
+            Entry(name: "mnist", description: "handwritten digits", examples: "60000/10000", input: "1x28x28", classes: 10, available: false,
+                  status: "not shipped: set data.directory to your copy of the IDX files"),
+            Entry(name: "cifar10", description: "32x32 colour images", examples: "50000/10000", input: "3x32x32", classes: 10, available: false,
+                  status: "not shipped: set data.directory to your copy of the binary batches"),
+        ]
+    }
+
+    /// Prints the table (or JSON).
+    @discardableResult
+    public static func run(json: Bool, console: Console) -> [Entry] {
+        let list = entries()
+        if json {
+            console.line(JSONValue.array(list.map {
+                .object([("name", .string($0.name)), ("description", .string($0.description)), ("examples", .string($0.examples)),
+                         ("input", .string($0.input)), ("classes", .number(Double($0.classes))), ("available", .bool($0.available)),
+                         ("status", .string($0.status))])
+            }).rendered())
+            return list
+        }
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+        let w = list.map(\.description.count).max() ?? 10
+        console.line(pad("name", 15) + pad("description", w + 2) + pad("examples", 13) + pad("input", 17) + pad("classes", 9) + "status")
+        for e in list {
+            console.line(pad(e.name, 15) + pad(e.description, w + 2) + pad(e.examples, 13) + pad(e.input, 17) + pad("\(e.classes)", 9)
+                         + (e.available ? "available: " : "") + e.status)
+        }
+        return list
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+
+/// Where a model was trained and how it went, saved in `model.json`.
+public struct Provenance: Codable, Equatable, Sendable {
+    /// When the model was written (ISO 8601).
+    public var created: String
+    /// The data source (`digits`, a file path).
+    public var dataset: String
+    /// Training, validation and test examples.
+    public var trainExamples: Int, validationExamples: Int, testExamples: Int
+    /// Epochs completed and optimizer steps taken.
+    public var epochs: Int, steps: Int
+    /// The training seed.
+    public var seed: UInt64
+    /// Wall-clock seconds of the last `ember train` invocation (not counting earlier, interrupted ones).
+    public var seconds: Double
+    /// Whether training continued from a checkpoint.
+    public var resumed: Bool
+    /// Whether early stopping ended training.
+    public var stoppedEarly: Bool
+    /// The last epoch's logged values (loss, accuracy, val_loss, lr, ...).
+    public var lastEpoch: [String: Double]
+    /// The config file, if any.
+    public var configFile: String?
+    /// Host name and threads used.
+    public var host: String, threads: Int
+}
+
+/// A trained model as a run directory holds it: `model.json` (this) beside `model.safetensors`.
+///
+/// `model.json` has everything needed to rebuild the network (`architecture`), prepare new inputs as training did
+/// (`input`, with the fitted preparation steps), name the outputs (`classes`), and tell where the model came from
+/// (`provenance`, `config`).
+public struct SavedModel: Codable, Sendable {
+    /// Always `ember-model`.
+    public var format = "ember-model"
+    /// Format version.
+    public var version = 1
+    /// The run's name.
+    public var name: String
+    /// Classification or regression.
+    public var task: TaskKind
+    /// The layers and the input shape.
+    public var architecture: Architecture
+    /// How raw inputs are prepared.
+    public var input: InputPipeline
+    /// Class names by output index (classification).
+    public var classes: [String]
+    /// The target column of CSV data, when known.
+    public var target: String?
+    /// The loss used in training.
+    public var loss: LossConfig
+    /// Parameter count.
+    public var parameters: Int
+    /// Training provenance.
+    public var provenance: Provenance
+    /// The effective experiment config (YAML).
+    public var config: String
+
+    /// File names inside a run directory.
+    public static let modelFile = "model.safetensors", jsonFile = "model.json", metricsFile = "metrics.json",
+                      historyFile = "history.csv", configFile = "config.yaml", checkpointFile = "last.ckpt.safetensors",
+                      bestCheckpointFile = "best.ckpt.safetensors", reportFile = "report.html"
+
+    /// Writes `model.json` and `model.safetensors` (PyTorch `state_dict` names) into `directory`, atomically.
+    public func write(model: Module, to directory: URL) throws {
+        try SafeTensors.write(model.stateDict(), metadata: ["format": "pt", "framework": "ember", "architecture": "model.json"],
+                              to: directory.appendingPathComponent(Self.modelFile))
+        let e = PreparationJSON.encoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try e.encode(self), to: directory.appendingPathComponent(Self.jsonFile))
+    }
+
+    /// Reads `model.json` from a run directory (or the file itself).
+    public static func read(from path: String) throws -> (SavedModel, URL) {
+        var dir = URL(fileURLWithPath: path)
+        var json = dir.appendingPathComponent(jsonFile)
+        if path.hasSuffix(".json") { json = dir; dir = dir.deletingLastPathComponent() }
+        guard FileManager.default.fileExists(atPath: json.path) else {
+            if !FileManager.default.fileExists(atPath: dir.path) { throw CLIError("\(path): no such directory") }
+            throw CLIError("\(path): no \(jsonFile) here (expected a run directory written by `ember train`)")
+        }
+        let d = PreparationJSON.decoder()
+        do {
+            let m = try d.decode(SavedModel.self, from: try Data(contentsOf: json))
+            guard m.format == "ember-model" else { throw CLIError("\(json.path): not an Ember model file (format \(jsonQuoted(m.format)))") }
+            return (m, dir)
+        } catch let e as CLIError { throw e } catch {
+            throw CLIError("\(json.path): not a valid Ember model file (\(error))")
+        }
+    }
+
+    /// Reads a run directory and rebuilds its model with the saved weights, in evaluation mode.
+    public static func load(from path: String) throws -> LoadedModel {
+        let (saved, dir) = try read(from: path)
+        let url = dir.appendingPathComponent(modelFile)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw CLIError("\(dir.path): no \(modelFile) (the run may not have finished; `ember train --resume` completes it)")
+        }
+        let model = saved.architecture.build(generator: Generator(seed: 0))
+        let (tensors, _) = try SafeTensors.read(from: url)
+        do { try model.loadStateDict(tensors) } catch {
+            throw CLIError("\(url.path) does not fit the architecture in \(jsonFile): \(error)")
+        }
+        model.eval()
+        return LoadedModel(saved: saved, model: model, directory: dir)
+    }
+}
+
+/// A saved model rebuilt in memory.
+public struct LoadedModel: @unchecked Sendable {
+    /// Its `model.json`.
+    public var saved: SavedModel
+    /// The network with its weights.
+    public var model: Sequential
+    /// The run directory.
+    public var directory: URL
+
+    /// Model outputs for raw inputs (prepared as in training): logits or values, [N, outputs].
+    public func outputs(raw: Tensor, batchSize: Int = 256) throws -> Tensor {
+        let x = try saved.input.apply(raw)
+        model.eval()
+        let n = x.shape[0]
+        guard n > 0 else { return Tensor.zeros([0, saved.architecture.outputShape.reduce(1, *)]) }
+        var parts: [Tensor] = []
+        withoutGrad {
+            for start in stride(from: 0, to: n, by: batchSize) {
+                parts.append(model(x.slice(axis: 0, start: start, end: Swift.min(start + batchSize, n))))
+            }
+        }
+        return concat(parts, axis: 0)
+    }
+
+    /// The loss function it was trained with.
+    public var lossFunction: LossFunction { saved.loss.function }
+
+    /// Metrics on labelled raw examples; with `report`, also EmberMetrics' HTML report there (learning curves from
+    /// the run's `history.csv`).
+    public func evaluate(_ data: RawData, split: String, metrics: [String], report: URL? = nil) throws -> EvaluationResult {
+        let out = try outputs(raw: data.inputs)
+        let result = saved.task == .classification
+            ? try EvaluationResult.classification(logits: out, targets: data.targets, classes: saved.classes, loss: lossFunction,
+                                                  split: split, requested: metrics)
+            : try EvaluationResult.regression(outputs: out, targets: data.targets, loss: lossFunction, split: split, requested: metrics)
+        if let report {
+            let batches = TensorBatches(inputs: try saved.input.apply(data.inputs), targets: data.targets, batchSize: 256, shuffle: false)
+            let history = (try? String(contentsOf: directory.appendingPathComponent(SavedModel.historyFile), encoding: .utf8)).map(parseHistory)
+            try TrainRunner.writeReport(result, title: "\(saved.name) - \(split)", model: model, data: batches, history: history, to: report)
+        }
+        return result
+    }
+}
+
+extension LossConfig {
+    /// The training loss.
+    public var function: LossFunction {
+        switch self {
+        case .crossEntropy(let s): return .crossEntropy(labelSmoothing: s)
+        case .mse: return .mse
+        case .l1: return .l1
+        }
+    }
+}
+
+/// A `History` read back from `history.csv` (`epoch,` then one column per logged value; empty cells are NaN).
+func parseHistory(_ csv: String) -> History {
+    var h = History()
+    let lines = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    guard let header = lines.first, header.first == "epoch" else { return h }
+    let rows = lines.dropFirst().filter { $0.count == header.count }
+    for (j, name) in header.enumerated().dropFirst() { h.metrics[name] = rows.map { Double($0[j]) ?? .nan } }
+    h.epochs = rows.count
+    return h
+}

@@ -1,0 +1,258 @@
+import Foundation
+
+/// Options of one `ember train` invocation.
+public struct TrainOptions: Sendable {
+    /// The config file (nil: the embedded default, or the run directory's `config.yaml` when resuming).
+    public var configPath: String?
+    /// Continue from the run directory's last checkpoint.
+    public var resume = false
+    /// The run directory, overriding the config's `outputs`.
+    public var runDirectory: String?
+    /// `key.path=value` config overrides, applied in order.
+    public var overrides: [String] = []
+    /// No progress bar.
+    public var quiet = false
+    /// Stop cleanly on SIGINT/SIGTERM (the command line sets this; in-process callers usually do not).
+    public var handleSignals = false
+    /// Stop as an interrupt would after this many batches (for tests of `--resume`).
+    public var stopAfterBatches: Int?
+
+    /// Default options: the embedded config, a fresh run.
+    public init() {}
+}
+
+/// What a training run produced.
+public struct TrainOutcome: @unchecked Sendable {
+    /// The effective config.
+    public var config: ExperimentConfig
+    /// Where the outputs are.
+    public var runDirectory: URL
+    /// The data parts used.
+    public var splits: DataSplits
+    /// The trained network (in memory).
+    public var model: Sequential
+    /// The input preparation (fitted).
+    public var input: InputPipeline
+    /// Test metrics; nil when interrupted.
+    public var evaluation: EvaluationResult?
+    /// `model.json`'s content; nil when interrupted.
+    public var saved: SavedModel?
+    /// Whether training stopped early because of an interrupt (a checkpoint was written).
+    public var interrupted: Bool
+    /// Epochs completed in total.
+    public var epochs: Int
+    /// Seconds this invocation took.
+    public var seconds: Double
+}
+
+/// `ember train`: config -> data -> preparation -> model -> training with callbacks -> test metrics -> saved model.
+public enum TrainRunner {
+    /// Reads the config an invocation uses: the given file; when resuming without one, the run directory's saved
+    /// `config.yaml`; otherwise the embedded default (`DefaultConfig.yaml`).
+    public static func loadConfig(_ o: TrainOptions) throws -> ExperimentConfig {
+        if let path = o.configPath {
+            guard FileManager.default.fileExists(atPath: path) else { throw CLIError("config file \(path) not found") }
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw CLIError("config file \(path) cannot be read as UTF-8 text")
+            }
+            return try ExperimentConfig.parse(text, file: path, overrides: o.overrides, runDirectory: o.runDirectory)
+        }
+        if o.resume {
+            let dir = try o.runDirectory.map { URL(fileURLWithPath: $0) }
+                ?? ExperimentConfig.parse(DefaultConfig.yaml).runDirectory
+            let saved = dir.appendingPathComponent(SavedModel.configFile)
+            if let text = try? String(contentsOf: saved, encoding: .utf8) {
+                return try ExperimentConfig.parse(text, file: saved.path, overrides: o.overrides, runDirectory: o.runDirectory)
+            }
+        }
+        return try ExperimentConfig.parse(DefaultConfig.yaml, overrides: o.overrides, runDirectory: o.runDirectory)
+    }
+
+    /// Runs one training invocation and writes the run directory.
+    public static func run(_ o: TrainOptions, console: Console) throws -> TrainOutcome {
+        let start = Date()
+        let config = try loadConfig(o)
+        let dir = config.runDirectory
+        let fm = FileManager.default
+        let checkpoint = dir.appendingPathComponent(SavedModel.checkpointFile)
+        if o.resume {
+            guard fm.fileExists(atPath: checkpoint.path) else {
+                throw CLIError("nothing to resume in \(dir.path): no \(SavedModel.checkpointFile) (run without --resume to start)")
+            }
+            let done = try checkpointEpoch(checkpoint)
+            guard done <= config.training.epochs else {
+                throw CLIError("\(checkpoint.path) has \(done) epochs done; to resume, training.epochs (now \(config.training.epochs)) must be at least \(done)")
+            }
+        }
+        console.line("ember train: \(config.outputs.name)" + (o.resume ? " (resuming)" : "") + " -> \(dir.path)")
+
+        // Data and preparation.
+        let splits = try DataReader.split(config)
+        var input = try InputPipeline.make(for: splits.train, config: config.data, file: config.file)
+        try input.fit(splits.train.inputs)
+        let task = config.data.task
+        let classes = splits.train.classNames
+        if task == .classification && classes.count < 2 {
+            throw CLIError("\(splits.source): the training data has \(classes.count) class; classification needs at least 2")
+        }
+        console.line(dataSummary(splits, input: input, task: task))
+
+        // Model.
+        let outputs = task == .classification ? classes.count : (splits.train.targets.rank == 1 ? 1 : splits.train.targets.shape[1])
+        let architecture = try makeArchitecture(config, input: input.shape, outputs: outputs)
+        let model = architecture.build(generator: Generator(seed: config.training.seed))
+
+        // The run directory, once the config, data and model are known to fit together.
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        if !o.resume {   // a fresh run: no stale outputs of an earlier one
+            for f in [SavedModel.modelFile, SavedModel.jsonFile, SavedModel.metricsFile, SavedModel.historyFile,
+                      SavedModel.checkpointFile, SavedModel.bestCheckpointFile, SavedModel.reportFile] {
+                try? fm.removeItem(at: dir.appendingPathComponent(f))
+            }
+        }
+        try AtomicFile.write(Data(config.document.utf8), to: dir.appendingPathComponent(SavedModel.configFile))
+        console.line("model: \(config.model.preset ?? "layers") - \(architecture.layers.count) layers, \(grouped(model.parameterCount)) parameters, "
+                     + "input \(input.shape) -> \(task == .classification ? "\(outputs) classes" : "\(outputs) value(s)")")
+
+        // Training.
+        let t = config.training
+        let lossConfig = t.loss ?? (task == .classification ? .crossEntropy(labelSmoothing: 0) : .mse)
+        let optimizer = TrainingSetup.optimizer(t.optimizer, model.parameters)
+        let trainX = try input.apply(splits.train.inputs)
+        let loader = DataLoader(TensorDataset(inputs: trainX, targets: splits.train.targets), batchSize: t.batchSize, shuffle: true,
+                                rng: RandomState(seed: t.seed).split(1), workers: 1, transform: augmentation(config.data.augmentation, shape: input.shape))
+        let validation = try splits.validation.map {
+            TensorBatches(inputs: try input.apply($0.inputs), targets: $0.targets, batchSize: 256, shuffle: false)
+        }
+        let schedules = TrainingSetup.schedule(t.schedule, optimizer: optimizer, epochs: t.epochs, batchesPerEpoch: loader.count,
+                                               lr: t.optimizer.lr, defaultMonitor: config.defaultMonitor)
+        let trainer = Trainer(model, optimizer: optimizer, loss: lossConfig.function,
+                              metrics: task == .classification ? [.accuracy] : [], scheduler: schedules.epoch)
+        var callbacks: [Callback] = []
+        if !o.quiet { callbacks.append(ProgressBar(interactive: console.interactive, output: console.write)) }
+        if let s = schedules.batch { callbacks.append(BatchSchedule(s)) }
+        if let p = schedules.plateau { callbacks.append(p) }
+        let early = t.earlyStopping.map {
+            EarlyStopping(monitor: $0.monitor ?? config.defaultMonitor, patience: $0.patience, minDelta: $0.minDelta,
+                          restoreBest: $0.restoreBest)
+        }
+        if let early { callbacks.append(early) }
+        callbacks.append(ModelCheckpoint(directory: dir, monitor: t.checkpoint.monitor ?? config.defaultMonitor,
+                                         saveBest: t.checkpoint.saveBest, everyBatches: t.checkpoint.everyBatches))
+        callbacks.append(HistoryWriter(url: dir.appendingPathComponent(SavedModel.historyFile)))
+        // TRACKING: EmberTrack's TensorBoardLogger / MLflowLogger callbacks are appended here (from a `tracking:`
+        // config section, which `ExperimentConfig.parse` rejects until then), writing into `dir`.
+        let interrupt = InterruptHandler(checkpoint: checkpoint, watchSignals: o.handleSignals, stopAfterBatches: o.stopAfterBatches)
+        callbacks.append(interrupt)
+
+        if o.handleSignals { InterruptSignal.install() }
+        defer { if o.handleSignals { InterruptSignal.uninstall() } }
+        let history = try trainer.fit(loader, validation: validation, epochs: t.epochs, callbacks: callbacks,
+                                      resumeFrom: o.resume ? checkpoint : nil)
+        var outcome = TrainOutcome(config: config, runDirectory: dir, splits: splits, model: model, input: input, evaluation: nil,
+                                   saved: nil, interrupted: false, epochs: history.epochs, seconds: Date().timeIntervalSince(start))
+        if let at = interrupt.stoppedAt {
+            outcome.interrupted = true
+            let how = interrupt.signal == SIGTERM ? "terminated" : interrupt.signal == SIGINT ? "interrupted (Ctrl-C)" : "stopped"
+            console.line("\n\(how) in epoch \(at.epoch + 1), after batch \(at.batch) of \(loader.count); checkpoint written to \(checkpoint.path)")
+            console.line("continue with: ember train \(o.configPath.map { $0 + " " } ?? "")--resume" + (o.runDirectory.map { " --run-dir \($0)" } ?? ""))
+            return outcome
+        }
+
+        // Evaluation on the test part and the saved model.
+        let testX = try input.apply(splits.test.inputs)
+        let testOut = trainer.predict(testX)
+        let metrics = config.evaluation.metrics ?? MetricName.defaults(task)
+        let evaluation = task == .classification
+            ? try EvaluationResult.classification(logits: testOut, targets: splits.test.targets, classes: classes, loss: lossConfig.function,
+                                                  split: "test", requested: metrics)
+            : try EvaluationResult.regression(outputs: testOut, targets: splits.test.targets, loss: lossConfig.function, split: "test",
+                                              requested: metrics)
+        let last = history.metrics.compactMapValues { $0.last }.filter { !$0.value.isNaN }
+        let provenance = Provenance(
+            created: ISO8601DateFormatter().string(from: Date()), dataset: splits.source, trainExamples: splits.train.count,
+            validationExamples: splits.validation?.count ?? 0, testExamples: splits.test.count, epochs: history.epochs,
+            steps: trainer.step, seed: t.seed, seconds: Date().timeIntervalSince(start), resumed: o.resume,
+            stoppedEarly: early?.stoppedEpoch != nil, lastEpoch: last, configFile: config.file,
+            host: ProcessInfo.processInfo.hostName, threads: Threading.threads)
+        let saved = SavedModel(name: config.outputs.name, task: task, architecture: architecture, input: input, classes: classes,
+                               target: config.data.train?.target, loss: lossConfig, parameters: model.parameterCount,
+                               provenance: provenance, config: config.document)
+        try saved.write(model: model, to: dir)
+        try writeEvaluation(evaluation, to: dir)
+        let testBatches = TensorBatches(inputs: testX, targets: splits.test.targets, batchSize: 256, shuffle: false)
+        try writeReport(evaluation, title: "\(config.outputs.name) - test", model: model, data: testBatches, history: history,
+                        to: dir.appendingPathComponent(SavedModel.reportFile))
+        outcome.evaluation = evaluation
+        outcome.saved = saved
+        outcome.seconds = Date().timeIntervalSince(start)
+        console.line(evaluation.text)
+        let files = (try? fm.contentsOfDirectory(atPath: dir.path).sorted()) ?? []
+        console.line(String(format: "done in %.1f s (%d epochs%@); outputs in %@/: %@", outcome.seconds, history.epochs,
+                            early?.stoppedEpoch != nil ? ", stopped early" : "", dir.path, files.joined(separator: ", ")))
+        return outcome
+    }
+
+    /// The epoch a training checkpoint stopped in (0-based; equal to the epochs done when it was written at an epoch end).
+    static func checkpointEpoch(_ url: URL) throws -> Int {
+        let (_, meta) = try SafeTensors.read(from: url)
+        guard let json = meta["ember_checkpoint"],
+              let ck = try? JSONDecoder().decode(TrainingCheckpoint.self, from: Data(json.utf8)) else {
+            throw CLIError("\(url.path): not an Ember training checkpoint")
+        }
+        return ck.epoch
+    }
+
+    /// Writes `metrics.json`.
+    static func writeEvaluation(_ e: EvaluationResult, to dir: URL) throws {
+        try AtomicFile.write(Data((e.json.rendered() + "\n").utf8), to: dir.appendingPathComponent(SavedModel.metricsFile))
+    }
+
+    /// Writes EmberMetrics' HTML evaluation report: learning curves and fit diagnosis from `history`, the metrics,
+    /// and for classification the confusion matrix, ROC/PR and calibration curves and the worst examples (one more
+    /// pass of `model` over `data`).
+    static func writeReport(_ e: EvaluationResult, title: String, model: Module, data: TensorBatches, history: History?, to url: URL) throws {
+        let full = e.summary == nil ? nil : try Evaluation(model, on: data, classes: e.classes.count, history: history)
+        try e.report(title: title, history: history, evaluation: full).write(to: url)
+    }
+
+    /// The resolved layers of the config's model for inputs of `input` shape and `outputs` output units.
+    static func makeArchitecture(_ config: ExperimentConfig, input: [Int], outputs: Int) throws -> Architecture {
+        let specs: [LayerSpec], paths: [String]
+        if let preset = config.model.preset {
+            do { specs = try ModelPreset.layers(preset, options: config.model.options, input: input, outputs: outputs) } catch {
+                throw ConfigError(path: "model.preset", message: error.message, file: config.file)
+            }
+            paths = Array(repeating: "model.preset", count: specs.count)
+        } else {
+            specs = config.model.layers ?? []
+            paths = config.model.layerPaths
+        }
+        let arch = try Architecture.resolve(specs, inputShape: input, paths: paths, file: config.file)
+        guard arch.outputShape == [outputs] else {
+            let need = config.data.task == .classification ? "\(outputs) classes" : "\(outputs) target value(s)"
+            throw ConfigError(path: config.model.preset == nil ? "model.layers" : "model.preset",
+                              message: "the model outputs \(arch.outputShape) per example, but the data needs [\(outputs)] (\(need))",
+                              file: config.file)
+        }
+        return arch
+    }
+
+    static func dataSummary(_ s: DataSplits, input: InputPipeline, task: TaskKind) -> String {
+        let kind = input.rawShape.count > 1 ? "inputs \(input.rawShape)" : "\(input.featureCount) features"
+        let classes = task == .classification ? ", \(s.train.classNames.count) classes" : ""
+        return "data: \(s.source) - \(kind)\(classes); train \(s.train.count), validation \(s.validation?.count ?? 0), test \(s.test.count)"
+    }
+}
+
+/// 12345 -> "12,345".
+func grouped(_ n: Int) -> String {
+    let s = String(n)
+    var out = ""
+    for (i, c) in s.reversed().enumerated() {
+        if i > 0 && i % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return String(out.reversed())
+}
