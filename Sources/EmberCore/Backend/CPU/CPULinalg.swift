@@ -13,7 +13,7 @@ extension CPUBackend {
         // Ember splits large GEMMs across its own threads (OpenBLAS runs single-threaded inside each part):
         // no BLAS worker threads spin while Ember's other kernels run. Each output element is computed by one
         // call with the same K order, so the split does not change results.
-        let parts = Swift.min(Threading.threads, Swift.max(1, (2 * m * n * k) >> 21))
+        let parts = Threading.splitGEMM ? Swift.min(Threading.threads, Swift.max(1, (2 * m * n * k) >> 21)) : 1
         let es = c.dtype.byteSize
         func call(_ m: Int, _ n: Int, _ a: UnsafeMutableRawPointer, _ b: UnsafeMutableRawPointer, _ cp: UnsafeMutableRawPointer) {
             let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans

@@ -19,6 +19,17 @@ public enum Threading {
     }
 }
 
+extension Threading {
+    private static let split = Atomic<Bool>(ProcessInfo.processInfo.environment["EMBER_GEMM_SPLIT"] != "0")
+
+    /// Whether large GEMMs are split across Ember's threads (default) rather than left to OpenBLAS's own threads
+    /// (set EMBER_GEMM_SPLIT=0 and EMBER_BLAS_THREADS=2 to compare).
+    public static var splitGEMM: Bool {
+        get { split.load(ordering: .relaxed) }
+        set { split.store(newValue, ordering: .relaxed) }
+    }
+}
+
 struct UncheckedSendable<T>: @unchecked Sendable { let value: T }
 
 /// Runs body(start, end) over [0, n) in up to `Threading.threads` contiguous chunks of at least `grain` items.
