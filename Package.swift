@@ -57,7 +57,7 @@ let package = Package(
         // in-process; the `ember` executable is a thin shell over it.
         .target(
             name: "EmberCLI",
-            dependencies: ["EmberTrain", "EmberMetrics", .product(name: "Yams", package: "Yams"),
+            dependencies: ["EmberTrain", "EmberMetrics", "EmberTrack", .product(name: "Yams", package: "Yams"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/EmberCLI"
         ),

@@ -28,8 +28,14 @@ public struct TrainCommand: ParsableCommand {
         discussion: """
             Writes runs/<name>/: model.safetensors (PyTorch state_dict names), model.json (architecture, fitted \
             preparation, classes, provenance), metrics.json (test metrics), history.csv (one row per epoch), \
-            config.yaml (the effective config) and last.ckpt.safetensors (the resumable checkpoint, also written every \
-            `training.callbacks.checkpoint.every_batches` batches).
+            config.yaml (the effective config), report.html (the evaluation report), tensorboard/ (TensorBoard event \
+            files: per-step and per-epoch scalars, weight and gradient histograms, sample predictions and the confusion \
+            matrix; `tracking.tensorboard: false` turns them off) and last.ckpt.safetensors (the resumable checkpoint, \
+            also written every `training.callbacks.checkpoint.every_batches` batches).
+
+            MLflow: with MLFLOW_TRACKING_URI=http://host:port the run is logged to that tracking server (parameters from \
+            the config, per-step metrics, tags, the model files and report as artifacts); `--mlflow-dir DIR` writes \
+            MLflow's file-store layout in DIR instead. `tracking.mlflow` sets the experiment, run name and tags.
 
             Ctrl-C (or SIGTERM) stops after the current batch and writes a checkpoint; `ember train [CONFIG] --resume` \
             continues from it, exactly as if never interrupted. The config schema is in the README; errors name the key \
@@ -80,6 +86,10 @@ public struct TrainCommand: ParsableCommand {
     @Flag(help: "No progress bar; only the summary lines.")
     public var quiet = false
 
+    /// MLflow file store.
+    @Option(name: .customLong("mlflow-dir"), help: ArgumentHelp("Record the run in an MLflow file store in DIR (instead of the server in MLFLOW_TRACKING_URI).", valueName: "DIR"))
+    public var mlflowDir: String?
+
     /// Testing hook.
     @Option(name: .customLong("stop-after-batches"), help: ArgumentHelp("Stop as Ctrl-C would after N batches (for testing --resume).", visibility: .hidden))
     public var stopAfterBatches: Int?
@@ -103,6 +113,7 @@ public struct TrainCommand: ParsableCommand {
         o.quiet = quiet
         o.handleSignals = true
         o.stopAfterBatches = stopAfterBatches
+        o.mlflowDirectory = mlflowDir
         return o
     }
 

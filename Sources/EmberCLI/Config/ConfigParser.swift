@@ -47,13 +47,10 @@ extension ExperimentConfig {
         var node = root.node
         node = try setValue(Node(outputs.directory, Tag(.str)), at: ["outputs", "directory"], in: node)
         node = try setValue(Node(outputs.name, Tag(.str)), at: ["outputs", "name"], in: node)
-        if let t = top.optional("tracking") {
-            // TRACKING: TensorBoard / MLflow settings are read here once EmberTrack lands (see TrainRunner).
-            throw t.error("TensorBoard/MLflow tracking is not available in this build yet")
-        }
+        let tracking = try parseTracking(top.optional("tracking"))
         try top.finish()
         let config = ExperimentConfig(data: data, model: model, training: training, evaluation: evaluation, outputs: outputs,
-                                      document: (try? Yams.serialize(node: node)) ?? text, file: file)
+                                      tracking: tracking, document: (try? Yams.serialize(node: node)) ?? text, file: file)
         try config.checkMonitors(top)
         return config
     }

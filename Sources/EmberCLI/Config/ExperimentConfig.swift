@@ -10,7 +10,8 @@ public enum TaskKind: String, Codable, Sendable {
 }
 
 /// An experiment, as `ember train` reads it from YAML or JSON: where the data comes from and how it is prepared,
-/// the model, how it is trained, what is measured, and where the outputs go. See the README for the schema.
+/// the model, how it is trained, what is measured, where the outputs go and how the run is tracked. See the README
+/// for the schema.
 public struct ExperimentConfig {
     /// Data source, split, preparation and augmentation.
     public var data: DataConfig
@@ -22,6 +23,8 @@ public struct ExperimentConfig {
     public var evaluation: EvaluationConfig
     /// Where the run directory goes.
     public var outputs: OutputConfig
+    /// TensorBoard and MLflow tracking.
+    public var tracking: TrackingConfig
     /// The effective document (after command-line overrides), saved as `config.yaml` in the run directory.
     public var document: String
     /// The file it was read from, if any.

@@ -16,6 +16,10 @@ public struct TrainOptions: Sendable {
     public var handleSignals = false
     /// Stop as an interrupt would after this many batches (for tests of `--resume`).
     public var stopAfterBatches: Int?
+    /// `--mlflow-dir`: record the run in an MLflow file store in this folder (it wins over `MLFLOW_TRACKING_URI`).
+    public var mlflowDirectory: String?
+    /// The environment tracking settings are read from (`MLFLOW_TRACKING_URI`): the process's unless set.
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
 
     /// Default options: the embedded config, a fresh run.
     public init() {}
@@ -43,6 +47,10 @@ public struct TrainOutcome: @unchecked Sendable {
     public var epochs: Int
     /// Seconds this invocation took.
     public var seconds: Double
+    /// The folder of the TensorBoard event files; nil when TensorBoard is off.
+    public var tensorboardDirectory: URL?
+    /// The MLflow run's id and experiment id; nil without MLflow.
+    public var mlflowRunID: String?, mlflowExperimentID: String?
 }
 
 /// `ember train`: config -> data -> preparation -> model -> training with callbacks -> test metrics -> saved model.
@@ -73,6 +81,7 @@ public enum TrainRunner {
     public static func run(_ o: TrainOptions, console: Console) throws -> TrainOutcome {
         let start = Date()
         let config = try loadConfig(o)
+        _ = try RunTracking.mlflowStore(config.tracking.mlflow, options: o)   // an unusable MLFLOW_TRACKING_URI fails here
         let dir = config.runDirectory
         let fm = FileManager.default
         let checkpoint = dir.appendingPathComponent(SavedModel.checkpointFile)
@@ -107,7 +116,7 @@ public enum TrainRunner {
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         if !o.resume {   // a fresh run: no stale outputs of an earlier one
             for f in [SavedModel.modelFile, SavedModel.jsonFile, SavedModel.metricsFile, SavedModel.historyFile,
-                      SavedModel.checkpointFile, SavedModel.bestCheckpointFile, SavedModel.reportFile] {
+                      SavedModel.checkpointFile, SavedModel.bestCheckpointFile, SavedModel.reportFile, RunTracking.tensorboardFolder] {
                 try? fm.removeItem(at: dir.appendingPathComponent(f))
             }
         }
@@ -131,6 +140,13 @@ public enum TrainRunner {
                               metrics: task == .classification ? [.accuracy] : [], scheduler: schedules.epoch)
         var callbacks: [Callback] = []
         if !o.quiet { callbacks.append(ProgressBar(interactive: console.interactive, output: console.write)) }
+        // Tracking: TensorBoard event files in `dir/tensorboard`, MLflow when asked for (before the per-batch
+        // schedule, so that `batch/lr` is the rate each step used).
+        let tracking = try makeTracking(config, directory: dir, options: o, splits: splits, input: input, outputs: outputs)
+        if let tracking {
+            callbacks.append(tracking)
+            if let line = tracking.summary { console.line(line) }
+        }
         if let s = schedules.batch { callbacks.append(BatchSchedule(s)) }
         if let p = schedules.plateau { callbacks.append(p) }
         let early = t.earlyStopping.map {
@@ -141,57 +157,96 @@ public enum TrainRunner {
         callbacks.append(ModelCheckpoint(directory: dir, monitor: t.checkpoint.monitor ?? config.defaultMonitor,
                                          saveBest: t.checkpoint.saveBest, everyBatches: t.checkpoint.everyBatches))
         callbacks.append(HistoryWriter(url: dir.appendingPathComponent(SavedModel.historyFile)))
-        // TRACKING: EmberTrack's TensorBoardLogger / MLflowLogger callbacks are appended here (from a `tracking:`
-        // config section, which `ExperimentConfig.parse` rejects until then), writing into `dir`.
         let interrupt = InterruptHandler(checkpoint: checkpoint, watchSignals: o.handleSignals, stopAfterBatches: o.stopAfterBatches)
         callbacks.append(interrupt)
 
         if o.handleSignals { InterruptSignal.install() }
         defer { if o.handleSignals { InterruptSignal.uninstall() } }
-        let history = try trainer.fit(loader, validation: validation, epochs: t.epochs, callbacks: callbacks,
-                                      resumeFrom: o.resume ? checkpoint : nil)
-        var outcome = TrainOutcome(config: config, runDirectory: dir, splits: splits, model: model, input: input, evaluation: nil,
-                                   saved: nil, interrupted: false, epochs: history.epochs, seconds: Date().timeIntervalSince(start))
-        if let at = interrupt.stoppedAt {
-            outcome.interrupted = true
-            let how = interrupt.signal == SIGTERM ? "terminated" : interrupt.signal == SIGINT ? "interrupted (Ctrl-C)" : "stopped"
-            console.line("\n\(how) in epoch \(at.epoch + 1), after batch \(at.batch) of \(loader.count); checkpoint written to \(checkpoint.path)")
-            console.line("continue with: ember train \(o.configPath.map { $0 + " " } ?? "")--resume" + (o.runDirectory.map { " --run-dir \($0)" } ?? ""))
-            return outcome
-        }
+        do {
+            let history = try trainer.fit(loader, validation: validation, epochs: t.epochs, callbacks: callbacks,
+                                          resumeFrom: o.resume ? checkpoint : nil)
+            var outcome = TrainOutcome(config: config, runDirectory: dir, splits: splits, model: model, input: input, evaluation: nil,
+                                       saved: nil, interrupted: false, epochs: history.epochs, seconds: Date().timeIntervalSince(start),
+                                       tensorboardDirectory: tracking?.tensorboardDirectory, mlflowRunID: tracking?.mlflow?.run?.info.runID,
+                                       mlflowExperimentID: tracking?.mlflow?.run?.info.experimentID)
+            if let at = interrupt.stoppedAt {
+                outcome.interrupted = true
+                try tracking?.interrupted(epoch: at.epoch, batch: at.batch)
+                let how = interrupt.signal == SIGTERM ? "terminated" : interrupt.signal == SIGINT ? "interrupted (Ctrl-C)" : "stopped"
+                console.line("\n\(how) in epoch \(at.epoch + 1), after batch \(at.batch) of \(loader.count); checkpoint written to \(checkpoint.path)")
+                console.line("continue with: ember train \(o.configPath.map { $0 + " " } ?? "")--resume" + (o.runDirectory.map { " --run-dir \($0)" } ?? ""))
+                return outcome
+            }
 
-        // Evaluation on the test part and the saved model.
-        let testX = try input.apply(splits.test.inputs)
-        let testOut = trainer.predict(testX)
-        let metrics = config.evaluation.metrics ?? MetricName.defaults(task)
-        let evaluation = task == .classification
-            ? try EvaluationResult.classification(logits: testOut, targets: splits.test.targets, classes: classes, loss: lossConfig.function,
-                                                  split: "test", requested: metrics)
-            : try EvaluationResult.regression(outputs: testOut, targets: splits.test.targets, loss: lossConfig.function, split: "test",
-                                              requested: metrics)
-        let last = history.metrics.compactMapValues { $0.last }.filter { !$0.value.isNaN }
-        let provenance = Provenance(
-            created: ISO8601DateFormatter().string(from: Date()), dataset: splits.source, trainExamples: splits.train.count,
-            validationExamples: splits.validation?.count ?? 0, testExamples: splits.test.count, epochs: history.epochs,
-            steps: trainer.step, seed: t.seed, seconds: Date().timeIntervalSince(start), resumed: o.resume,
-            stoppedEarly: early?.stoppedEpoch != nil, lastEpoch: last, configFile: config.file,
-            host: ProcessInfo.processInfo.hostName, threads: Threading.threads)
-        let saved = SavedModel(name: config.outputs.name, task: task, architecture: architecture, input: input, classes: classes,
-                               target: config.data.train?.target, loss: lossConfig, parameters: model.parameterCount,
-                               provenance: provenance, config: config.document)
-        try saved.write(model: model, to: dir)
-        try writeEvaluation(evaluation, to: dir)
-        let testBatches = TensorBatches(inputs: testX, targets: splits.test.targets, batchSize: 256, shuffle: false)
-        try writeReport(evaluation, title: "\(config.outputs.name) - test", model: model, data: testBatches, history: history,
-                        to: dir.appendingPathComponent(SavedModel.reportFile))
-        outcome.evaluation = evaluation
-        outcome.saved = saved
-        outcome.seconds = Date().timeIntervalSince(start)
-        console.line(evaluation.text)
-        let files = (try? fm.contentsOfDirectory(atPath: dir.path).sorted()) ?? []
-        console.line(String(format: "done in %.1f s (%d epochs%@); outputs in %@/: %@", outcome.seconds, history.epochs,
-                            early?.stoppedEpoch != nil ? ", stopped early" : "", dir.path, files.joined(separator: ", ")))
-        return outcome
+            // Evaluation on the test part and the saved model.
+            let testX = try input.apply(splits.test.inputs)
+            let testOut = trainer.predict(testX)
+            let metrics = config.evaluation.metrics ?? MetricName.defaults(task)
+            let evaluation = task == .classification
+                ? try EvaluationResult.classification(logits: testOut, targets: splits.test.targets, classes: classes, loss: lossConfig.function,
+                                                      split: "test", requested: metrics)
+                : try EvaluationResult.regression(outputs: testOut, targets: splits.test.targets, loss: lossConfig.function, split: "test",
+                                                  requested: metrics)
+            let last = history.metrics.compactMapValues { $0.last }.filter { !$0.value.isNaN }
+            let provenance = Provenance(
+                created: ISO8601DateFormatter().string(from: Date()), dataset: splits.source, trainExamples: splits.train.count,
+                validationExamples: splits.validation?.count ?? 0, testExamples: splits.test.count, epochs: history.epochs,
+                steps: trainer.step, seed: t.seed, seconds: Date().timeIntervalSince(start), resumed: o.resume,
+                stoppedEarly: early?.stoppedEpoch != nil, lastEpoch: last, configFile: config.file,
+                host: ProcessInfo.processInfo.hostName, threads: Threading.threads)
+            let saved = SavedModel(name: config.outputs.name, task: task, architecture: architecture, input: input, classes: classes,
+                                   target: config.data.train?.target, loss: lossConfig, parameters: model.parameterCount,
+                                   provenance: provenance, config: config.document)
+            try saved.write(model: model, to: dir)
+            try writeEvaluation(evaluation, to: dir)
+            let testBatches = TensorBatches(inputs: testX, targets: splits.test.targets, batchSize: 256, shuffle: false)
+            try writeReport(evaluation, title: "\(config.outputs.name) - test", model: model, data: testBatches, history: history,
+                            to: dir.appendingPathComponent(SavedModel.reportFile))
+            if let tracking {
+                let file = { (name: String) in dir.appendingPathComponent(name) }
+                try tracking.finish(evaluation, step: Swift.max(history.epochs - 1, 0), artifacts: [
+                    (file(SavedModel.modelFile), "model"), (file(SavedModel.jsonFile), "model"), (file(SavedModel.configFile), "model"),
+                    (file(SavedModel.reportFile), nil), (file(SavedModel.metricsFile), nil), (file(SavedModel.historyFile), nil),
+                ])
+            }
+            outcome.evaluation = evaluation
+            outcome.saved = saved
+            outcome.seconds = Date().timeIntervalSince(start)
+            console.line(evaluation.text)
+            let files = (try? fm.contentsOfDirectory(atPath: dir.path).sorted()) ?? []
+            console.line(String(format: "done in %.1f s (%d epochs%@); outputs in %@/: %@", outcome.seconds, history.epochs,
+                                early?.stoppedEpoch != nil ? ", stopped early" : "", dir.path, files.joined(separator: ", ")))
+            if let tb = tracking?.tensorboardDirectory { console.line("TensorBoard: tensorboard --logdir \(tb.path)") }
+            if let m = tracking?.mlflow, let run = m.run, let location = tracking?.mlflowLocation {
+                console.line("MLflow: run \(run.info.runID) in experiment \(jsonQuoted(m.experiment)) (id \(run.info.experimentID)) at \(location)")
+            }
+            return outcome
+        } catch {
+            tracking?.failed(error)
+            throw error
+        }
+    }
+
+    /// The tracking callback of a run (nil when TensorBoard is off and MLflow not asked for), with sample test images
+    /// for image classification and the data sizes as extra MLflow parameters.
+    static func makeTracking(_ config: ExperimentConfig, directory: URL, options: TrainOptions, splits: DataSplits,
+                             input: InputPipeline, outputs: Int) throws -> RunTracking? {
+        let t = config.tracking
+        let mlflow = try RunTracking.mlflowStore(t.mlflow, options: options) != nil
+        guard t.tensorboard.enabled || mlflow else { return nil }
+        var samples: (inputs: Tensor, targets: Tensor)?
+        let shape = input.shape
+        if t.tensorboard.enabled, t.tensorboard.images, t.tensorboard.samples > 0, config.data.task == .classification,
+           shape.count == 3, [1, 3, 4].contains(shape[0]), splits.test.count > 0 {
+            let n = Swift.min(t.tensorboard.samples, splits.test.count)
+            samples = (try input.apply(splits.test.inputs.slice(axis: 0, start: 0, end: n)),
+                       splits.test.targets.slice(axis: 0, start: 0, end: n))
+        }
+        var details = ["data.train_examples": "\(splits.train.count)", "data.validation_examples": "\(splits.validation?.count ?? 0)",
+                       "data.test_examples": "\(splits.test.count)", "data.source": splits.source,
+                       "data.input_shape": "\(shape)", "model.outputs": "\(outputs)"]
+        if config.data.task == .classification { details["data.classes"] = splits.train.classNames.joined(separator: ",") }
+        return try RunTracking(config: config, directory: directory, options: options, samples: samples, details: details)
     }
 
     /// The epoch a training checkpoint stopped in (0-based; equal to the epochs done when it was written at an epoch end).
