@@ -30,6 +30,11 @@ extension Threading {
     }
 }
 
+extension Threading {
+    /// Ember's spinning worker pool (default) or GCD's concurrentPerform (EMBER_POOL=0).
+    static let usePool = ProcessInfo.processInfo.environment["EMBER_POOL"] != "0"
+}
+
 struct UncheckedSendable<T>: @unchecked Sendable { let value: T }
 
 /// Runs body(start, end) over [0, n) in up to `Threading.threads` contiguous chunks of at least `grain` items.
@@ -40,6 +45,7 @@ func parallelFor(_ n: Int, grain: Int, _ body: (Int, Int) -> Void) {
         if n > 0 { body(0, n) }
         return
     }
+    if Threading.usePool && WorkerPool.shared.run(chunks, { c in body(n * c / chunks, n * (c + 1) / chunks) }) { return }
     withoutActuallyEscaping(body) { b in
         let box = UncheckedSendable(value: b)
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
