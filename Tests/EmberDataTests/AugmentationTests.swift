@@ -112,6 +112,9 @@ import Testing
             return loader.epoch(1).map { $0.input.scalars }
         }
         let reference = epoch(workers: 0)
+        let viaList = DataLoader(images, batchSize: 8, shuffle: true, rng: RandomState(seed: 77), workers: 2,
+                                 augment: [RandomCrop(8, padding: 2), HorizontalFlip(), RandomErasing(p: 0.5)])
+        #expect(viaList.epoch(1).map { $0.input.scalars } == reference)
         #expect(epoch(workers: 1) == reference)
         #expect(epoch(workers: 2) == reference)
         #expect(reference.count == 5)

@@ -85,3 +85,15 @@ extension RandomState {
         return x / (x + y)
     }
 }
+
+extension DataLoader where Source.Element == (input: Tensor, target: Tensor), Batch == (input: Tensor, target: Tensor) {
+    /// A loader of `(input, target)` batches whose inputs pass through `augment` (applied in order, per example, in
+    /// the worker threads, each example with its own random stream), as in
+    /// `DataLoader(train, batchSize: 64, shuffle: true, augment: [RandomCrop(28, padding: 2), HorizontalFlip()])`.
+    public convenience init(_ dataset: Source, batchSize: Int = 1, shuffle: Bool = false, dropLast: Bool = false,
+                            rng: RandomState = RandomState(seed: 0), workers: Int = 1, prefetch: Int? = nil,
+                            augment: [any Augmentation]) {
+        self.init(dataset, batchSize: batchSize, shuffle: shuffle, dropLast: dropLast, rng: rng, workers: workers,
+                  prefetch: prefetch, transform: Compose(augment).transform)
+    }
+}
