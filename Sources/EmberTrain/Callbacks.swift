@@ -25,6 +25,22 @@ extension Callback {
     public func trainFailed(_ trainer: Trainer, error: Error) {}
 }
 
+/// A callback whose counters must survive a resume (early stopping, plateau schedules, best-checkpoint tracking):
+/// `Trainer.saveCheckpoint` stores them in the checkpoint and `fit(resumeFrom:)` puts them back, matching callbacks
+/// by position and type.
+public protocol StatefulCallback: Callback {
+    /// Scalar state to save.
+    func checkpointState() -> [String: Double]
+    /// Tensors to save (e.g. the best weights kept for restore-best).
+    func checkpointTensors() -> [String: Tensor]
+    /// Puts saved state back.
+    func restoreCheckpoint(state: [String: Double], tensors: [String: Tensor])
+}
+
+extension StatefulCallback {
+    public func checkpointTensors() -> [String: Tensor] { [:] }
+}
+
 /// Whether a monitored metric improves when it goes down or up ("auto": up for accuracy-like names).
 public enum MonitorMode: String, Sendable { case min, max, auto
 
@@ -130,6 +146,19 @@ public final class EarlyStopping: Callback {
     }
 }
 
+extension EarlyStopping: StatefulCallback {
+    public func checkpointState() -> [String: Double] {
+        ["best": best, "best_epoch": Double(bestEpoch), "wait": Double(wait)]
+    }
+    public func checkpointTensors() -> [String: Tensor] { bestState ?? [:] }
+    public func restoreCheckpoint(state: [String: Double], tensors: [String: Tensor]) {
+        if let b = state["best"] { best = b }
+        if let e = state["best_epoch"] { bestEpoch = Int(e) }
+        if let w = state["wait"] { wait = Int(w) }
+        bestState = tensors.isEmpty ? nil : tensors
+    }
+}
+
 /// Saves a resumable training checkpoint: every `everyBatches` batches and/or at each epoch end to `last`, and the
 /// best epoch by `monitor` to `best` when `saveBest` is set.
 public final class ModelCheckpoint: Callback {
@@ -153,11 +182,18 @@ public final class ModelCheckpoint: Callback {
     }
 
     public func epochEnd(_ trainer: Trainer, epoch: Int, logs: [String: Double]) throws {
-        try trainer.saveCheckpoint(to: lastURL)
         if saveBest, let v = logs[monitor], minimize ? v < best : v > best {
             best = v
             try trainer.saveCheckpoint(to: bestURL)
         }
+        try trainer.saveCheckpoint(to: lastURL)
+    }
+}
+
+extension ModelCheckpoint: StatefulCallback {
+    public func checkpointState() -> [String: Double] { ["best": best] }
+    public func restoreCheckpoint(state: [String: Double], tensors: [String: Tensor]) {
+        if let b = state["best"] { best = b }
     }
 }
 
@@ -188,6 +224,19 @@ public final class LearningRateSchedule: Callback {
             }
             plateau.step(metric: v)
         }
+    }
+}
+
+extension LearningRateSchedule: StatefulCallback {
+    public func checkpointState() -> [String: Double] {
+        if let scheduler { return ["scheduler_epoch": Double(scheduler.epoch)] }
+        guard let plateau else { return [:] }
+        return ["best": plateau.best, "bad_epochs": Double(plateau.badEpochs), "cooldown_left": Double(plateau.cooldownLeft)]
+    }
+    public func restoreCheckpoint(state: [String: Double], tensors: [String: Tensor]) {
+        if let scheduler, let e = state["scheduler_epoch"] { scheduler.setEpoch(Int(e)) }
+        guard let plateau, let b = state["best"] else { return }
+        plateau.restore(best: b, badEpochs: Int(state["bad_epochs"] ?? 0), cooldownLeft: Int(state["cooldown_left"] ?? 0))
     }
 }
 

@@ -30,6 +30,11 @@ public final class Trainer {
     public private(set) var history = History()
     var epochSums: [String: Double] = [:]
     var epochExamples = 0
+    /// The callbacks of the running `fit` (their state goes into checkpoints).
+    var activeCallbacks: [Callback] = []
+
+    /// Key of a stateful callback in checkpoints: its position and type.
+    static func callbackKey(_ i: Int, _ cb: Callback) -> String { "\(i).\(type(of: cb))" }
 
     public init(_ model: Module, optimizer: Optimizer, loss: LossFunction, metrics: [TrainingMetric] = [],
                 scheduler: LRScheduler? = nil) {
@@ -59,6 +64,8 @@ public final class Trainer {
     private func runFit(_ train: some BatchSource, validation: (any BatchSource)?, epochs: Int,
                         callbacks: [Callback], resumeFrom: URL?) throws -> History {
         totalEpochs = epochs
+        activeCallbacks = callbacks
+        defer { activeCallbacks = [] }
         batchesPerEpoch = train.batchesPerEpoch
         stopTraining = false
         history = History()
@@ -66,7 +73,15 @@ public final class Trainer {
         epochSums = [:]
         epochExamples = 0
         if let url = resumeFrom {
-            let ck = try TrainingCheckpoint.restore(from: url, model: model, optimizer: optimizer)
+            let (ck, cbTensors) = try TrainingCheckpoint.restore(from: url, model: model, optimizer: optimizer)
+            for (i, cb) in callbacks.enumerated() {
+                guard let s = cb as? StatefulCallback else { continue }
+                let key = Self.callbackKey(i, cb)
+                guard let state = ck.callbacks?[key] else { continue }
+                var ts: [String: Tensor] = [:]
+                for (k, t) in cbTensors where k.hasPrefix(key + ".") { ts[String(k.dropFirst(key.count + 1))] = t }
+                s.restoreCheckpoint(state: state, tensors: ts)
+            }
             startEpoch = ck.epoch
             startBatch = ck.batch
             step = ck.step
@@ -82,7 +97,7 @@ public final class Trainer {
             }
         }
         for cb in callbacks { try cb.trainBegin(self) }
-        epochLoop: for e in startEpoch..<epochs {
+        epochLoop: for e in startEpoch..<Swift.max(startEpoch, epochs) {
             epoch = e
             model.train()
             let skip = e == startEpoch ? startBatch : 0
@@ -128,7 +143,9 @@ public final class Trainer {
             batch = 0
             epochSums = [:]
             epochExamples = 0
-            for cb in callbacks { try cb.epochEnd(self, epoch: e, logs: logs) }
+            // Checkpoint writers run last, so the checkpoint holds every other callback's state for this epoch.
+            for cb in callbacks where !(cb is ModelCheckpoint) { try cb.epochEnd(self, epoch: e, logs: logs) }
+            for cb in callbacks where cb is ModelCheckpoint { try cb.epochEnd(self, epoch: e, logs: logs) }
             if stopTraining { break }
         }
         for cb in callbacks { try cb.trainEnd(self) }
@@ -175,9 +192,18 @@ public final class Trainer {
         let opt = optimizer.stateDict()
         var gens: [String: RandomState] = ["default": Generator.default.state]
         for (name, g) in model.namedGenerators() { gens["model." + name] = g.state }
+        var states: [String: [String: Double]] = [:]
+        var tensors: [(String, Tensor)] = []
+        for (i, cb) in activeCallbacks.enumerated() {
+            guard let s = cb as? StatefulCallback else { continue }
+            let key = Self.callbackKey(i, cb)
+            states[key] = s.checkpointState()
+            for (name, t) in s.checkpointTensors() { tensors.append(("callback.\(key).\(name)", t)) }
+        }
         let ck = TrainingCheckpoint(epoch: epoch, batch: batch, step: step, optimizerSteps: opt.steps,
                                     learningRates: opt.lrs, schedulerEpoch: scheduler?.epoch, generators: gens,
-                                    epochSums: epochSums, epochExamples: epochExamples, history: history)
-        try ck.write(model: model, optimizer: optimizer, to: url)
+                                    epochSums: epochSums, epochExamples: epochExamples, history: history,
+                                    callbacks: states)
+        try ck.write(model: model, optimizer: optimizer, callbackTensors: tensors, to: url)
     }
 }

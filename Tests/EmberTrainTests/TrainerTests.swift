@@ -179,3 +179,36 @@ final class ExtraMetric: Callback {
         #expect(extra.failure?.contains("val_nothing") == true)
     }
 }
+
+@Suite(.serialized) struct StatefulResumeTests {
+    /// Early stopping and a plateau schedule keep counters across epochs; a resumed run must see the same counters,
+    /// stop at the same epoch and end with the same bits.
+    @Test func resumeRestoresCallbackState() throws {
+        let (x, y) = blobs(n: 96, seed: 31)
+        let data = TensorBatches(inputs: x, targets: y, batchSize: 32, seed: 4)   // 3 batches per epoch
+        let val = TensorBatches(inputs: x, targets: y, batchSize: 96, shuffle: false)
+        func run(stopAfter: Int?, resume: URL?, dir: URL) throws -> (Module, History, EarlyStopping) {
+            Generator.manualSeed(5)
+            let model = makeModel(seed: 8)
+            let opt = Adam(model.parameters, lr: 0.05)
+            let early = EarlyStopping(monitor: "val_loss", patience: 2, minDelta: 0.02)
+            let plateau = LearningRateSchedule(ReduceLROnPlateau(opt, factor: 0.5, patience: 0), monitor: "val_loss")
+            var cbs: [Callback] = [ModelCheckpoint(directory: dir, saveBest: true, everyBatches: 1), early, plateau]
+            if let s = stopAfter { cbs.append(StopAfter(steps: s)) }
+            let h = try Trainer(model, optimizer: opt, loss: .crossEntropy).fit(data, validation: val, epochs: 40,
+                                                                                callbacks: cbs, resumeFrom: resume)
+            return (model, h, early)
+        }
+        let (full, fullHistory, fullEarly) = try run(stopAfter: nil, resume: nil, dir: tempDirectory())
+        #expect(fullEarly.stoppedEpoch != nil, "the scenario must stop early to test the counters")
+        let stopEpoch = fullEarly.stoppedEpoch ?? 0
+        // Interrupt two epochs before the stop, once the counters are non-trivial.
+        let dir = tempDirectory()
+        _ = try run(stopAfter: Swift.max(1, (stopEpoch - 1) * 3 + 1), resume: nil, dir: dir)
+        let (resumed, resumedHistory, resumedEarly) = try run(stopAfter: nil,
+                                                              resume: dir.appendingPathComponent("last.ckpt.safetensors"), dir: dir)
+        #expect(resumedEarly.stoppedEpoch == fullEarly.stoppedEpoch)
+        #expect(resumedHistory == fullHistory)
+        #expect(bits(resumed) == bits(full))
+    }
+}

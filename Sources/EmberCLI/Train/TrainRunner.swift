@@ -251,12 +251,9 @@ public enum TrainRunner {
 
     /// The epoch a training checkpoint stopped in (0-based; equal to the epochs done when it was written at an epoch end).
     static func checkpointEpoch(_ url: URL) throws -> Int {
-        let (_, meta) = try SafeTensors.read(from: url)
-        guard let json = meta["ember_checkpoint"],
-              let ck = try? JSONDecoder().decode(TrainingCheckpoint.self, from: Data(json.utf8)) else {
-            throw CLIError("\(url.path): not an Ember training checkpoint")
+        do { return try TrainingCheckpoint.position(at: url).epoch } catch {
+            throw CLIError("\(url.path): not an Ember training checkpoint (\(error))")
         }
-        return ck.epoch
     }
 
     /// Writes `metrics.json`.

@@ -121,7 +121,14 @@ public final class ReduceLROnPlateau {
     public let minimize: Bool, factor: Double, patience: Int, threshold: Double, cooldown: Int, minLR: Double
     public private(set) var best: Double
     public private(set) var badEpochs = 0
-    var cooldownLeft = 0
+    public private(set) var cooldownLeft = 0
+
+    /// Restores the counters saved from another instance (when resuming training).
+    public func restore(best: Double, badEpochs: Int, cooldownLeft: Int) {
+        self.best = best
+        self.badEpochs = badEpochs
+        self.cooldownLeft = cooldownLeft
+    }
 
     public init(_ optimizer: Optimizer, mode: String = "min", factor: Double = 0.1, patience: Int = 10,
                 threshold: Double = 1e-4, cooldown: Int = 0, minLR: Double = 0) {
