@@ -83,9 +83,11 @@ let package = Package(
             dependencies: ["EmberTrain"],
             path: "Tests/EmberTrainTests"
         ),
+        // Helpers for the tests that run the real Python tools (tensorboard, mlflow, an mlflow server).
+        .target(name: "EmberTestSupport", path: "Tests/EmberTestSupport"),
         .testTarget(
             name: "EmberTrackTests",
-            dependencies: ["EmberTrack"],
+            dependencies: ["EmberTrack", "EmberTestSupport"],
             path: "Tests/EmberTrackTests"
         ),
         .testTarget(
@@ -101,7 +103,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmberCLITests",
-            dependencies: ["EmberCLI"],
+            dependencies: ["EmberCLI", "EmberTestSupport"],
             path: "Tests/EmberCLITests"
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberCLI
 
 /// The built `ember` executable, next to the test bundle (`swift build --build-tests` builds both).

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberCLI
 
 @Suite struct ConfigTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberCLI
 
 /// Training from files: CSV (classification with text labels, regression), IDX images and .npy arrays.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberCLI
 
 /// `ember train`'s tracking, read back with the real tools: TensorBoard's EventAccumulator and MLflow's client (file

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberCLI
 
 /// Runs that train (debug build, small budgets). Serialized: two cores are shared by the whole suite.

@@ -4,6 +4,7 @@ import EmberNN
 import EmberTrain
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberTrack
 
 /// Trains the tiny classifier for 3 epochs of 4 batches with `logger`, saving the model as an artifact.

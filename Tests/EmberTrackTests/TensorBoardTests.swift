@@ -3,6 +3,7 @@ import EmberNN
 import EmberTrain
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberTrack
 
 /// Small image-classification data: 4x4 one-channel images whose class is the bright quadrant.

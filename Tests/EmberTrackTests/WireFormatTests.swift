@@ -2,6 +2,7 @@ import CZlib
 import EmberCore
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberTrack
 
 func hex(_ s: String) -> [UInt8] {

@@ -1,29 +1,34 @@
+// Shared by the test targets that check Ember's files with the real Python tools (test targets cannot import each
+// other): the interpreter with the real `tensorboard` and `mlflow` packages, child processes in their own process
+// group, and a real `mlflow server` on loopback.
 import Foundation
 import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-@testable import EmberTrack
 
 /// The Python interpreter with `tensorboard` and `mlflow` installed (see scripts/test); tests that need it are
 /// skipped when `EMBER_TRACK_PYTHON` is unset.
-let trackPython: String? = {
+public let trackPython: String? = {
     guard let p = ProcessInfo.processInfo.environment["EMBER_TRACK_PYTHON"], !p.isEmpty else { return nil }
     return p
 }()
 
-let skipMessage: Comment = "EMBER_TRACK_PYTHON is unset: set it to a Python with tensorboard==2.21.0 and mlflow==3.17.2 to run the real-reader tests"
+public let skipMessage: Comment = "EMBER_TRACK_PYTHON is unset: set it to a Python with tensorboard==2.21.0 and mlflow==3.17.2 to run the real-reader tests"
 
-func tempDirectory(_ tag: String) -> URL {
+public func tempDirectory(_ tag: String) -> URL {
     let u = FileManager.default.temporaryDirectory.appendingPathComponent("ember-track-\(tag)-\(UUID().uuidString.prefix(8))")
     try! FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
     return u
 }
 
-struct ChildFailure: Error, CustomStringConvertible { let description: String }
+public struct ChildFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
 
 /// Spawns `argv` in a new process group with stdout/stderr going to `log`; returns its pid (= process group id).
-func spawnGroup(_ argv: [String], environment: [String: String], log: URL) throws -> pid_t {
+public func spawnGroup(_ argv: [String], environment: [String: String], log: URL) throws -> pid_t {
     var attr = posix_spawnattr_t()
     posix_spawnattr_init(&attr)
     defer { posix_spawnattr_destroy(&attr) }
@@ -45,7 +50,7 @@ func spawnGroup(_ argv: [String], environment: [String: String], log: URL) throw
 }
 
 /// Ends the process group `pid` (one this test started): SIGTERM, then SIGKILL after `grace` seconds; reaps it.
-func stopGroup(_ pid: pid_t, grace: Double = 5) {
+public func stopGroup(_ pid: pid_t, grace: Double = 5) {
     kill(-pid, SIGTERM)
     let deadline = Date().addingTimeInterval(grace)
     var status: Int32 = 0
@@ -61,7 +66,7 @@ func stopGroup(_ pid: pid_t, grace: Double = 5) {
 }
 
 /// Runs `python script args...` with a time limit; returns stdout, or throws with stderr when it fails.
-func runPython(_ script: String, _ args: [String], environment extra: [String: String] = [:], timeout: Double = 60) throws -> String {
+public func runPython(_ script: String, _ args: [String], environment extra: [String: String] = [:], timeout: Double = 60) throws -> String {
     guard let python = trackPython else { throw ChildFailure(description: "EMBER_TRACK_PYTHON is unset") }
     let dir = tempDirectory("py")
     defer { try? FileManager.default.removeItem(at: dir) }
@@ -89,7 +94,7 @@ func runPython(_ script: String, _ args: [String], environment extra: [String: S
 }
 
 /// The JSON object a check script wrote to OUT_PATH.
-func runPythonJSON(_ script: String, _ args: [String], environment: [String: String] = [:], timeout: Double = 60) throws -> [String: Any] {
+public func runPythonJSON(_ script: String, _ args: [String], environment: [String: String] = [:], timeout: Double = 60) throws -> [String: Any] {
     let text = try runPython(script, args, environment: environment, timeout: timeout)
     guard let obj = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
         throw ChildFailure(description: "check script wrote no JSON object: \(text.prefix(500))")
@@ -99,11 +104,11 @@ func runPythonJSON(_ script: String, _ args: [String], environment: [String: Str
 
 /// A real `mlflow server` (sqlite backend, proxied artifacts) on a free loopback port, in its own process group.
 /// It is also run under `timeout`, so that it cannot outlive a crashed test run by more than a few minutes.
-final class MLflowServer {
-    let pid: pid_t, port: Int, directory: URL, log: URL
-    var uri: String { "http://127.0.0.1:\(port)" }
+public final class MLflowServer {
+    public let pid: pid_t, port: Int, directory: URL, log: URL
+    public var uri: String { "http://127.0.0.1:\(port)" }
 
-    init(startupTimeout: Double = 60) throws {
+    public init(startupTimeout: Double = 60) throws {
         guard let python = trackPython else { throw ChildFailure(description: "EMBER_TRACK_PYTHON is unset") }
         directory = tempDirectory("mlflow-server")
         log = directory.appendingPathComponent("server.log")
@@ -129,9 +134,9 @@ final class MLflowServer {
         throw ChildFailure(description: "mlflow server did not answer within \(startupTimeout) s:\n\(logTail())")
     }
 
-    func logTail() -> String { String(((try? String(contentsOf: log, encoding: .utf8)) ?? "").suffix(3000)) }
+    public func logTail() -> String { String(((try? String(contentsOf: log, encoding: .utf8)) ?? "").suffix(3000)) }
 
-    func healthy() -> Bool {
+    public func healthy() -> Bool {
         guard let url = URL(string: uri + "/health") else { return false }
         final class Box: @unchecked Sendable { var ok = false }
         let box = Box(), done = DispatchSemaphore(value: 0)
@@ -144,14 +149,14 @@ final class MLflowServer {
         return done.wait(timeout: .now() + 3) == .success && box.ok
     }
 
-    func stop() {
+    public func stop() {
         stopGroup(pid)
         try? FileManager.default.removeItem(at: directory)
     }
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() throws -> Int {
+public func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw ChildFailure(description: "socket() failed") }
     defer { close(fd) }
