@@ -141,6 +141,20 @@ public final class EarlyStopping: Callback {
         }
     }
 
+    /// A new run starts from scratch (as Keras does); a run resumed from a checkpoint written after this callback
+    /// stopped it does not train further.
+    public func trainBegin(_ trainer: Trainer) throws {
+        if !trainer.isResuming {
+            best = minimize ? .infinity : -.infinity
+            bestEpoch = -1
+            wait = 0
+            stoppedEpoch = nil
+            bestState = nil
+        } else if stoppedEpoch != nil {
+            trainer.stopTraining = true
+        }
+    }
+
     public func trainEnd(_ trainer: Trainer) throws {
         if restoreBest, stoppedEpoch != nil, let s = bestState { try trainer.model.loadStateDict(s) }
     }
@@ -148,13 +162,16 @@ public final class EarlyStopping: Callback {
 
 extension EarlyStopping: StatefulCallback {
     public func checkpointState() -> [String: Double] {
-        ["best": best, "best_epoch": Double(bestEpoch), "wait": Double(wait)]
+        var s = ["best": best, "best_epoch": Double(bestEpoch), "wait": Double(wait)]
+        if let e = stoppedEpoch { s["stopped_epoch"] = Double(e) }
+        return s
     }
     public func checkpointTensors() -> [String: Tensor] { bestState ?? [:] }
     public func restoreCheckpoint(state: [String: Double], tensors: [String: Tensor]) {
         if let b = state["best"] { best = b }
         if let e = state["best_epoch"] { bestEpoch = Int(e) }
         if let w = state["wait"] { wait = Int(w) }
+        stoppedEpoch = state["stopped_epoch"].map { Int($0) }
         bestState = tensors.isEmpty ? nil : tensors
     }
 }

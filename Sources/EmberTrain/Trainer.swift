@@ -30,6 +30,8 @@ public final class Trainer {
     public private(set) var history = History()
     var epochSums: [String: Double] = [:]
     var epochExamples = 0
+    /// Whether the running `fit` continues from a checkpoint (callbacks read it in `trainBegin`).
+    public private(set) var isResuming = false
     /// The callbacks of the running `fit` (their state goes into checkpoints).
     var activeCallbacks: [Callback] = []
 
@@ -64,6 +66,7 @@ public final class Trainer {
     private func runFit(_ train: some BatchSource, validation: (any BatchSource)?, epochs: Int,
                         callbacks: [Callback], resumeFrom: URL?) throws -> History {
         totalEpochs = epochs
+        isResuming = resumeFrom != nil
         activeCallbacks = callbacks
         defer { activeCallbacks = [] }
         batchesPerEpoch = train.batchesPerEpoch
@@ -98,6 +101,7 @@ public final class Trainer {
         }
         for cb in callbacks { try cb.trainBegin(self) }
         epochLoop: for e in startEpoch..<Swift.max(startEpoch, epochs) {
+            if stopTraining { break }
             epoch = e
             model.train()
             let skip = e == startEpoch ? startBatch : 0

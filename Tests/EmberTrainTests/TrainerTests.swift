@@ -210,5 +210,14 @@ final class ExtraMetric: Callback {
         #expect(resumedEarly.stoppedEpoch == fullEarly.stoppedEpoch)
         #expect(resumedHistory == fullHistory)
         #expect(bits(resumed) == bits(full))
+        // Resuming from the checkpoint written after early stopping ended the run trains no further.
+        let (again, againHistory, _) = try run(stopAfter: nil, resume: dir.appendingPathComponent("last.ckpt.safetensors"), dir: dir)
+        #expect(againHistory == fullHistory)
+        #expect(bits(again) == bits(full))
+        // The same EarlyStopping object starts afresh in a new (not resumed) fit.
+        let m2 = makeModel(seed: 9)
+        let h2 = try Trainer(m2, optimizer: SGD(m2.parameters, lr: 0.01), loss: .crossEntropy)
+            .fit(data, validation: val, epochs: 2, callbacks: [fullEarly])
+        #expect(h2.epochs == 2)
     }
 }
