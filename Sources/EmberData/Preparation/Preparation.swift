@@ -89,6 +89,18 @@ struct Table {
         return out
     }
 
+    /// (value - shift[j]) / scale[j] for every column j; a nil array skips that part.
+    mutating func shiftAndScale(subtract shift: [Double]?, divideBy scale: [Double]?) {
+        for i in 0..<rows {
+            for j in 0..<cols {
+                var v = values[i * cols + j]
+                if let shift { v -= shift[j] }
+                if let scale { v /= scale[j] }
+                values[i * cols + j] = v
+            }
+        }
+    }
+
     /// This table as a tensor of `dtype`.
     func tensor(_ dtype: DType) -> Tensor {
         let t = Tensor(values, shape: [rows, cols])

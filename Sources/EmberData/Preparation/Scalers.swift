@@ -44,14 +44,7 @@ public struct StandardScaler: TablePreparer, Equatable {
         guard let mean, let scale else { throw PreparationError.notFitted(step: "StandardScaler") }
         var t = try Table(x, step: "StandardScaler")
         try checkWidth(t, mean.count, "StandardScaler")
-        for i in 0..<t.rows {
-            for j in 0..<t.cols {
-                var v = t.values[i * t.cols + j]
-                if withMean { v -= mean[j] }
-                if withStd { v /= scale[j] }
-                t.values[i * t.cols + j] = v
-            }
-        }
+        t.shiftAndScale(subtract: withMean ? mean : nil, divideBy: withStd ? scale : nil)
         return t.tensor(x.dtype)
     }
 
@@ -166,14 +159,7 @@ public struct RobustScaler: TablePreparer, Equatable {
         guard let center, let scale else { throw PreparationError.notFitted(step: "RobustScaler") }
         var t = try Table(x, step: "RobustScaler")
         try checkWidth(t, center.count, "RobustScaler")
-        for i in 0..<t.rows {
-            for j in 0..<t.cols {
-                var v = t.values[i * t.cols + j]
-                if withCentering { v -= center[j] }
-                if withScaling { v /= scale[j] }
-                t.values[i * t.cols + j] = v
-            }
-        }
+        t.shiftAndScale(subtract: withCentering ? center : nil, divideBy: withScaling ? scale : nil)
         return t.tensor(x.dtype)
     }
 }
