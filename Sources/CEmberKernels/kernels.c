@@ -1,4 +1,5 @@
-// Builds kernels_impl.h twice (AVX2+FMA and portable) and dispatches on the CPU at run time.
+// Builds kernels_impl.h three times (portable, AVX2+FMA, AVX-512) and dispatches through a table chosen at run time
+// (the best build the CPU supports, or the one EMBER_KERNELS names; see ek_select_variant).
 #include "ember_kernels.h"
 #include <math.h>
 
@@ -31,91 +32,105 @@
 #undef SUFFIX
 #undef EK_W
 
-static int ek_avx2_state = -1, ek_avx512_state = -1;
+// MARK: run-time choice of build
 
-static int ek_uses_avx512(void) {
+static int ek_cpu_state[3] = {1, -1, -1};
+
+int ek_variant_supported(int variant) {
+    if (variant == EK_PORTABLE) return 1;
 #ifdef EK_X86
-    if (ek_avx512_state < 0) {
+    if (variant != EK_AVX2 && variant != EK_AVX512) return 0;
+    if (ek_cpu_state[variant] < 0) {
         __builtin_cpu_init();
-        ek_avx512_state = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+        int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        ek_cpu_state[EK_AVX2] = avx2;
+        ek_cpu_state[EK_AVX512] = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
     }
-    return ek_avx512_state;
+    return ek_cpu_state[variant];
 #else
     return 0;
 #endif
 }
 
-int ek_uses_avx2(void) {
-#ifdef EK_X86
-    if (ek_avx2_state < 0) {
-        __builtin_cpu_init();
-        ek_avx2_state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return ek_avx2_state;
-#else
-    return 0;
-#endif
+int ek_best_variant(void) {
+    if (ek_variant_supported(EK_AVX512)) return EK_AVX512;
+    if (ek_variant_supported(EK_AVX2)) return EK_AVX2;
+    return EK_PORTABLE;
 }
 
+static const ek_kernels ek_table_portable = {
+    binary_base, unary_base, relu_backward_base, axpby_base, sum_base, softmax_rows_base,
+    softmax_backward_rows_base, adam_base};
 #ifdef EK_X86
-#define EK_DISPATCH(call) do { if (ek_uses_avx2()) { call##_avx2 CALLARGS; } else { call##_base CALLARGS; } } while (0)
-#define EK_DISPATCH_RET(call) return ek_uses_avx2() ? call##_avx2 CALLARGS : call##_base CALLARGS
-#define EK_DISPATCH_WIDE(call) do { if (ek_uses_avx512()) { call##_avx512 CALLARGS; } else if (ek_uses_avx2()) { call##_avx2 CALLARGS; } else { call##_base CALLARGS; } } while (0)
-#else
-#define EK_DISPATCH_WIDE(call) call##_base CALLARGS
-#define EK_DISPATCH(call) call##_base CALLARGS
-#define EK_DISPATCH_RET(call) return call##_base CALLARGS
+static const ek_kernels ek_table_avx2 = {
+    binary_avx2, unary_avx2, relu_backward_avx2, axpby_avx2, sum_avx2, softmax_rows_avx2,
+    softmax_backward_rows_avx2, adam_avx2};
+// The AVX-512 build widens the transcendental and row-wise kernels to 16 lanes; sums, binary ops and updates keep
+// the AVX2 code, so their rounding is the same on every AVX2 machine.
+static const ek_kernels ek_table_avx512 = {
+    binary_avx2, unary_avx512, relu_backward_avx2, axpby_avx2, sum_avx2, softmax_rows_avx512,
+    softmax_backward_rows_avx512, adam_avx2};
 #endif
+
+const ek_kernels *ek_kernels_for(int variant) {
+    if (!ek_variant_supported(variant)) return 0;
+#ifdef EK_X86
+    if (variant == EK_AVX512) return &ek_table_avx512;
+    if (variant == EK_AVX2) return &ek_table_avx2;
+#endif
+    return &ek_table_portable;
+}
+
+static const ek_kernels *ek_active_table = 0;
+static int ek_active = -1;
+
+int ek_active_variant(void) {
+    if (ek_active < 0) ek_select_variant(ek_best_variant());
+    return ek_active;
+}
+
+int ek_select_variant(int variant) {
+    const ek_kernels *t = ek_kernels_for(variant);
+    if (!t) return 0;
+    ek_active_table = t;
+    ek_active = variant;
+    return 1;
+}
+
+static inline const ek_kernels *ek_k(void) {
+    if (__builtin_expect(ek_active_table == 0, 0)) ek_active_variant();
+    return ek_active_table;
+}
 
 void ek_binary_f32(int op, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, float *out, ptrdiff_t n) {
-#define CALLARGS (op, a, sa, b, sb, out, n)
-    EK_DISPATCH(binary);
-#undef CALLARGS
+    ek_k()->binary(op, a, sa, b, sb, out, n);
 }
 
-void ek_unary_f32(int op, const float *x, float *out, ptrdiff_t n) {
-#define CALLARGS (op, x, out, n)
-    EK_DISPATCH_WIDE(unary);
-#undef CALLARGS
-}
+void ek_unary_f32(int op, const float *x, float *out, ptrdiff_t n) { ek_k()->unary(op, x, out, n); }
 
 void ek_relu_backward_f32(const float *x, const float *g, float *out, ptrdiff_t n) {
-#define CALLARGS (x, g, out, n)
-    EK_DISPATCH(relu_backward);
-#undef CALLARGS
+    ek_k()->relu_backward(x, g, out, n);
 }
 
 void ek_axpby_f32(const float *a, float alpha, const float *b, float beta, float *out, ptrdiff_t n) {
-#define CALLARGS (a, alpha, b, beta, out, n)
-    EK_DISPATCH(axpby);
-#undef CALLARGS
+    ek_k()->axpby(a, alpha, b, beta, out, n);
 }
 
-double ek_sum_f32(const float *x, ptrdiff_t n) {
-#define CALLARGS (x, n)
-    EK_DISPATCH_RET(sum);
-#undef CALLARGS
-}
+double ek_sum_f32(const float *x, ptrdiff_t n) { return ek_k()->sum(x, n); }
 
 void ek_softmax_rows_f32(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, int lg) {
-#define CALLARGS (x, out, rows, cols, lg)
-    EK_DISPATCH_WIDE(softmax_rows);
-#undef CALLARGS
+    ek_k()->softmax_rows(x, out, rows, cols, lg);
 }
 
 void ek_softmax_backward_rows_f32(const float *y, const float *g, float *out, ptrdiff_t rows, ptrdiff_t cols, int lg) {
-#define CALLARGS (y, g, out, rows, cols, lg)
-    EK_DISPATCH_WIDE(softmax_backward_rows);
-#undef CALLARGS
+    ek_k()->softmax_backward_rows(y, g, out, rows, cols, lg);
 }
 
 void ek_adam_f32(float *param, const float *grad, float *m, float *v, ptrdiff_t n,
                  float lr, float one_minus_beta1, float one_minus_beta2, float eps, float bias_c1, float bias_c2,
                  float l2_wd, float decoupled_wd) {
-#define CALLARGS (param, grad, m, v, n, lr, one_minus_beta1, one_minus_beta2, eps, bias_c1, bias_c2, l2_wd, decoupled_wd)
-    EK_DISPATCH(adam);
-#undef CALLARGS
+    ek_k()->adam(param, grad, m, v, n, lr, one_minus_beta1, one_minus_beta2, eps, bias_c1, bias_c2, l2_wd, decoupled_wd);
 }
 
 void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t planes, int h, int w, int oh, int ow,

@@ -56,24 +56,3 @@ import Testing
     }
 }
 
-@Suite struct SplitGemmTests {
-    /// Large GEMMs are split across threads by rows or columns of C; every layout must give the float64 result,
-    /// and the same bits with one or two threads.
-    @Test(arguments: [(300, 40, 200), (40, 300, 200), (257, 129, 64)])
-    func splitGemmMatchesReference(m: Int, n: Int, k: Int) {
-        var r = RandomState(seed: UInt64(m * 7 + n))
-        let a = Tensor.normal([m, k], rng: &r), b = Tensor.normal([k, n], rng: &r)
-        let aT = a.T.contiguous().T, bT = b.T.contiguous().T   // same values, transposed storage
-        let ref = matmul(a.cast(.float64), b.cast(.float64)).toArray(Double.self)
-        for (x, y) in [(a, b), (aT, b), (a, bT), (aT, bT)] {
-            Threading.threads = 1
-            let one = matmul(x, y).scalars
-            Threading.threads = 2
-            let two = matmul(x, y).scalars
-            #expect(one == two)
-            var worst = 0.0
-            for i in 0..<ref.count { worst = max(worst, abs(Double(two[i]) - ref[i]) / (1 + abs(ref[i]))) }
-            #expect(worst < 1e-5)
-        }
-    }
-}

@@ -1,5 +1,5 @@
 // Ember's hand-vectorized float32 kernels over contiguous buffers.
-// Every entry point picks an AVX2+FMA build at run time when the CPU has it, else a portable build.
+// Every entry point calls the build chosen at run time (see ek_select_variant).
 #ifndef EMBER_KERNELS_H
 #define EMBER_KERNELS_H
 #include <stddef.h>
@@ -9,8 +9,35 @@
 extern "C" {
 #endif
 
-/// 1 when the AVX2+FMA kernels are in use.
-int ek_uses_avx2(void);
+/// Builds of the kernels. Portable: 8-lane vector code without FMA (any CPU). AVX2: the same on AVX2+FMA.
+/// AVX-512: 16-lane transcendental and row-wise kernels (exp, tanh, sigmoid, softmax), AVX2 code for the rest.
+enum { EK_PORTABLE = 0, EK_AVX2 = 1, EK_AVX512 = 2 };
+
+/// 1 when this CPU can run `variant`.
+int ek_variant_supported(int variant);
+/// The fastest build this CPU supports.
+int ek_best_variant(void);
+/// The build the ek_* entry points use (the best supported one unless `ek_select_variant` chose another).
+int ek_active_variant(void);
+/// Makes the ek_* entry points use `variant`; returns 0 (changing nothing) when the CPU lacks it.
+/// Call it once at start-up, before kernels run on other threads.
+int ek_select_variant(int variant);
+
+/// One build's entry points (the ek_* functions below call the active build's).
+typedef struct {
+    void (*binary)(int op, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, float *out, ptrdiff_t n);
+    void (*unary)(int op, const float *x, float *out, ptrdiff_t n);
+    void (*relu_backward)(const float *x, const float *g, float *out, ptrdiff_t n);
+    void (*axpby)(const float *a, float alpha, const float *b, float beta, float *out, ptrdiff_t n);
+    double (*sum)(const float *x, ptrdiff_t n);
+    void (*softmax_rows)(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, int log);
+    void (*softmax_backward_rows)(const float *y, const float *g, float *out, ptrdiff_t rows, ptrdiff_t cols, int log);
+    void (*adam)(float *param, const float *grad, float *m, float *v, ptrdiff_t n, float lr, float one_minus_beta1,
+                 float one_minus_beta2, float eps, float bias_c1, float bias_c2, float l2_wd, float decoupled_wd);
+} ek_kernels;
+
+/// The entry points of one build (NULL when the CPU cannot run it): lets tests compare builds in one process.
+const ek_kernels *ek_kernels_for(int variant);
 
 /// Binary ops on contiguous float32: op 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min.
 /// `sa`/`sb` are 0 or 1: the stride of a and b (0 broadcasts a scalar).

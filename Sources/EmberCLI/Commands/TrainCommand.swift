@@ -121,8 +121,8 @@ public struct TrainCommand: ParsableCommand {
     public func run() throws {
         try reportingErrors {
             if let threads {
+                // OpenBLAS stays single-threaded: Ember splits GEMMs itself (same bits for any --threads).
                 Threading.threads = threads
-                BLAS.setThreads(threads)
             }
             let outcome = try TrainRunner.run(options, console: .standard)
             return outcome.interrupted ? 130 : 0

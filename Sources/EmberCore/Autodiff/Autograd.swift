@@ -111,10 +111,28 @@ extension Tensor {
             precondition(count == 1, "backward: called without a gradient on a tensor of shape \(shape); it must hold one element")
             return Tensor.ones(shape, dtype: dtype, on: backend)
         }()
+        // A backward rule may pass its upstream gradient through unchanged (add, reshape, ...), so two leaves can
+        // be handed the same tensor, or a view of the caller's `gradient`. Every leaf gets memory of its own:
+        // an in-place update of one `grad` (clipping, an optimizer) must never change another.
+        var taken = Set<ObjectIdentifier>()
+        if let gradient { taken.insert(ObjectIdentifier(gradient.storage)) }
         Autograd.run(root: self, seed: seed, retainGraph: retainGraph) { leaf, g in
-            if let prev = leaf.grad { leaf.grad = prev + g } else { leaf.grad = g.isContiguous ? g : g.contiguous() }
+            if let prev = leaf.grad {
+                leaf.grad = prev + g
+            } else if g.isContiguous && !taken.contains(ObjectIdentifier(g.storage)) && g.storage !== leaf.storage {
+                leaf.grad = g
+            } else {
+                leaf.grad = g.copied()
+            }
+            taken.insert(ObjectIdentifier(leaf.grad!.storage))
         }
     }
+
+    /// This tensor's values as a backward rule keeps them: a view of the same storage that is another object, with
+    /// no tape node. A rule that needs its own op's output must save this, never the output itself: the output
+    /// holds its node, the node holds the rule, and a rule holding the output would make a reference cycle that
+    /// only a backward walk breaks (every forward pass without backward would leak its whole graph).
+    var savedForBackward: Tensor { view(shape: shape, strides: strides, offset: offset) }
 
     /// A tensor sharing this one's data that is cut from the tape: no gradient flows through it.
     public func detached() -> Tensor {

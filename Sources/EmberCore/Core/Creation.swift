@@ -177,6 +177,13 @@ extension Tensor {
         return loadDouble(storage.pointer + offset * dtype.byteSize, 0, dtype)
     }
 
+    /// A contiguous copy in memory of its own, outside autodiff (PyTorch's `clone()` under `no_grad`).
+    public func copied() -> Tensor {
+        let out = Tensor.empty(shape, dtype: dtype, backend: backend)
+        backend.copy(operand, into: out.operand, shape: shape)
+        return out
+    }
+
     /// A contiguous copy outside autodiff, or self when already contiguous.
     func contiguousData() -> Tensor {
         if isContiguous { return self }

@@ -61,8 +61,9 @@ extension Tensor {
 
     public static func / (a: Tensor, b: Tensor) -> Tensor {
         let (out, a2, b2) = binaryOp(.div, a, b, "div")
+        let y = out.savedForBackward
         return record(out, "div", [a2, b2]) { g, n in
-            [n[0] ? (g / b2).sumTo(a2.shape) : nil, n[1] ? (-(g * out) / b2).sumTo(b2.shape) : nil]
+            [n[0] ? (g / b2).sumTo(a2.shape) : nil, n[1] ? (-(g * y) / b2).sumTo(b2.shape) : nil]
         }
     }
 
@@ -80,9 +81,10 @@ extension Tensor {
     /// Elementwise power with broadcasting.
     public func pow(_ exponent: Tensor) -> Tensor {
         let (out, a2, b2) = Tensor.binaryOp(.pow, self, exponent, "pow")
+        let y = out.savedForBackward
         return record(out, "pow", [a2, b2]) { g, n in
             [n[0] ? (g * b2 * a2.pow(b2 - 1)).sumTo(a2.shape) : nil,
-             n[1] ? (g * out * a2.log()).sumTo(b2.shape) : nil]
+             n[1] ? (g * y * a2.log()).sumTo(b2.shape) : nil]
         }
     }
 

@@ -80,8 +80,9 @@ extension Tensor {
     func extremum(_ axes: [Int]?, _ keepDims: Bool, _ op: ReduceOp) -> Tensor {
         let ax = reductionAxes(axes, op == .max ? "max" : "min")
         let out = reduceRaw(op, ax, keepDims: keepDims)
+        let y = out.savedForBackward
         return record(out, op == .max ? "max" : "min", [self]) { g, _ in
-            let hit = (self .== self.expandReduced(out, ax)).cast(g.dtype)
+            let hit = (self .== self.expandReduced(y, ax)).cast(g.dtype)
             let share = hit / self.expandReduced(hit.sum(axes: ax, keepDims: true), ax)
             return [(share * self.expandReduced(g, ax))]
         }
@@ -91,15 +92,16 @@ extension Tensor {
     public func prod(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
         let ax = reductionAxes(axes, "prod")
         let out = reduceRaw(.prod, ax, keepDims: keepDims)
+        let y = out.savedForBackward
         return record(out, "prod", [self]) { g, _ in
             let isZero = self .== 0
-            if isZero.cast(.int64).sum().item() == 0 { return [self.expandReduced(g * out, ax) / self] }
+            if isZero.cast(.int64).sum().item() == 0 { return [self.expandReduced(g * y, ax) / self] }
             // out / x is 0/0 at a zero. There the product of the others is the product of the slice's non-zero
             // elements when it is the slice's only zero, else 0; elsewhere in a slice with a zero, out / x = 0 is right.
             let safe = Tensor.where(isZero, self.onesLike(), self)
             let zeros = isZero.cast(self.dtype).sum(axes: ax, keepDims: true)
             let others = Tensor.where(zeros .== 1, safe.reduceRaw(.prod, ax, keepDims: true), zeros.zerosLike())
-            let d = Tensor.where(isZero, others.expanded(to: self.shape), self.expandReduced(out, ax) / safe)
+            let d = Tensor.where(isZero, others.expanded(to: self.shape), self.expandReduced(y, ax) / safe)
             return [d * self.expandReduced(g, ax)]
         }
     }
@@ -158,11 +160,12 @@ extension Tensor {
         let (x, outer, n, inner) = reductionLayout([ax])
         let out = Tensor.empty(shape, dtype: dtype, backend: backend)
         if count > 0 { backend.softmax(log: log, x.operand, out.operand, outer: outer, n: n, inner: inner) }
+        let y = out.savedForBackward
         return record(out, log ? "logSoftmax" : "softmax", [self]) { g, _ in
             let gc = g.contiguousData()
-            let dx = Tensor.empty(out.shape, dtype: out.dtype, backend: out.backend)
-            if out.count > 0 {
-                out.backend.softmaxBackward(log: log, y: out.operand, g: gc.operand, dx.operand, outer: outer, n: n, inner: inner)
+            let dx = Tensor.empty(y.shape, dtype: y.dtype, backend: y.backend)
+            if y.count > 0 {
+                y.backend.softmaxBackward(log: log, y: y.operand, g: gc.operand, dx.operand, outer: outer, n: n, inner: inner)
             }
             return [dx]
         }

@@ -4,7 +4,8 @@ extension Tensor {
         let x = contiguousData()
         let out = Tensor.empty(shape, dtype: dtype, backend: backend)
         backend.unary(op, x.operand, out.operand, count: count)
-        return record(out, name, [self]) { g, _ in [grad(g, x, out)] }
+        let y = out.savedForBackward
+        return record(out, name, [self]) { g, _ in [grad(g, x, y)] }
     }
 
     /// g * f'(x), with f' computed by a derivative kernel.

@@ -11,10 +11,19 @@ public final class CPUBackend: Backend {
 
     init() {
         // GEMMs are split across Ember's own threads (see `gemm`), so OpenBLAS itself runs one thread unless
-        // EMBER_BLAS_THREADS asks otherwise: idle BLAS workers would otherwise spin against Ember's kernels.
+        // EMBER_BLAS_THREADS asks otherwise (with EMBER_GEMM_SPLIT=0, for comparison): idle BLAS workers would
+        // otherwise spin against Ember's kernels, and a threaded BLAS makes results depend on its thread count.
         let env = ProcessInfo.processInfo.environment["EMBER_BLAS_THREADS"].flatMap(Int.init) ?? 1
         BLAS.setThreads(env)
+        switch KernelVariant.requested() {
+        case .success(let v?): _ = ek_select_variant(v.code)
+        case .success(nil): _ = ek_active_variant()
+        case .failure(let e): fatalError(e.message)
+        }
     }
+
+    /// Runs `init` (kernel build selection) if it has not run yet.
+    func activate() {}
 
     public func allocate(byteCount: Int) -> (UnsafeMutableRawPointer, Int) { allocator.allocate(byteCount) }
     public func deallocate(_ pointer: UnsafeMutableRawPointer, capacity: Int) {

@@ -1,5 +1,12 @@
 import CBLAS
 import CEmberKernels
+import Foundation
+
+/// How a GEMM is cut into single-threaded BLAS calls (see `CPUBackend.gemmPartition`).
+struct GEMMPartition: Equatable, Sendable {
+    var alongColumns: Bool, blockSize: Int, blocks: Int
+    static let whole = GEMMPartition(alongColumns: true, blockSize: 0, blocks: 1)
+}
 
 extension CPUBackend {
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
@@ -10,10 +17,10 @@ extension CPUBackend {
                         ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        // Ember splits large GEMMs across its own threads (OpenBLAS runs single-threaded inside each part):
-        // no BLAS worker threads spin while Ember's other kernels run. Each output element is computed by one
-        // call with the same K order, so the split does not change results.
-        let parts = Threading.splitGEMM ? Swift.min(Threading.threads, Swift.max(1, (2 * m * n * k) >> 21)) : 1
+        // Large GEMMs are cut into blocks of C whose boundaries depend only on (m, n, k) (see `gemmPartition`), each
+        // one single-threaded OpenBLAS call; Ember's threads take whole blocks. With any thread count the same calls
+        // run on the same data, so results are bit-identical for 1, 2, 3 or 4 threads.
+        let part = Threading.splitGEMM ? CPUBackend.gemmPartition(m: m, n: n, k: k) : GEMMPartition.whole
         let es = c.dtype.byteSize
         func call(_ m: Int, _ n: Int, _ a: UnsafeMutableRawPointer, _ b: UnsafeMutableRawPointer, _ cp: UnsafeMutableRawPointer) {
             let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
@@ -27,30 +34,43 @@ extension CPUBackend {
                             Int32(ldb), beta, cp.assumingMemoryBound(to: Double.self), Int32(ldc))
             }
         }
-        if parts <= 1 || Swift.max(m, n) < 2 * 16 {
+        if part.blocks <= 1 {
             call(m, n, a.pointer, b.pointer, c.pointer)
             return
         }
-        let ap = a.pointer, bp = b.pointer, cp = c.pointer
-        if n >= m {
-            // column blocks of C: B's columns (rows when transposed) move, A stays
-            let blocks = Swift.min(parts, n / 16)
-            parallelFor(blocks, grain: 1) { s, e in
-                for blk in s..<e {
-                    let n0 = n * blk / blocks, n1 = n * (blk + 1) / blocks
-                    call(m, n1 - n0, ap, bp + (transB ? n0 * ldb : n0) * es, cp + n0 * es)
-                }
-            }
-        } else {
-            let blocks = Swift.min(parts, m / 16)
-            parallelFor(blocks, grain: 1) { s, e in
-                for blk in s..<e {
-                    let m0 = m * blk / blocks, m1 = m * (blk + 1) / blocks
-                    call(m1 - m0, n, ap + (transA ? m0 : m0 * lda) * es, bp, cp + m0 * ldc * es)
+        let ap = a.pointer, bp = b.pointer, cp = c.pointer, size = part.blockSize
+        parallelFor(part.blocks, grain: 1) { s, e in
+            for blk in s..<e {
+                let start = blk * size
+                if part.alongColumns {
+                    // column block of C: B's columns (rows when transposed) move, A stays
+                    let width = Swift.min(size, n - start)
+                    call(m, width, ap, bp + (transB ? start * ldb : start) * es, cp + start * es)
+                } else {
+                    let height = Swift.min(size, m - start)
+                    call(height, n, ap + (transA ? start : start * lda) * es, bp, cp + start * ldc * es)
                 }
             }
         }
     }
+
+    /// The blocks a GEMM's C is cut into: a function of the shape alone. Below 2^22 flops, one call. Above, about
+    /// one block per `gemmBlockFlops` (at least 2, at most 8) along the longer of m and n, with boundaries at
+    /// multiples of 64 so that no block boundary falls inside one of OpenBLAS's register tiles.
+    static func gemmPartition(m: Int, n: Int, k: Int) -> GEMMPartition {
+        let flops = 2.0 * Double(m) * Double(n) * Double(k)
+        let alongColumns = n >= m
+        let dim = alongColumns ? n : m
+        guard flops >= 4_194_304, dim >= 2 * gemmAlign else { return .whole }
+        let pieces = Swift.min(gemmMaxBlocks, Swift.max(2, Int(flops / gemmBlockFlops)))
+        let per = (dim + pieces - 1) / pieces
+        let size = (per + gemmAlign - 1) / gemmAlign * gemmAlign
+        return GEMMPartition(alongColumns: alongColumns, blockSize: size, blocks: (dim + size - 1) / size)
+    }
+
+    static let gemmAlign = 64
+    static let gemmMaxBlocks = ProcessInfo.processInfo.environment["EMBER_GEMM_MAX_BLOCKS"].flatMap(Int.init) ?? 8
+    static let gemmBlockFlops = ProcessInfo.processInfo.environment["EMBER_GEMM_BLOCK_FLOPS"].flatMap(Double.init) ?? 16_777_216
 
     private func gemmInteger(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double, a: Operand, lda: Int,
                              b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int) {

@@ -6,8 +6,9 @@ extension CPUBackend {
         case .float32:
             if op == .sum && inner == 1 {
                 let xp = x.pointer.assumingMemoryBound(to: Float.self), o = out.pointer.assumingMemoryBound(to: Float.self)
-                if outer == 1 && n >= (1 << 16) && Threading.threads > 1 {
-                    // Fixed 64K-element blocks summed in parallel, combined in order: same bits for any thread count.
+                if outer == 1 && n >= (1 << 16) {
+                    // Fixed 64K-element blocks (whatever the thread count) summed in parallel, combined in order:
+                    // the same bits for any thread count.
                     let blocks = (n + 65535) / 65536
                     var partial = [Double](repeating: 0, count: blocks)
                     partial.withUnsafeMutableBufferPointer { pb in

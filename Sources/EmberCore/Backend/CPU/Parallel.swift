@@ -2,28 +2,48 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// Threading settings for Ember's own kernels (OpenBLAS keeps its own pool; see `setBLASThreads`).
+/// Threading settings for Ember's own kernels.
+///
+/// Ember splits work across its own threads; OpenBLAS runs single-threaded inside each piece of a split GEMM.
+/// **Results never depend on the thread count**: every split (GEMM blocks, reduction blocks, convolution tasks) is a
+/// function of the problem's shape alone, and with fewer threads the same pieces run in sequence. Same seed, same data,
+/// same machine and kernel variant give the same bits with 1, 2, 3 or 4 threads.
 public enum Threading {
     private static let count = Atomic<Int>(Threading.defaultCount())
+    @TaskLocal static var scoped: Int? = nil
 
     static func defaultCount() -> Int {
-        if let s = ProcessInfo.processInfo.environment["EMBER_NUM_THREADS"], let n = Int(s), n > 0 { return n }
+        if let s = ProcessInfo.processInfo.environment["EMBER_NUM_THREADS"], let n = Int(s), n > 0 { return min(n, 256) }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    /// Number of threads Ember's elementwise, reduction and conv kernels split work across.
-    /// Results are bit-identical for every value: work is split, never reordered.
+    /// Number of threads Ember's kernels split work across: the innermost `withThreads` scope's value, else the
+    /// process-wide setting (from `EMBER_NUM_THREADS`, default: the processor count). Setting it changes the
+    /// process-wide value; prefer `withThreads` in code that runs alongside other work (tests, servers).
     public static var threads: Int {
-        get { count.load(ordering: .relaxed) }
-        set { count.store(max(1, newValue), ordering: .relaxed) }
+        get { scoped ?? count.load(ordering: .relaxed) }
+        set { count.store(min(max(1, newValue), 256), ordering: .relaxed) }
+    }
+
+    /// Runs `body` with Ember's kernels using `n` threads, for this task (and code it calls synchronously) only.
+    @discardableResult
+    public static func withThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        try $scoped.withValue(min(max(1, n), 256)) { try body() }
+    }
+
+    /// Async variant of `withThreads(_:_:)`.
+    @discardableResult
+    public static func withThreads<R>(_ n: Int, _ body: () async throws -> R) async rethrows -> R {
+        try await $scoped.withValue(min(max(1, n), 256)) { try await body() }
     }
 }
 
 extension Threading {
     private static let split = Atomic<Bool>(ProcessInfo.processInfo.environment["EMBER_GEMM_SPLIT"] != "0")
 
-    /// Whether large GEMMs are split across Ember's threads (default) rather than left to OpenBLAS's own threads
-    /// (set EMBER_GEMM_SPLIT=0 and EMBER_BLAS_THREADS=2 to compare).
+    /// Whether large GEMMs are split into shape-determined blocks run on Ember's threads, each a single-threaded
+    /// OpenBLAS call (default). Off (`EMBER_GEMM_SPLIT=0`, with `EMBER_BLAS_THREADS=N`), OpenBLAS threads GEMMs
+    /// itself: for comparison only, as its results then depend on its thread count.
     public static var splitGEMM: Bool {
         get { split.load(ordering: .relaxed) }
         set { split.store(newValue, ordering: .relaxed) }
@@ -38,6 +58,10 @@ extension Threading {
 struct UncheckedSendable<T>: @unchecked Sendable { let value: T }
 
 /// Runs body(start, end) over [0, n) in up to `Threading.threads` contiguous chunks of at least `grain` items.
+///
+/// Only for work whose result does not depend on how [0, n) is cut (elementwise work, independent rows or tasks).
+/// Work that combines values across items (sums) must cut it by shape first and give each piece to `parallelFor`
+/// with `grain: 1` (see `CPUBackend.gemm` and `reduce`).
 @inline(__always)
 func parallelFor(_ n: Int, grain: Int, _ body: (Int, Int) -> Void) {
     let chunks = min(Threading.threads, n / max(grain, 1))
