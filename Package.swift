@@ -83,7 +83,8 @@ let package = Package(
             dependencies: ["EmberTrain"],
             path: "Tests/EmberTrainTests"
         ),
-        // Helpers for the tests that run the real Python tools (tensorboard, mlflow, an mlflow server).
+        // Helpers for the tests that run real outside tools (tensorboard, mlflow, an mlflow server, Chromium, datasets):
+        // skipped locally when missing, failures in CI.
         .target(name: "EmberTestSupport", path: "Tests/EmberTestSupport"),
         .testTarget(
             name: "EmberTrackTests",
@@ -92,13 +93,13 @@ let package = Package(
         ),
         .testTarget(
             name: "EmberMetricsTests",
-            dependencies: ["EmberMetrics"],
+            dependencies: ["EmberMetrics", "EmberTestSupport"],
             path: "Tests/EmberMetricsTests",
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "EmberIOTests",
-            dependencies: ["EmberIO"],
+            dependencies: ["EmberIO", "EmberTestSupport"],
             path: "Tests/EmberIOTests"
         ),
         .testTarget(
@@ -108,7 +109,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmberDataTests",
-            dependencies: ["EmberData"],
+            dependencies: ["EmberData", "EmberTestSupport"],
             path: "Tests/EmberDataTests",
             resources: [.copy("Fixtures")]
         ),

@@ -23,7 +23,7 @@ import EmberTestSupport
         return try TrainRunner.run(o, console: CapturedConsole().console)
     }
 
-    @Test(.enabled(if: trackPython != nil, skipMessage))
+    @Test(needs(trackPython != nil, skipMessage))
     func tensorboardFilesReadByEventAccumulator() throws {
         let outcome = try Self.tinyRun.get()
         let tbDir = try #require(outcome.tensorboardDirectory)
@@ -91,20 +91,20 @@ import EmberTestSupport
         #expect(cmW == cmH && cmW > 10 * 6)   // 10 classes
     }
 
-    @Test(.enabled(if: trackPython != nil, skipMessage))
+    @Test(needs(trackPython != nil, skipMessage))
     func mlflowDirReadByMLflowClient() throws {
         let outcome = try Self.tinyRun.get()
         let runID = try #require(outcome.mlflowRunID)
         let root = outcome.runDirectory.deletingLastPathComponent().appendingPathComponent("mlruns")
         #expect(outcome.mlflowExperimentID == "1")
         #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("1/\(runID)/meta.yaml").path))
-        let out = try runPythonJSON(mlflowScript, ["file:" + root.path, runID, outcome.runDirectory.path], timeout: 90)
+        let out = try runPythonJSON(mlflowScript, ["file:" + root.path, runID, outcome.runDirectory.path], timeout: 300)
         try checkMLflowRun(out, outcome, runName: "tiny", experiment: "wire-files", tags: ["purpose": "cli-test"])
     }
 
-    @Test(.enabled(if: trackPython != nil, skipMessage))
+    @Test(needs(trackPython != nil, skipMessage))
     func mlflowServerReadBackByMLflowClient() throws {
-        let server = try MLflowServer()
+        let server = try MLflowServer.start()
         defer { server.stop() }
         let dir = tempDirectory("track-rest")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -118,12 +118,12 @@ import EmberTestSupport
         #expect(outcome.tensorboardDirectory == nil)
         #expect(!FileManager.default.fileExists(atPath: outcome.runDirectory.appendingPathComponent("tensorboard").path))
         #expect(capture.output.contains("MLflow: run \(runID) in experiment \"wire-rest\""))
-        let out = try runPythonJSON(mlflowScript, [server.uri, runID, outcome.runDirectory.path], timeout: 90)
+        let out = try runPythonJSON(mlflowScript, [server.uri, runID, outcome.runDirectory.path], timeout: 300)
         #expect((out["artifact_uri"] as? String)?.hasPrefix("mlflow-artifacts:/") == true)
         try checkMLflowRun(out, outcome, runName: "tiny-server", experiment: "wire-rest", tags: [:])
     }
 
-    @Test(.enabled(if: trackPython != nil, skipMessage))
+    @Test(needs(trackPython != nil, skipMessage))
     func interruptedRunEndsKilledAndResumeIsANewRun() throws {
         let root = tempDirectory("track-resume")
         let dir = root.appendingPathComponent("tiny")
@@ -139,7 +139,7 @@ import EmberTestSupport
         let second = try TrainRunner.run(resume, console: CapturedConsole().console)
         let steps = try #require(second.saved?.provenance.steps)
         let out = try runPythonJSON(resumeScript, ["file:" + root.appendingPathComponent("mlruns").path, "wire-resume",
-                                                   dir.appendingPathComponent("tensorboard").path], timeout: 90)
+                                                   dir.appendingPathComponent("tensorboard").path], timeout: 300)
         let runs = out["runs"] as? [String: [String: Any]] ?? [:]
         let firstID = try #require(first.mlflowRunID), secondID = try #require(second.mlflowRunID)
         let killed = try #require(runs[firstID]), finished = try #require(runs[secondID])

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberData
 
 @Suite struct BuiltinDatasetTests {
@@ -45,12 +46,9 @@ import Testing
     }
 
     /// The real Fashion-MNIST files from Debian's dataset-fashion-mnist package.
-    @Test func fashionMNISTRealFiles() throws {
-        let dir = Datasets.fashionMNISTDirectory
-        guard FileManager.default.fileExists(atPath: dir + "/train-labels-idx1-ubyte.gz") else {
-            print("SKIPPED fashionMNISTRealFiles: \(dir) is missing; run `\(Datasets.fashionMNISTInstallCommand)` to check the real files")
-            return
-        }
+    @Test(needs(fashionMNISTPresent, Comment(rawValue: fashionMNISTMissing)))
+    func fashionMNISTRealFiles() throws {
+        try require(fashionMNISTPresent, fashionMNISTMissing)
         let train = try Datasets.fashionMNIST(.train)
         let test = try Datasets.fashionMNIST(.test)
         #expect(train.count == 60000 && test.count == 10000)
@@ -68,3 +66,6 @@ import Testing
         #expect(batch.input.shape == [3, 1, 28, 28] && batch.target.toArray(Int64.self) == [9, 0, 0])
     }
 }
+
+let fashionMNISTPresent = FileManager.default.fileExists(atPath: Datasets.fashionMNISTDirectory + "/train-labels-idx1-ubyte.gz")
+let fashionMNISTMissing = "\(Datasets.fashionMNISTDirectory) is missing: run `\(Datasets.fashionMNISTInstallCommand)` to check the real Fashion-MNIST files"

@@ -101,8 +101,10 @@ struct Numbers: Dataset {
                                 transform: { e, _ in log.note(); return e })
         var it = loader.makeIterator()
         #expect(it.next() != nil)
-        // Without further requests, workers fill the prefetch window: batches 1...3 (4 examples each).
-        let deadline = Date().addingTimeInterval(5)
+        // Without further requests, workers fill the prefetch window: batches 1...3 (4 examples each). Wait for that
+        // condition (the deadline only stops a broken loader from hanging the suite), then give any worker that would
+        // wrongly run past the window a moment to show it.
+        let deadline = Date().addingTimeInterval(300)
         while log.count < 16 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         Thread.sleep(forTimeInterval: 0.05)
         #expect(log.count == 16)

@@ -1,10 +1,12 @@
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberIO
 
 /// Python with the official `safetensors` package, when the test environment provides it (scripts/test makes a
-/// venv and sets EMBER_INTEROP_PYTHON). CI always sets it; a bare `swift test` skips these checks.
-let interopPython = ProcessInfo.processInfo.environment["EMBER_INTEROP_PYTHON"]
+/// venv and sets EMBER_INTEROP_PYTHON). A bare `swift test` skips these checks visibly; in CI they fail without it.
+let interopPython = ProcessInfo.processInfo.environment["EMBER_INTEROP_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
+let interopMissing = "EMBER_INTEROP_PYTHON is unset: set it to a Python with safetensors==0.8.0 and numpy (scripts/test does) to check files with the official reader"
 
 func runPython(_ python: String, _ script: String, _ args: [String]) throws -> (Int32, String) {
     let p = Process()
@@ -53,8 +55,8 @@ func tempDir() -> URL {
         #expect(try FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path) == ["m.safetensors"])
     }
 
-    @Test func officialReaderReadsOurFile() throws {
-        guard let py = interopPython else { return }
+    @Test(needs(interopPython != nil, Comment(rawValue: interopMissing))) func officialReaderReadsOurFile() throws {
+        let py = try required(interopPython, interopMissing)
         let url = tempDir().appendingPathComponent("ours.safetensors")
         try SafeTensors.write(sample(), metadata: ["format": "pt"], to: url)
         let script = """
@@ -77,8 +79,8 @@ func tempDir() -> URL {
         #expect(code == 0, "python said: \(out)")
     }
 
-    @Test func weReadOfficialWritersFile() throws {
-        guard let py = interopPython else { return }
+    @Test(needs(interopPython != nil, Comment(rawValue: interopMissing))) func weReadOfficialWritersFile() throws {
+        let py = try required(interopPython, interopMissing)
         let url = tempDir().appendingPathComponent("theirs.safetensors")
         let script = """
         import sys, numpy as np

@@ -4,6 +4,7 @@ import EmberNN
 import EmberTrain
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberMetrics
 
 /// The headless browser used by the report tests: $CHROMIUM, else `chromium` (Debian package "chromium"),
@@ -26,18 +27,10 @@ func chromiumDOM(_ file: URL, screenshot: URL? = nil) throws -> String {
                 "--user-data-dir=\(profile.path)", "--virtual-time-budget=3000"]
     if let screenshot { args += ["--screenshot=\(screenshot.path)", "--window-size=1150,3800"] } else { args.append("--dump-dom") }
     args.append(file.absoluteString)
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: chromiumPath!)
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    _ = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    #expect(p.terminationStatus == 0, "chromium exited with \(p.terminationStatus)")
-    return String(decoding: data, as: UTF8.self)
+    let chromium = try required(chromiumPath, "Chromium not found: install Debian's `chromium` package (or set $CHROMIUM)")
+    let run = try runTool(chromium, args, timeout: 180)
+    #expect(run.status == 0, "chromium exited with \(run.status): \(run.stderr.suffix(2000))")
+    return run.stdout
 }
 
 /// The value of attribute `name` on the element with id `id` in serialized HTML.
@@ -135,7 +128,7 @@ func imageData(n: Int, seed: UInt64, noise: Double = 1.2) -> (Tensor, Tensor) {
         #expect(Swift.abs(s.average.r2 - (1 - 10.0 / 330.0)) < 1e-12)
     }
 
-    @Test(.enabled(if: chromiumPath != nil, "Chromium not found: install Debian's `chromium` package (or set $CHROMIUM) to run the headless-browser report test"))
+    @Test(needs(chromiumPath != nil, "Chromium not found: install Debian's `chromium` package (or set $CHROMIUM) to run the headless-browser report test"))
     func reportRendersInHeadlessChromium() throws {
         // Noisy enough that the model makes mistakes, so every section has something to show.
         let (x, y) = imageData(n: 90, seed: 11, noise: 3)
@@ -174,7 +167,7 @@ func imageData(n: Int, seed: UInt64, noise: Double = 1.2) -> (Tensor, Tensor) {
         }
     }
 
-    @Test(.enabled(if: chromiumPath != nil, "Chromium not found: install Debian's `chromium` package (or set $CHROMIUM) to run the headless-browser PNG test"))
+    @Test(needs(chromiumPath != nil, "Chromium not found: install Debian's `chromium` package (or set $CHROMIUM) to run the headless-browser PNG test"))
     func chromiumDecodesPNGPixelsExactly() throws {
         // An independent decoder (the browser's) must read back the exact pixels: draw into a canvas and read them.
         let pixels: [UInt8] = [255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90]

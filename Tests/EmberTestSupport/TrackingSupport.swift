@@ -66,7 +66,7 @@ public func stopGroup(_ pid: pid_t, grace: Double = 5) {
 }
 
 /// Runs `python script args...` with a time limit; returns stdout, or throws with stderr when it fails.
-public func runPython(_ script: String, _ args: [String], environment extra: [String: String] = [:], timeout: Double = 60) throws -> String {
+public func runPython(_ script: String, _ args: [String], environment extra: [String: String] = [:], timeout: Double = 300) throws -> String {
     guard let python = trackPython else { throw ChildFailure(description: "EMBER_TRACK_PYTHON is unset") }
     let dir = tempDirectory("py")
     defer { try? FileManager.default.removeItem(at: dir) }
@@ -94,7 +94,7 @@ public func runPython(_ script: String, _ args: [String], environment extra: [St
 }
 
 /// The JSON object a check script wrote to OUT_PATH.
-public func runPythonJSON(_ script: String, _ args: [String], environment: [String: String] = [:], timeout: Double = 60) throws -> [String: Any] {
+public func runPythonJSON(_ script: String, _ args: [String], environment: [String: String] = [:], timeout: Double = 300) throws -> [String: Any] {
     let text = try runPython(script, args, environment: environment, timeout: timeout)
     guard let obj = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
         throw ChildFailure(description: "check script wrote no JSON object: \(text.prefix(500))")
@@ -108,11 +108,25 @@ public final class MLflowServer {
     public let pid: pid_t, port: Int, directory: URL, log: URL
     public var uri: String { "http://127.0.0.1:\(port)" }
 
-    public init(startupTimeout: Double = 60) throws {
+    /// Starts a server. A port found free can be taken by another process before the server binds it: when the
+    /// server exits during startup, it is started again on another port (three tries).
+    public static func start(startupTimeout: Double = 240) throws -> MLflowServer {
+        var lastError: Error? = nil
+        for _ in 0..<3 {
+            do {
+                return try MLflowServer(port: try freePort(), startupTimeout: startupTimeout)
+            } catch let e as ChildFailure where e.description.contains("exited during startup") {
+                lastError = e
+            }
+        }
+        throw lastError!
+    }
+
+    init(port: Int, startupTimeout: Double) throws {
         guard let python = trackPython else { throw ChildFailure(description: "EMBER_TRACK_PYTHON is unset") }
         directory = tempDirectory("mlflow-server")
         log = directory.appendingPathComponent("server.log")
-        port = try freePort()
+        self.port = port
         var env = ProcessInfo.processInfo.environment
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  // no background job-runner processes
         env["PYTHONWARNINGS"] = "ignore"
@@ -120,7 +134,7 @@ public final class MLflowServer {
         let server = [python, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", String(port), "--workers", "1",
                       "--backend-store-uri", "sqlite:///" + directory.appendingPathComponent("mlflow.db").path,
                       "--serve-artifacts", "--artifacts-destination", directory.appendingPathComponent("artifacts").path]
-        pid = try spawnGroup((timeoutTool.map { [$0, "-k", "5", "300"] } ?? []) + server, environment: env, log: log)
+        pid = try spawnGroup((timeoutTool.map { [$0, "-k", "5", "900"] } ?? []) + server, environment: env, log: log)
         let deadline = Date().addingTimeInterval(startupTimeout)
         while Date() < deadline {
             var status: Int32 = 0

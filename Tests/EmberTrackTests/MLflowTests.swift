@@ -63,9 +63,9 @@ func checkRun(_ out: [String: Any], history: History, runID: String, runName: St
 }
 
 @Suite struct MLflowTests {
-    @Test(.enabled(if: trackPython != nil, skipMessage))
+    @Test(needs(trackPython != nil, skipMessage))
     func serverRunReadBackByMLflowClient() throws {
-        let server = try MLflowServer()
+        let server = try MLflowServer.start()
         defer { server.stop() }
         let scratch = tempDirectory("mlflow-rest")
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -84,12 +84,12 @@ func checkRun(_ out: [String: Any], history: History, runID: String, runName: St
         try again.logMetric("odd", .infinity, step: 1)
         try again.end(status: .killed)
 
-        let out = try runPythonJSON(PythonScripts.mlflow, [server.uri, run.info.runID], timeout: 90)
+        let out = try runPythonJSON(PythonScripts.mlflow, [server.uri, run.info.runID], timeout: 300)
         checkRun(out, history: history, runID: run.info.runID, runName: "tiny-rest", experiment: "ember-rest")
         #expect(run.info.artifactURI.hasPrefix("mlflow-artifacts:/"))
     }
 
-    @Test(.enabled(if: trackPython != nil, skipMessage))
+    @Test(needs(trackPython != nil, skipMessage))
     func fileStoreRunReadBackByMLflowClient() throws {
         let scratch = tempDirectory("mlflow-files")
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -103,7 +103,7 @@ func checkRun(_ out: [String: Any], history: History, runID: String, runName: St
         #expect(again.info.experimentID == run.info.experimentID && again.info.experimentID == "1")
         try again.end(status: .failed)
 
-        let out = try runPythonJSON(PythonScripts.mlflow, ["file:" + root.path, run.info.runID], timeout: 90)
+        let out = try runPythonJSON(PythonScripts.mlflow, ["file:" + root.path, run.info.runID], timeout: 300)
         checkRun(out, history: history, runID: run.info.runID, runName: "tiny-files", experiment: "ember-files")
     }
 

@@ -33,7 +33,7 @@ func array(_ any: Any?) -> [[Double]] {
 }
 
 @Suite(.serialized) struct TensorBoardTests {
-    @Test(.enabled(if: trackPython != nil, skipMessage))
+    @Test(needs(trackPython != nil, skipMessage))
     func writerRoundTripThroughEventAccumulator() throws {
         let dir = tempDirectory("tb-writer")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -82,7 +82,7 @@ func array(_ any: Any?) -> [[Double]] {
         #expect((c["pixels"] as? [[Int]]) == [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]])
     }
 
-    @Test(.enabled(if: trackPython != nil, skipMessage))
+    @Test(needs(trackPython != nil, skipMessage))
     func loggerRecordsATrainingRun() throws {
         let dir = tempDirectory("tb-logger")
         defer { try? FileManager.default.removeItem(at: dir) }

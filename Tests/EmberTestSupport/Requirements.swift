@@ -1,0 +1,91 @@
+// Tests that need something outside Swift (a Python with the real readers, Chromium, a dataset package, the built
+// `ember` binary): locally a missing piece is a visible skip naming how to get it; in CI (`CI=true`) the test runs
+// anyway and fails on the missing piece, so a CI run can never pass by skipping what it was meant to check.
+import Foundation
+import Testing
+
+/// Whether this run is CI (`CI` is set to `true` or `1`, as .ci/run's environment does).
+public let runningInCI: Bool = {
+    let v = ProcessInfo.processInfo.environment["CI"]?.lowercased() ?? ""
+    return v == "true" || v == "1"
+}()
+
+/// A trait for a test that needs an external tool or dataset: skipped with `message` when it is missing (locally),
+/// run regardless in CI, where `required(_:_:)` then fails it.
+public func needs(_ available: Bool, _ message: Comment) -> ConditionTrait {
+    .enabled(if: available || runningInCI, message)
+}
+
+/// A missing tool or dataset in a test.
+public struct MissingRequirement: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// `value`, or a thrown `MissingRequirement` with `message` (which says how to install the missing piece).
+public func required<T>(_ value: T?, _ message: String) throws -> T {
+    guard let value else { throw MissingRequirement(message) }
+    return value
+}
+
+/// Throws `MissingRequirement(message)` unless `condition` holds.
+public func require(_ condition: Bool, _ message: String) throws {
+    if !condition { throw MissingRequirement(message) }
+}
+
+/// The result of `runTool`.
+public struct ToolRun: Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+}
+
+/// Runs an outside program to completion with a deadline: past `timeout` seconds it is killed and this throws,
+/// naming the program (a hung browser or interpreter fails the test instead of hanging the suite). The deadline is
+/// generous (a loaded 2-core machine); the tests never check how long anything took.
+public func runTool(_ executable: String, _ arguments: [String], timeout: Double = 300,
+                    environment: [String: String]? = nil, currentDirectory: URL? = nil) throws -> ToolRun {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    if let environment { p.environment = environment }
+    if let currentDirectory { p.currentDirectoryURL = currentDirectory }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let killed = Killed()
+    let pid = p.processIdentifier
+    let timer = DispatchWorkItem {
+        killed.set()
+        kill(pid, SIGKILL)
+    }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
+    // Read both pipes concurrently: a child that fills one pipe while we wait on the other would deadlock.
+    let errData = LockedData()
+    let group = DispatchGroup()
+    DispatchQueue.global().async(group: group) { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    p.waitUntilExit()
+    timer.cancel()
+    if killed.value {
+        throw MissingRequirement("\(executable) did not finish within \(Int(timeout)) s and was killed")
+    }
+    return ToolRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                   stderr: String(decoding: errData.value, as: UTF8.self))
+}
+
+private final class Killed: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    func set() { lock.lock(); flag = true; lock.unlock() }
+    var value: Bool { lock.lock(); defer { lock.unlock() }; return flag }
+}
+
+private final class LockedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
+    var value: Data { lock.lock(); defer { lock.unlock() }; return data }
+}
