@@ -84,14 +84,22 @@ open class Module {
         }
     }
 
-    /// Every parameter with its dotted path (`features.0.weight`).
+    /// Every parameter with its dotted path (`features.0.weight`), each tensor once: a tensor held by two properties
+    /// (weight tying) is listed under the first of its names, as PyTorch's `named_parameters()` does. `stateDict()`
+    /// keeps every name.
     public func namedParameters(prefix: String = "") -> [(String, Tensor)] {
+        var seen = Set<ObjectIdentifier>()
+        return allNamedParameters(prefix: prefix).filter { seen.insert(ObjectIdentifier($0.1)).inserted }
+    }
+
+    /// Every parameter under every name it has (a tied tensor appears more than once).
+    private func allNamedParameters(prefix: String) -> [(String, Tensor)] {
         var out: [(String, Tensor)] = []
         for (name, e) in entries() {
             let n = flattensChildArrays ? String(name.split(separator: ".").last!) : name
             switch e {
             case .parameter(let t): out.append((prefix + n, t))
-            case .child(let c): out += c.namedParameters(prefix: prefix + n + ".")
+            case .child(let c): out += c.allNamedParameters(prefix: prefix + n + ".")
             case .buffer, .generator: break
             }
         }
@@ -112,21 +120,27 @@ open class Module {
         return out
     }
 
-    /// Every buffer with its dotted path.
+    /// Every buffer with its dotted path, each tensor once (as PyTorch's `named_buffers()`).
     public func namedBuffers(prefix: String = "") -> [(String, Tensor)] {
+        var seen = Set<ObjectIdentifier>()
+        return allNamedBuffers(prefix: prefix).filter { seen.insert(ObjectIdentifier($0.1)).inserted }
+    }
+
+    private func allNamedBuffers(prefix: String) -> [(String, Tensor)] {
         var out: [(String, Tensor)] = []
         for (name, e) in entries() {
             let n = flattensChildArrays ? String(name.split(separator: ".").last!) : name
             switch e {
             case .buffer(let t): out.append((prefix + n, t))
-            case .child(let c): out += c.namedBuffers(prefix: prefix + n + ".")
+            case .child(let c): out += c.allNamedBuffers(prefix: prefix + n + ".")
             case .parameter, .generator: break
             }
         }
         return out
     }
 
-    /// All parameters (frozen ones included), in state-dict order.
+    /// All parameters (frozen ones included), each tensor once (tied weights are one parameter), in
+    /// `namedParameters()` order.
     public var parameters: [Tensor] { namedParameters().map(\.1) }
 
     /// Parameters that currently require gradients.
@@ -136,6 +150,7 @@ open class Module {
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
     /// Parameters and buffers by name, in PyTorch `state_dict` order (each module's parameters, then its buffers).
+    /// A tensor held under two names (weight tying) appears under both, as in PyTorch.
     public func stateDict() -> [(String, Tensor)] {
         var out: [(String, Tensor)] = []
         collectState(prefix: "", into: &out)

@@ -40,11 +40,21 @@ open class Optimizer {
     var steps: [ObjectIdentifier: Int] = [:]
 
     init(_ groups: [ParamGroup], lr: Double, weightDecay: Double) {
+        // A tensor listed twice (tied weights, or a list built by hand) is one parameter: it stays in the first
+        // group that names it, so it is stepped once per step.
+        var seen = Set<ObjectIdentifier>()
         for g in groups {
             if g.lr.isNaN { g.lr = lr; g.initialLR = lr }
             if g.weightDecay.isNaN { g.weightDecay = weightDecay }
+            g.params = g.params.filter { seen.insert(ObjectIdentifier($0)).inserted }
         }
         paramGroups = groups
+    }
+
+    /// Each group's parameters, a tensor only in the first group that lists it (groups may be changed after init).
+    var uniqueGroupParams: [[Tensor]] {
+        var seen = Set<ObjectIdentifier>()
+        return paramGroups.map { g in g.params.filter { seen.insert(ObjectIdentifier($0)).inserted } }
     }
 
     /// The learning rate of the first group (set: every group).
@@ -56,8 +66,8 @@ open class Optimizer {
     /// Applies one update to every parameter that has a gradient.
     public func step() {
         withoutGrad {
-            for group in paramGroups {
-                for p in group.params {
+            for (group, params) in zip(paramGroups, uniqueGroupParams) {
+                for p in params {
                     guard let g = p.grad else { continue }
                     let id = ObjectIdentifier(p)
                     let t = (steps[id] ?? 0) + 1
@@ -76,7 +86,7 @@ open class Optimizer {
         preconditionFailure("\(type(of: self)) must override update")
     }
 
-    var allParams: [Tensor] { paramGroups.flatMap(\.params) }
+    var allParams: [Tensor] { uniqueGroupParams.flatMap { $0 } }
 
     /// Copies of the optimizer's state, keyed by parameter position.
     public func stateDict() -> OptimizerState {
@@ -252,10 +262,12 @@ public final class Adagrad: Optimizer {
     }
 }
 
-/// Scales gradients so their global L2 norm is at most `maxNorm`; returns the norm before clipping.
+/// Scales gradients so their global L2 norm is at most `maxNorm`; returns the norm before clipping. A tensor listed
+/// twice (tied weights) counts once and is scaled once.
 @discardableResult
 public func clipGradNorm(_ params: [Tensor], maxNorm: Double) -> Double {
-    let grads = params.compactMap(\.grad)
+    var seen = Set<ObjectIdentifier>()
+    let grads = params.compactMap(\.grad).filter { seen.insert(ObjectIdentifier($0)).inserted }
     let total = withoutGrad { grads.reduce(0.0) { $0 + ($1 * $1).sum().item() } }.squareRoot()
     let coef = maxNorm / (total + 1e-6)
     if coef < 1 { withoutGrad { for g in grads { g.assign(g * coef) } } }
