@@ -112,6 +112,7 @@ public final class Trainer {
                 batch = b
                 optimizer.zeroGrad()
                 let out = model(x)
+                try checkTargets(out, y)
                 let l = loss(out, y)
                 l.backward()
                 optimizer.step()
@@ -163,9 +164,10 @@ public final class Trainer {
         defer { model.train(was) }
         var sums: [String: Double] = [:]
         var n = 0
-        withoutGrad {
+        try withoutGrad {
             for (x, y) in data.batches(epoch: 0) {
                 let out = model(x)
+                try checkTargets(out, y)
                 let k = x.shape.first ?? 1
                 sums["loss", default: 0] += loss(out, y).item() * Double(k)
                 for m in metrics { sums[m.rawValue, default: 0] += m.batchTotals(out, y).0 }
@@ -173,6 +175,13 @@ public final class Trainer {
             }
         }
         return sums.mapValues { $0 / Double(Swift.max(n, 1)) }
+    }
+
+    /// Targets come from a dataset: class indices a cross-entropy loss cannot use (out of range, not integers) throw
+    /// `ClassTargetError` naming the target and its batch row, instead of stopping the process in the loss.
+    func checkTargets(_ output: Tensor, _ target: Tensor) throws {
+        guard case .crossEntropy = loss, !target.dtype.isFloatingPoint, output.rank >= 2 else { return }
+        try validateClassTargets(target, classes: output.shape[1], ignoreIndex: -100, op: "cross-entropy")
     }
 
     /// Model outputs for `inputs` (examples along axis 0), computed in evaluation mode in batches.
