@@ -171,6 +171,15 @@ open class Module {
     /// Copies values from `state` into this model's parameters and buffers (in place, shapes must match).
     /// With `strict`, missing or unexpected names are an error.
     public func loadStateDict(_ state: [String: Tensor], strict: Bool = true) throws {
+        // Check every name and shape before copying anything, so a failed load leaves the model as it was.
+        try validateStateDict(state, strict: strict)
+        for (name, t) in stateDict() {
+            if let src = state[name] { t.assign(src) }
+        }
+    }
+
+    /// Throws what `loadStateDict` would throw for `state`, without changing anything.
+    public func validateStateDict(_ state: [String: Tensor], strict: Bool = true) throws {
         let mine = stateDict()
         let names = Set(mine.map(\.0))
         if strict {
@@ -179,13 +188,9 @@ open class Module {
                 throw ModelStateError.keysMismatch(missing: missing, unexpected: unexpected)
             }
         }
-        // Check every shape before copying anything, so a failed load leaves the model as it was.
         for (name, t) in mine {
             guard let src = state[name] else { continue }
             guard src.shape == t.shape else { throw ModelStateError.shapeMismatch(name: name, expected: t.shape, got: src.shape) }
-        }
-        for (name, t) in mine {
-            if let src = state[name] { t.assign(src) }
         }
     }
 

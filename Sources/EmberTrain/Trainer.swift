@@ -76,14 +76,18 @@ public final class Trainer {
         epochSums = [:]
         epochExamples = 0
         if let url = resumeFrom {
-            let (ck, cbTensors) = try TrainingCheckpoint.restore(from: url, model: model, optimizer: optimizer)
-            for (i, cb) in callbacks.enumerated() {
-                guard let s = cb as? StatefulCallback else { continue }
-                let key = Self.callbackKey(i, cb)
-                guard let state = ck.callbacks?[key] else { continue }
-                var ts: [String: Tensor] = [:]
-                for (k, t) in cbTensors where k.hasPrefix(key + ".") { ts[String(k.dropFirst(key.count + 1))] = t }
-                s.restoreCheckpoint(state: state, tensors: ts)
+            // Callbacks are restored once the checkpoint is known to fit, before the model and optimizer are changed.
+            let ck = try TrainingCheckpoint.restore(from: url, model: model, optimizer: optimizer) { ck, cbTensors in
+                for (i, cb) in callbacks.enumerated() {
+                    guard let s = cb as? StatefulCallback else { continue }
+                    let key = Self.callbackKey(i, cb)
+                    guard let state = ck.callbacks?[key] else { continue }
+                    var ts: [String: Tensor] = [:]
+                    for (k, t) in cbTensors where k.hasPrefix(key + ".") { ts[String(k.dropFirst(key.count + 1))] = t }
+                    do { try s.restoreCheckpoint(state: state, tensors: ts) } catch {
+                        throw FileFormatError.invalid(path: url.path, reason: "checkpoint state of callback \(key) is not valid: \(error)")
+                    }
+                }
             }
             startEpoch = ck.epoch
             startBatch = ck.batch
@@ -216,7 +220,7 @@ public final class Trainer {
         let ck = TrainingCheckpoint(epoch: epoch, batch: batch, step: step, optimizerSteps: opt.steps,
                                     learningRates: opt.lrs, schedulerEpoch: scheduler?.epoch, generators: gens,
                                     epochSums: epochSums, epochExamples: epochExamples, history: history,
-                                    callbacks: states)
+                                    callbacks: states, optimizer: opt.optimizer, parameterGroupSizes: opt.groupSizes)
         try ck.write(model: model, optimizer: optimizer, callbackTensors: tensors, to: url)
     }
 }
