@@ -78,6 +78,10 @@ public final class Trainer {
         if let url = resumeFrom {
             // Callbacks are restored once the checkpoint is known to fit, before the model and optimizer are changed.
             let ck = try TrainingCheckpoint.restore(from: url, model: model, optimizer: optimizer) { ck, cbTensors in
+                guard ck.batch <= train.batchesPerEpoch else {
+                    throw FileFormatError.invalid(path: url.path, reason: "checkpoint is after batch \(ck.batch) of epoch \(ck.epoch + 1), "
+                                                  + "but an epoch has \(train.batchesPerEpoch) batches here (another batch size or data set?)")
+                }
                 for (i, cb) in callbacks.enumerated() {
                     guard let s = cb as? StatefulCallback else { continue }
                     let key = Self.callbackKey(i, cb)

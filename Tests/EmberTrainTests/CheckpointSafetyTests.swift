@@ -79,6 +79,8 @@ import Testing
         #expect(try message { _ in } == nil)
         #expect(try message { $0["batch"] = -1 } == "checkpoint metadata is not valid: batch is -1; expected a count >= 0")
         #expect(try message { $0["epoch"] = -2 } == "checkpoint metadata is not valid: epoch is -2; expected a count >= 0")
+        #expect(try message { $0["batch"] = 5 }
+                == "checkpoint is after batch 5 of epoch 2, but an epoch has 2 batches here (another batch size or data set?)")
         #expect(try message { $0["schedulerEpoch"] = -3 } == "checkpoint metadata is not valid: schedulerEpoch is -3; expected a count >= 0")
         #expect(try message { j in
             var h = j["history"] as! [String: Any]
