@@ -53,7 +53,7 @@ import Testing
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = conv1d(Tensor.zeros([1, 2, 5], dtype: .float64), Tensor.zeros([3, 2, 3]))
         }
-        check(r, "conv2d: input float64, weight float32: dtypes differ")
+        check(r, "conv1d: input float64, weight float32: dtypes differ")
     }
 
     @Test func convTranspose2dDTypes() async {

@@ -29,7 +29,7 @@ import Testing
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Conv1d(2, 3, kernel: 3)(Tensor.zeros([1, 2, 5], dtype: .float64))
         }
-        check(r, "conv2d: input float64, weight float32, bias float32: dtypes differ")
+        check(r, "conv1d: input float64, weight float32, bias float32: dtypes differ")
     }
 
     @Test func convTranspose2dLayer() async {

@@ -118,6 +118,7 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride:
 /// 1-D convolution of x [N, C, L] with weight [O, C/groups, k] (through conv2d on a height-1 image).
 public func conv1d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
                    dilation: Int = 1, groups: Int = 1) -> Tensor {
+    checkOperands("conv1d", ["input": x, "weight": weight, "bias": bias])
     precondition(x.rank == 3 && weight.rank == 3, "conv1d: input \(x.shape) must be [N,C,L] and weight \(weight.shape) [O,C/groups,k]")
     return conv2d(x.unsqueezed(axis: 2), weight.unsqueezed(axis: 2), bias, stride: Pair(1, stride),
                   padding: Pair(0, padding), dilation: Pair(1, dilation), groups: groups).squeezed(axis: 2)
