@@ -102,8 +102,20 @@ public enum SafeTensors {
             }
             guard let dt = dtype(ds) else { throw bad("tensor '\(name)': dtype \(ds) is not supported (F32, F64, I32, I64, BOOL)") }
             guard shape.allSatisfy({ $0 >= 0 }) else { throw bad("tensor '\(name)': negative dimension in shape \(shape)") }
-            let count = shape.reduce(1, *)
-            guard offs[0] >= 0, offs[1] >= offs[0], offs[1] - offs[0] == count * dt.byteSize else {
+            // Overflow-checked sizes: the product of the dimensions (a zero one counted as 1, as the strides of an
+            // empty tensor count it) must fit in Int, and so must the byte size.
+            var product = 1
+            for d in shape {
+                let (p, overflow) = product.multipliedReportingOverflow(by: Swift.max(d, 1))
+                guard !overflow else { throw bad("tensor '\(name)': shape \(shape) has more elements than a 64-bit count holds") }
+                product = p
+            }
+            let count = shape.contains(0) ? 0 : product
+            let (byteCount, overflow) = count.multipliedReportingOverflow(by: dt.byteSize)
+            guard !overflow else {
+                throw bad("tensor '\(name)': \(count) \(ds) elements (shape \(shape)) are more bytes than a 64-bit size holds")
+            }
+            guard offs[0] >= 0, offs[1] >= offs[0], offs[1] - offs[0] == byteCount else {
                 throw bad("tensor '\(name)': byte range \(offs) does not hold \(count) \(ds) elements of shape \(shape)")
             }
             guard offs[1] <= bodyCount else { throw bad("tensor '\(name)': byte range \(offs) runs past the end of the data (\(bodyCount) bytes)") }

@@ -25,7 +25,7 @@ private func classesLast(_ x: Tensor) -> Tensor {
 /// the total weight of the counted targets.
 public func nllLoss(_ logProbs: Tensor, _ target: Tensor, weight: Tensor? = nil, ignoreIndex: Int = -100,
                     reduction: Reduction = .mean) -> Tensor {
-    crossEntropyCore(logProbs: classesLast(logProbs), target: target, weight: weight, ignoreIndex: ignoreIndex,
+    crossEntropyCore("nllLoss", logProbs: classesLast(logProbs), target: target, weight: weight, ignoreIndex: ignoreIndex,
                      labelSmoothing: 0, reduction: reduction, outShape: logProbs.rank > 2 ? [logProbs.shape[0]] + Array(logProbs.shape[2...]) : [logProbs.shape[0]])
 }
 
@@ -50,15 +50,17 @@ public func crossEntropy(_ logits: Tensor, _ target: Tensor, weight: Tensor? = n
         case .none: return per.reshaped(logits.rank > 2 ? [logits.shape[0]] + Array(logits.shape[2...]) : [logits.shape[0]])
         }
     }
-    return crossEntropyCore(logProbs: logp, target: target, weight: weight, ignoreIndex: ignoreIndex,
+    return crossEntropyCore("crossEntropy", logProbs: logp, target: target, weight: weight, ignoreIndex: ignoreIndex,
                             labelSmoothing: labelSmoothing, reduction: reduction,
                             outShape: logits.rank > 2 ? [logits.shape[0]] + Array(logits.shape[2...]) : [logits.shape[0]])
 }
 
-private func crossEntropyCore(logProbs logp: Tensor, target: Tensor, weight: Tensor?, ignoreIndex: Int,
+private func crossEntropyCore(_ op: String, logProbs logp: Tensor, target: Tensor, weight: Tensor?, ignoreIndex: Int,
                               labelSmoothing: Double, reduction: Reduction, outShape: [Int]) -> Tensor {
-    precondition(target.dtype == .int64 || target.dtype == .int32, "crossEntropy: class targets must be int32/int64, got \(target.dtype)")
     let n = logp.shape[0], c = logp.shape[1]
+    // Targets outside [0, classes) (other than ignoreIndex) stop here with the op, the target and its row, not in
+    // the gather below. Data from outside is checked with `validateClassTargets` before it gets here (Trainer does).
+    if let error = classTargetError(target, classes: c, ignoreIndex: ignoreIndex, op: op) { preconditionFailure(error.description) }
     let t = target.reshaped([-1]).cast(.int64)
     precondition(t.count == n, "crossEntropy: \(t.count) targets for \(n) predictions (logits flattened to [\(n), \(c)])")
     if let weight { precondition(weight.shape == [c], "crossEntropy: weight must be [\(c)], got \(weight.shape)") }

@@ -84,14 +84,22 @@ open class Module {
         }
     }
 
-    /// Every parameter with its dotted path (`features.0.weight`).
+    /// Every parameter with its dotted path (`features.0.weight`), each tensor once: a tensor held by two properties
+    /// (weight tying) is listed under the first of its names, as PyTorch's `named_parameters()` does. `stateDict()`
+    /// keeps every name.
     public func namedParameters(prefix: String = "") -> [(String, Tensor)] {
+        var seen = Set<ObjectIdentifier>()
+        return allNamedParameters(prefix: prefix).filter { seen.insert(ObjectIdentifier($0.1)).inserted }
+    }
+
+    /// Every parameter under every name it has (a tied tensor appears more than once).
+    private func allNamedParameters(prefix: String) -> [(String, Tensor)] {
         var out: [(String, Tensor)] = []
         for (name, e) in entries() {
             let n = flattensChildArrays ? String(name.split(separator: ".").last!) : name
             switch e {
             case .parameter(let t): out.append((prefix + n, t))
-            case .child(let c): out += c.namedParameters(prefix: prefix + n + ".")
+            case .child(let c): out += c.allNamedParameters(prefix: prefix + n + ".")
             case .buffer, .generator: break
             }
         }
@@ -112,21 +120,27 @@ open class Module {
         return out
     }
 
-    /// Every buffer with its dotted path.
+    /// Every buffer with its dotted path, each tensor once (as PyTorch's `named_buffers()`).
     public func namedBuffers(prefix: String = "") -> [(String, Tensor)] {
+        var seen = Set<ObjectIdentifier>()
+        return allNamedBuffers(prefix: prefix).filter { seen.insert(ObjectIdentifier($0.1)).inserted }
+    }
+
+    private func allNamedBuffers(prefix: String) -> [(String, Tensor)] {
         var out: [(String, Tensor)] = []
         for (name, e) in entries() {
             let n = flattensChildArrays ? String(name.split(separator: ".").last!) : name
             switch e {
             case .buffer(let t): out.append((prefix + n, t))
-            case .child(let c): out += c.namedBuffers(prefix: prefix + n + ".")
+            case .child(let c): out += c.allNamedBuffers(prefix: prefix + n + ".")
             case .parameter, .generator: break
             }
         }
         return out
     }
 
-    /// All parameters (frozen ones included), in state-dict order.
+    /// All parameters (frozen ones included), each tensor once (tied weights are one parameter), in
+    /// `namedParameters()` order.
     public var parameters: [Tensor] { namedParameters().map(\.1) }
 
     /// Parameters that currently require gradients.
@@ -136,6 +150,7 @@ open class Module {
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
     /// Parameters and buffers by name, in PyTorch `state_dict` order (each module's parameters, then its buffers).
+    /// A tensor held under two names (weight tying) appears under both, as in PyTorch.
     public func stateDict() -> [(String, Tensor)] {
         var out: [(String, Tensor)] = []
         collectState(prefix: "", into: &out)
@@ -156,6 +171,15 @@ open class Module {
     /// Copies values from `state` into this model's parameters and buffers (in place, shapes must match).
     /// With `strict`, missing or unexpected names are an error.
     public func loadStateDict(_ state: [String: Tensor], strict: Bool = true) throws {
+        // Check every name and shape before copying anything, so a failed load leaves the model as it was.
+        try validateStateDict(state, strict: strict)
+        for (name, t) in stateDict() {
+            if let src = state[name] { t.assign(src) }
+        }
+    }
+
+    /// Throws what `loadStateDict` would throw for `state`, without changing anything.
+    public func validateStateDict(_ state: [String: Tensor], strict: Bool = true) throws {
         let mine = stateDict()
         let names = Set(mine.map(\.0))
         if strict {
@@ -164,13 +188,9 @@ open class Module {
                 throw ModelStateError.keysMismatch(missing: missing, unexpected: unexpected)
             }
         }
-        // Check every shape before copying anything, so a failed load leaves the model as it was.
         for (name, t) in mine {
             guard let src = state[name] else { continue }
             guard src.shape == t.shape else { throw ModelStateError.shapeMismatch(name: name, expected: t.shape, got: src.shape) }
-        }
-        for (name, t) in mine {
-            if let src = state[name] { t.assign(src) }
         }
     }
 

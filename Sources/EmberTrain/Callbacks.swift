@@ -33,8 +33,8 @@ public protocol StatefulCallback: Callback {
     func checkpointState() -> [String: Double]
     /// Tensors to save (e.g. the best weights kept for restore-best).
     func checkpointTensors() -> [String: Tensor]
-    /// Puts saved state back.
-    func restoreCheckpoint(state: [String: Double], tensors: [String: Tensor])
+    /// Puts saved state back; throws when a value is unusable (the state comes from a file).
+    func restoreCheckpoint(state: [String: Double], tensors: [String: Tensor]) throws
 }
 
 extension StatefulCallback {
@@ -167,11 +167,13 @@ extension EarlyStopping: StatefulCallback {
         return s
     }
     public func checkpointTensors() -> [String: Tensor] { bestState ?? [:] }
-    public func restoreCheckpoint(state: [String: Double], tensors: [String: Tensor]) {
+    public func restoreCheckpoint(state: [String: Double], tensors: [String: Tensor]) throws {
+        let e = try checkpointCount(state, "best_epoch", atLeast: -1), w = try checkpointCount(state, "wait")
+        let stopped = try checkpointCount(state, "stopped_epoch")
         if let b = state["best"] { best = b }
-        if let e = state["best_epoch"] { bestEpoch = Int(e) }
-        if let w = state["wait"] { wait = Int(w) }
-        stoppedEpoch = state["stopped_epoch"].map { Int($0) }
+        if let e { bestEpoch = e }
+        if let w { wait = w }
+        stoppedEpoch = stopped
         bestState = tensors.isEmpty ? nil : tensors
     }
 }
@@ -250,10 +252,11 @@ extension LearningRateSchedule: StatefulCallback {
         guard let plateau else { return [:] }
         return ["best": plateau.best, "bad_epochs": Double(plateau.badEpochs), "cooldown_left": Double(plateau.cooldownLeft)]
     }
-    public func restoreCheckpoint(state: [String: Double], tensors: [String: Tensor]) {
-        if let scheduler, let e = state["scheduler_epoch"] { scheduler.setEpoch(Int(e)) }
+    public func restoreCheckpoint(state: [String: Double], tensors: [String: Tensor]) throws {
+        if let scheduler, let e = try checkpointCount(state, "scheduler_epoch") { scheduler.setEpoch(e) }
         guard let plateau, let b = state["best"] else { return }
-        plateau.restore(best: b, badEpochs: Int(state["bad_epochs"] ?? 0), cooldownLeft: Int(state["cooldown_left"] ?? 0))
+        plateau.restore(best: b, badEpochs: try checkpointCount(state, "bad_epochs") ?? 0,
+                        cooldownLeft: try checkpointCount(state, "cooldown_left") ?? 0)
     }
 }
 
@@ -288,10 +291,23 @@ public final class CSVLogger: Callback {
 /// Errors raised by the training loop and its callbacks.
 public enum TrainingError: Error, CustomStringConvertible {
     case missingMetric(String, available: [String], callback: String)
+    /// A callback's saved counter that is not a whole number in range (the checkpoint is damaged).
+    case invalidCheckpointValue(key: String, value: Double, minimum: Int)
 
     public var description: String {
         switch self {
         case .missingMetric(let m, let a, let cb): return "\(cb): metric '\(m)' is not in the logs (available: \(a.joined(separator: ", ")))"
+        case .invalidCheckpointValue(let k, let v, let low): return "'\(k)' is \(v); expected a whole number >= \(low)"
         }
     }
+}
+
+/// The whole number saved under `key` in a callback's checkpoint state (nil when absent); throws when it is not a
+/// whole number in `atLeast...2^53` (NaN, infinite, fractional, negative: a damaged file, never a trap).
+func checkpointCount(_ state: [String: Double], _ key: String, atLeast low: Int = 0) throws -> Int? {
+    guard let v = state[key] else { return nil }
+    guard v.isFinite, v.rounded() == v, v >= Double(low), v <= 9_007_199_254_740_992 else {
+        throw TrainingError.invalidCheckpointValue(key: key, value: v, minimum: low)
+    }
+    return Int(v)
 }

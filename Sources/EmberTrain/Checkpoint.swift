@@ -26,6 +26,10 @@ public struct TrainingCheckpoint: Codable, Sendable {
     public var history: History
     /// State of stateful callbacks, keyed "<position>.<type>" (absent in checkpoints from before it existed).
     public var callbacks: [String: [String: Double]]?
+    /// The optimizer's type name, e.g. "Adam" (absent in checkpoints from before it was recorded).
+    public var optimizer: String?
+    /// Number of parameters in each optimizer group (absent in checkpoints from before it was recorded).
+    public var parameterGroupSizes: [Int]?
 
     static let metadataKey = "ember_checkpoint"
 
@@ -51,13 +55,33 @@ public struct TrainingCheckpoint: Codable, Sendable {
         }
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        do { return try decoder.decode(TrainingCheckpoint.self, from: Data(json.utf8)) } catch {
+        let ckpt: TrainingCheckpoint
+        do { ckpt = try decoder.decode(TrainingCheckpoint.self, from: Data(json.utf8)) } catch {
             throw FileFormatError.invalid(path: path, reason: "checkpoint metadata is not valid: \(error)")
         }
+        if let problem = ckpt.problem {
+            throw FileFormatError.invalid(path: path, reason: "checkpoint metadata is not valid: \(problem)")
+        }
+        return ckpt
     }
 
-    /// Reads a checkpoint, restores the model and optimizer tensors from it, and returns the position.
-    static func restore(from url: URL, model: Module, optimizer: Optimizer) throws -> (TrainingCheckpoint, [String: Tensor]) {
+    /// What makes this position unusable (negative counters, a history whose lists disagree with its epoch count),
+    /// or nil.
+    var problem: String? {
+        let counters: [(String, Int?)] = [("epoch", epoch), ("batch", batch), ("step", step), ("epochExamples", epochExamples),
+                                          ("schedulerEpoch", schedulerEpoch), ("history.epochs", history.epochs)]
+        for case let (name, v?) in counters where v < 0 { return "\(name) is \(v); expected a count >= 0" }
+        for (name, values) in history.metrics.sorted(by: { $0.key < $1.key }) where values.count != history.epochs {
+            return "history.metrics[\"\(name)\"] has \(values.count) values for \(history.epochs) epochs"
+        }
+        return nil
+    }
+
+    /// Reads a checkpoint, restores the model and optimizer tensors from it, and returns the position. Everything is
+    /// checked first: a checkpoint that does not fit (or `restoreOthers`, given the position and the callback
+    /// tensors, throwing) leaves model and optimizer as they were.
+    static func restore(from url: URL, model: Module, optimizer: Optimizer,
+                        restoreOthers: (TrainingCheckpoint, [String: Tensor]) throws -> Void) throws -> TrainingCheckpoint {
         let (tensors, meta) = try SafeTensors.read(from: url)
         let ckpt = try decodeMetadata(meta, path: url.path)
         var modelState: [String: Tensor] = [:], optim: [String: Tensor] = [:], callbackTensors: [String: Tensor] = [:]
@@ -66,10 +90,18 @@ public struct TrainingCheckpoint: Codable, Sendable {
             if k.hasPrefix("optim.") { optim[String(k.dropFirst(6))] = t }
             if k.hasPrefix("callback.") { callbackTensors[String(k.dropFirst(9))] = t }
         }
-        do { try model.loadStateDict(modelState) } catch {
+        let optimizerState = OptimizerState(tensors: optim, steps: ckpt.optimizerSteps, lrs: ckpt.learningRates,
+                                            optimizer: ckpt.optimizer, groupSizes: ckpt.parameterGroupSizes)
+        // Both checked before either is changed: a checkpoint that does not fit leaves model and optimizer as they were.
+        do { try model.validateStateDict(modelState) } catch {
             throw FileFormatError.invalid(path: url.path, reason: "checkpoint does not fit this model: \(error)")
         }
-        optimizer.loadStateDict(OptimizerState(tensors: optim, steps: ckpt.optimizerSteps, lrs: ckpt.learningRates))
-        return (ckpt, callbackTensors)
+        do { try optimizer.validateStateDict(optimizerState) } catch {
+            throw FileFormatError.invalid(path: url.path, reason: "checkpoint does not fit this optimizer: \(error)")
+        }
+        try restoreOthers(ckpt, callbackTensors)
+        try model.loadStateDict(modelState)
+        try optimizer.loadStateDict(optimizerState)
+        return ckpt
     }
 }

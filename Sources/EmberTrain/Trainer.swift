@@ -76,14 +76,22 @@ public final class Trainer {
         epochSums = [:]
         epochExamples = 0
         if let url = resumeFrom {
-            let (ck, cbTensors) = try TrainingCheckpoint.restore(from: url, model: model, optimizer: optimizer)
-            for (i, cb) in callbacks.enumerated() {
-                guard let s = cb as? StatefulCallback else { continue }
-                let key = Self.callbackKey(i, cb)
-                guard let state = ck.callbacks?[key] else { continue }
-                var ts: [String: Tensor] = [:]
-                for (k, t) in cbTensors where k.hasPrefix(key + ".") { ts[String(k.dropFirst(key.count + 1))] = t }
-                s.restoreCheckpoint(state: state, tensors: ts)
+            // Callbacks are restored once the checkpoint is known to fit, before the model and optimizer are changed.
+            let ck = try TrainingCheckpoint.restore(from: url, model: model, optimizer: optimizer) { ck, cbTensors in
+                guard ck.batch <= train.batchesPerEpoch else {
+                    throw FileFormatError.invalid(path: url.path, reason: "checkpoint is after batch \(ck.batch) of epoch \(ck.epoch + 1), "
+                                                  + "but an epoch has \(train.batchesPerEpoch) batches here (another batch size or data set?)")
+                }
+                for (i, cb) in callbacks.enumerated() {
+                    guard let s = cb as? StatefulCallback else { continue }
+                    let key = Self.callbackKey(i, cb)
+                    guard let state = ck.callbacks?[key] else { continue }
+                    var ts: [String: Tensor] = [:]
+                    for (k, t) in cbTensors where k.hasPrefix(key + ".") { ts[String(k.dropFirst(key.count + 1))] = t }
+                    do { try s.restoreCheckpoint(state: state, tensors: ts) } catch {
+                        throw FileFormatError.invalid(path: url.path, reason: "checkpoint state of callback \(key) is not valid: \(error)")
+                    }
+                }
             }
             startEpoch = ck.epoch
             startBatch = ck.batch
@@ -112,6 +120,7 @@ public final class Trainer {
                 batch = b
                 optimizer.zeroGrad()
                 let out = model(x)
+                try checkTargets(out, y)
                 let l = loss(out, y)
                 l.backward()
                 optimizer.step()
@@ -163,9 +172,10 @@ public final class Trainer {
         defer { model.train(was) }
         var sums: [String: Double] = [:]
         var n = 0
-        withoutGrad {
+        try withoutGrad {
             for (x, y) in data.batches(epoch: 0) {
                 let out = model(x)
+                try checkTargets(out, y)
                 let k = x.shape.first ?? 1
                 sums["loss", default: 0] += loss(out, y).item() * Double(k)
                 for m in metrics { sums[m.rawValue, default: 0] += m.batchTotals(out, y).0 }
@@ -173,6 +183,13 @@ public final class Trainer {
             }
         }
         return sums.mapValues { $0 / Double(Swift.max(n, 1)) }
+    }
+
+    /// Targets come from a dataset: class indices a cross-entropy loss cannot use (out of range, not integers) throw
+    /// `ClassTargetError` naming the target and its batch row, instead of stopping the process in the loss.
+    func checkTargets(_ output: Tensor, _ target: Tensor) throws {
+        guard case .crossEntropy = loss, !target.dtype.isFloatingPoint, output.rank >= 2 else { return }
+        try validateClassTargets(target, classes: output.shape[1], ignoreIndex: -100, op: "cross-entropy")
     }
 
     /// Model outputs for `inputs` (examples along axis 0), computed in evaluation mode in batches.
@@ -207,7 +224,7 @@ public final class Trainer {
         let ck = TrainingCheckpoint(epoch: epoch, batch: batch, step: step, optimizerSteps: opt.steps,
                                     learningRates: opt.lrs, schedulerEpoch: scheduler?.epoch, generators: gens,
                                     epochSums: epochSums, epochExamples: epochExamples, history: history,
-                                    callbacks: states)
+                                    callbacks: states, optimizer: opt.optimizer, parameterGroupSizes: opt.groupSizes)
         try ck.write(model: model, optimizer: optimizer, callbackTensors: tensors, to: url)
     }
 }

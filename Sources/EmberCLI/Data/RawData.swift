@@ -103,13 +103,29 @@ enum DataReader {
             var inputs = x.tensor(dtype: .float32)
             if inputs.rank == 3 { inputs = inputs.reshaped([inputs.shape[0], 1, inputs.shape[1], inputs.shape[2]]) }
             let y = try IDXReader.read(path: s.targets!)
-            return try pair(inputs, y.tensor(dtype: task == .classification ? .int64 : .float32), s, task: task, classes: classes,
-                            byteImages: x.header.elementType == .uint8)
+            let targets = task == .classification ? try classLabels(y.tensor(dtype: .float64), file: s.targets!) : y.tensor(dtype: .float32)
+            return try pair(inputs, targets, s, task: task, classes: classes, byteImages: x.header.elementType == .uint8)
         case .npy:
             let inputs = try NPYArray(path: s.path).tensor().cast(.float32)
             let y = try NPYArray(path: s.targets!).tensor()
-            return try pair(inputs, y.cast(task == .classification ? .int64 : .float32), s, task: task, classes: classes, byteImages: false)
+            let targets = task == .classification ? try classLabels(y, file: s.targets!) : y.cast(.float32)
+            return try pair(inputs, targets, s, task: task, classes: classes, byteImages: false)
         }
+    }
+
+    /// Labels above this are refused: classes are numbered 0, 1, 2, ... and each gets an output unit and a name.
+    static let maxClassLabel = 1 << 20
+
+    /// Class labels read from a file as int64. Float labels must be whole numbers (2.5, NaN or 1e30 are errors, not
+    /// silently truncated or a trap in the conversion).
+    static func classLabels(_ y: Tensor, file: String) throws -> Tensor {
+        guard y.dtype.isFloatingPoint else { return y.cast(.int64) }
+        let values = y.toArray(Double.self)
+        // whole numbers of magnitude up to 2^53 convert exactly; the range of labels is checked after conversion
+        if let i = values.firstIndex(where: { !$0.isFinite || $0.rounded() != $0 || Swift.abs($0) > 9_007_199_254_740_992 }) {
+            throw CLIError("\(file): expected whole-number class labels, found \(values[i]) (example \(i))")
+        }
+        return y.cast(.int64)
     }
 
     private static func pair(_ x: Tensor, _ y: Tensor, _ s: DataSource, task: TaskKind, classes: [String]?, byteImages: Bool) throws -> RawData {
@@ -122,6 +138,9 @@ enum DataReader {
             guard y.rank == 1 else { throw CLIError("\(file): expected one class label per example, got targets of shape \(y.shape)") }
             let labels = y.toArray(Int64.self)
             if let bad = labels.first(where: { $0 < 0 }) { throw CLIError("\(file): expected class labels >= 0, found \(bad)") }
+            if let bad = labels.first(where: { $0 > maxClassLabel }) {
+                throw CLIError("\(file): label \(bad) is too large: class labels are numbered 0, 1, 2, ... (at most \(maxClassLabel))")
+            }
             let n = Int((labels.max() ?? 0) + 1)
             names = classes ?? (0..<n).map(String.init)
             if let bad = labels.first(where: { Int($0) >= names.count }) {

@@ -5,12 +5,14 @@ import CEmberKernels
 extension Tensor {
     /// Copies `other`'s values (broadcast to this shape, converted to this dtype) into this tensor.
     public func assign(_ other: Tensor) {
+        checkOperands("assign", ["target": self, "source": other], sameDType: false)
         precondition(broadcastShape(other.shape, shape) == shape, "assign: cannot assign shape \(other.shape) to \(shape)")
         backend.copy(other.operand(broadcastTo: shape), into: operand, shape: shape)
     }
 
     /// self = self * alpha + other * beta, in place (float tensors of one shape).
     public func scaleAdd(_ alpha: Double, _ other: Tensor, _ beta: Double) {
+        checkOperands("scaleAdd", ["target": self, "other": other], sameDType: false)
         precondition(other.shape == shape, "scaleAdd: shapes \(shape) and \(other.shape) differ")
         precondition(dtype.isFloatingPoint && other.dtype == dtype, "scaleAdd: needs two float tensors of one dtype, got \(dtype) and \(other.dtype)")
         if dtype == .float32 && isContiguous && other.isContiguous {
@@ -33,6 +35,8 @@ extension Tensor {
     /// `l2` is Adam's coupled weight decay; `decoupledDecay` is AdamW's lr * weight_decay.
     public func adamUpdate(grad: Tensor, m: Tensor, v: Tensor, lr: Double, beta1: Double, beta2: Double, eps: Double,
                            step: Int, l2: Double = 0, decoupledDecay: Double = 0) {
+        checkOperands("adamUpdate", ["parameter": self, "m": m, "v": v])
+        checkOperands("adamUpdate", ["parameter": self, "grad": grad], sameDType: false)
         precondition(isContiguous && m.isContiguous && v.isContiguous && m.shape == shape && v.shape == shape && grad.shape == shape,
                      "adamUpdate: parameter, gradient and moments must be contiguous with shape \(shape)")
         let g = grad.contiguousData().cast(dtype)

@@ -53,11 +53,11 @@ private func batchFirst(_ t: Tensor, n: Int, c: Int, l: Int, shape: [Int], bias:
 /// large GEMM, forward and backward.
 public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Pair = 1, padding: Pair = 0,
                    dilation: Pair = 1, groups: Int = 1) -> Tensor {
+    checkOperands("conv2d", ["input": x, "weight": weight, "bias": bias])
     precondition(x.rank == 4 && weight.rank == 4, "conv2d: input \(x.shape) must be [N,C,H,W] and weight \(weight.shape) [O,C/groups,kh,kw]")
     let N = x.shape[0], C = x.shape[1], O = weight.shape[0]
     precondition(groups > 0 && C % groups == 0 && O % groups == 0 && weight.shape[1] == C / groups,
                  "conv2d: input \(x.shape) and weight \(weight.shape) do not agree with groups=\(groups) (need C % groups == 0, O % groups == 0, weight[1] == C/groups)")
-    precondition(x.dtype == weight.dtype, "conv2d: input dtype \(x.dtype) and weight dtype \(weight.dtype) differ")
     if let bias { precondition(bias.shape == [O], "conv2d: bias must be [\(O)], got \(bias.shape)") }
     let cg = C / groups, og = O / groups
     let geo = geometry(x, channels: cg, kernel: Pair(weight.shape[2], weight.shape[3]), stride: stride, padding: padding,
@@ -118,6 +118,7 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride:
 /// 1-D convolution of x [N, C, L] with weight [O, C/groups, k] (through conv2d on a height-1 image).
 public func conv1d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
                    dilation: Int = 1, groups: Int = 1) -> Tensor {
+    checkOperands("conv1d", ["input": x, "weight": weight, "bias": bias])
     precondition(x.rank == 3 && weight.rank == 3, "conv1d: input \(x.shape) must be [N,C,L] and weight \(weight.shape) [O,C/groups,k]")
     return conv2d(x.unsqueezed(axis: 2), weight.unsqueezed(axis: 2), bias, stride: Pair(1, stride),
                   padding: Pair(0, padding), dilation: Pair(1, dilation), groups: groups).squeezed(axis: 2)
@@ -127,6 +128,7 @@ public func conv1d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride:
 /// weight [Cin, Cout/groups, kh, kw], as `torch.nn.functional.conv_transpose2d`.
 public func convTranspose2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Pair = 1, padding: Pair = 0,
                             outputPadding: Pair = 0, dilation: Pair = 1, groups: Int = 1) -> Tensor {
+    checkOperands("convTranspose2d", ["input": x, "weight": weight, "bias": bias])
     precondition(x.rank == 4 && weight.rank == 4, "convTranspose2d: input \(x.shape) must be [N,Cin,H,W] and weight \(weight.shape) [Cin,Cout/groups,kh,kw]")
     let N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3]
     precondition(weight.shape[0] == Cin && groups > 0 && Cin % groups == 0,

@@ -25,6 +25,7 @@ extension Tensor {
 
     /// Applies a broadcasting binary op; promotes dtypes first.
     static func binaryOp(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ name: String) -> (Tensor, Tensor, Tensor) {
+        checkOperands(name, ["a": a, "b": b], sameDType: false)
         var dt = DType.promote(a.dtype, b.dtype)
         if (op == .div || op == .pow) && !dt.isFloatingPoint && op == .div { dt = .float32 }
         let a2 = a.cast(dt), b2 = b.cast(dt)
@@ -134,6 +135,7 @@ extension Tensor {
     /// Picks `a` where `condition` is true, else `b` (all three broadcast).
     public static func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
         precondition(condition.dtype == .bool, "where: condition must be a bool tensor, got \(condition.dtype)")
+        checkOperands("where", ["condition": condition, "a": a, "b": b], sameDType: false)
         let dt = DType.promote(a.dtype, b.dtype)
         let a2 = a.cast(dt), b2 = b.cast(dt)
         guard let s1 = broadcastShape(a.shape, b.shape), let shape = broadcastShape(condition.shape, s1) else {
@@ -151,6 +153,7 @@ extension Tensor {
 
     /// This tensor with `value` wherever `mask` is true.
     public func maskedFill(_ mask: Tensor, _ value: Double) -> Tensor {
-        Tensor.where(mask, scalarLike(value).cast(dtype), self)
+        precondition(mask.dtype == .bool, "maskedFill: mask must be a bool tensor, got \(mask.dtype)")
+        return Tensor.where(mask, scalarLike(value).cast(dtype), self)
     }
 }

@@ -1,6 +1,7 @@
 extension Tensor {
     private func checkIndex(_ index: Tensor, _ op: String) {
-        precondition(index.dtype == .int64 || index.dtype == .int32, "\(op): index must be int32 or int64, got \(index.dtype)")
+        checkIndexDType(op, index)
+        checkOperands(op, ["input": self, "index": index], sameDType: false)
     }
 
     /// out[..., j, ...] = self[..., index[..., j, ...], ...] along `axis` (as `torch.gather`); `index` has this
@@ -25,7 +26,9 @@ extension Tensor {
 
     /// A copy of this tensor with `source` added at `index` along `axis` (as `torch.scatter_add`).
     public func scatterAdd(axis: Int, index: Tensor, source: Tensor) -> Tensor {
+        checkOperands("scatterAdd", ["input": self, "index": index, "source": source], sameDType: false)
         checkIndex(index, "scatterAdd")
+        checkOperands("scatterAdd", ["input": self, "source": source])
         let ax = normalizeAxis(axis, rank: rank, "scatterAdd")
         precondition(index.shape == source.shape && index.rank == rank && (0..<rank).allSatisfy { $0 == ax || index.shape[$0] == shape[$0] },
                      "scatterAdd: index \(index.shape) and source \(source.shape) must match each other, and input \(shape) except along axis \(ax)")
@@ -78,6 +81,8 @@ extension Tensor {
 /// Rows of `weight` [vocab, dim] for each integer in `indices`: result indices.shape + [dim] (as
 /// `torch.nn.functional.embedding`). The gradient is added back into the rows used.
 public func embedding(_ indices: Tensor, _ weight: Tensor) -> Tensor {
+    checkIndexDType("embedding", indices, "indices")
+    checkOperands("embedding", ["indices": indices, "weight": weight], sameDType: false)
     precondition(weight.rank == 2, "embedding: weight must be [vocab, dim], got \(weight.shape)")
     return weight.indexSelect(axis: 0, index: indices.reshaped([-1])).reshaped(indices.shape + [weight.shape[1]])
 }
@@ -85,6 +90,7 @@ public func embedding(_ indices: Tensor, _ weight: Tensor) -> Tensor {
 /// Joins tensors along an existing axis.
 public func concat(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
     precondition(!tensors.isEmpty, "concat: needs at least one tensor")
+    checkSameBackend("concat", tensors)
     let first = tensors[0]
     let ax = normalizeAxis(axis, rank: first.rank, "concat")
     let dt = tensors.map(\.dtype).reduce(first.dtype, DType.promote)

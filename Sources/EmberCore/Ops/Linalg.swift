@@ -11,6 +11,7 @@ func gemmLayout(rows: Int, cols: Int, rs: Int, cs: Int) -> (trans: Bool, ld: Int
 /// Matrix product with NumPy/PyTorch semantics: 1-D operands are promoted to a row or column vector (and the added
 /// dimension removed), leading dimensions broadcast as a batch. Float32/Float64 run on OpenBLAS.
 public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+    checkOperands("matmul", ["a": a, "b": b], sameDType: false)
     precondition(a.rank >= 1 && b.rank >= 1, "matmul: \(a.shape) x \(b.shape): both operands need at least one dimension")
     // vector . vector is a 0-D dot product (squeezing -2 after the recursive call would hit a rank-1 result).
     if a.rank == 1 && b.rank == 1 { return matmul(a.unsqueezed(axis: 0), b.unsqueezed(axis: -1)).reshaped([]) }
@@ -95,6 +96,7 @@ extension Tensor {
 /// y = x · weightᵀ + bias, fused into one GEMM per call (as `torch.nn.functional.linear`).
 /// x: [..., in], weight: [out, in], bias: [out].
 public func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil) -> Tensor {
+    checkOperands("linear", ["input": x, "weight": weight, "bias": bias])
     precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
     let inF = weight.shape[1], outF = weight.shape[0]
     precondition(x.rank >= 1 && x.shape[x.rank - 1] == inF,

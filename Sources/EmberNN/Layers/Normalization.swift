@@ -22,6 +22,8 @@ public class BatchNorm: Module {
     }
 
     override public func forward(_ x: Tensor) -> Tensor {
+        checkOperands("\(type(of: self))", ["input": x, "weight": weight, "bias": bias, "running_mean": runningMean,
+                                            "running_var": runningVar])
         precondition(expectedRanks.contains(x.rank) && x.shape[1] == runningMean.count,
                      "\(type(of: self)): input \(x.shape) does not match \(runningMean.count) features")
         let c = x.shape[1]
@@ -81,6 +83,7 @@ public final class LayerNorm: Module {
     }
 
     override public func forward(_ x: Tensor) -> Tensor {
+        checkOperands("LayerNorm", ["input": x, "weight": weight, "bias": bias])
         let k = normalizedShape.count
         precondition(x.rank >= k && Array(x.shape.suffix(k)) == normalizedShape,
                      "LayerNorm: input \(x.shape) does not end with \(normalizedShape)")
@@ -108,6 +111,7 @@ public final class GroupNorm: Module {
     }
 
     override public func forward(_ x: Tensor) -> Tensor {
+        checkOperands("GroupNorm", ["input": x, "weight": weight, "bias": bias])
         precondition(x.rank >= 2 && x.shape[1] == channels, "GroupNorm: input \(x.shape) does not have \(channels) channels")
         let n = x.shape[0]
         let g = x.reshaped([n, groups, -1])

@@ -18,7 +18,8 @@ public final class ParamGroup {
     }
 }
 
-/// The saved state of an optimizer: per-parameter tensors by name, step counts, and each group's learning rate.
+/// The saved state of an optimizer: per-parameter tensors by name, step counts, each group's learning rate, and
+/// (when known) which optimizer wrote it and how many parameters each group had.
 public struct OptimizerState {
     /// "<param index>.<buffer>" -> tensor (e.g. "0.exp_avg").
     public var tensors: [String: Tensor]
@@ -26,9 +27,51 @@ public struct OptimizerState {
     public var steps: [Int: Int]
     /// Learning rate of each group.
     public var lrs: [Double]
+    /// The optimizer's type name ("Adam", "SGD", ...); nil in state saved before it was recorded.
+    public var optimizer: String?
+    /// Number of parameters in each group; nil in state saved before it was recorded.
+    public var groupSizes: [Int]?
 
-    public init(tensors: [String: Tensor], steps: [Int: Int], lrs: [Double]) {
-        self.tensors = tensors; self.steps = steps; self.lrs = lrs
+    public init(tensors: [String: Tensor], steps: [Int: Int], lrs: [Double], optimizer: String? = nil, groupSizes: [Int]? = nil) {
+        self.tensors = tensors; self.steps = steps; self.lrs = lrs; self.optimizer = optimizer; self.groupSizes = groupSizes
+    }
+}
+
+/// Optimizer state that does not fit the optimizer loading it (another optimizer, other parameter groups, other
+/// parameter counts or shapes, or damaged values). Each names what was expected and what was found.
+public enum OptimizerStateError: Error, CustomStringConvertible, Equatable {
+    /// Saved by another kind of optimizer.
+    case optimizerMismatch(saved: String, current: String)
+    /// Another number of parameter groups.
+    case groupCount(saved: Int, current: Int, savedLRs: [Double])
+    /// A group with another number of parameters.
+    case groupSize(group: Int, saved: Int, current: Int)
+    /// State for a parameter index this optimizer does not have (`key` names the entry).
+    case parameterIndex(key: String, index: Int, parameters: Int)
+    /// A tensor key that is not "<parameter index>.<buffer name>".
+    case malformedKey(String)
+    /// A buffer this optimizer does not keep.
+    case unknownBuffer(key: String, optimizer: String, buffers: [String])
+    /// A buffer whose shape is not its parameter's.
+    case bufferShape(key: String, expected: [Int], found: [Int])
+    /// A step count that is negative or too large.
+    case stepCount(parameter: Int, value: Int)
+
+    public var description: String {
+        switch self {
+        case .optimizerMismatch(let s, let c): return "optimizer state was saved by \(s); this optimizer is \(c)"
+        case .groupCount(let s, let c, let lrs):
+            return "optimizer state has \(s) parameter group(s) (learning rates \(lrs)); this optimizer has \(c)"
+        case .groupSize(let g, let s, let c):
+            return "optimizer state: parameter group \(g) has \(s) parameter(s) in the saved state, \(c) here"
+        case .parameterIndex(let k, let i, let n): return "optimizer state '\(k)' is for parameter \(i); this optimizer has \(n) parameter(s)"
+        case .malformedKey(let k): return "optimizer state key '\(k)' is not '<parameter index>.<buffer name>'"
+        case .unknownBuffer(let k, let o, let b):
+            return "optimizer state '\(k)' is not a buffer of \(o) (its buffers: \(b.joined(separator: ", ")))"
+        case .bufferShape(let k, let e, let f): return "optimizer state '\(k)': expected shape \(e) (its parameter's), found \(f)"
+        case .stepCount(let p, let v):
+            return "optimizer state: step count \(v) of parameter \(p) is \(v < 0 ? "negative" : "too large")"
+        }
     }
 }
 
@@ -40,11 +83,27 @@ open class Optimizer {
     var steps: [ObjectIdentifier: Int] = [:]
 
     init(_ groups: [ParamGroup], lr: Double, weightDecay: Double) {
+        // A tensor listed twice (tied weights, or a list built by hand) is one parameter: it stays in the first
+        // group that names it, so it is stepped once per step.
+        var seen = Set<ObjectIdentifier>()
         for g in groups {
             if g.lr.isNaN { g.lr = lr; g.initialLR = lr }
             if g.weightDecay.isNaN { g.weightDecay = weightDecay }
+            g.params = g.params.filter { seen.insert(ObjectIdentifier($0)).inserted }
         }
         paramGroups = groups
+    }
+
+    /// The optimizer's name in saved state ("SGD", "Adam", ...): its type name.
+    public var stateKind: String { String(describing: type(of: self)) }
+
+    /// Names of the per-parameter buffers this optimizer keeps (nil: not declared, any name is accepted on load).
+    open var stateBufferNames: [String]? { nil }
+
+    /// Each group's parameters, a tensor only in the first group that lists it (groups may be changed after init).
+    var uniqueGroupParams: [[Tensor]] {
+        var seen = Set<ObjectIdentifier>()
+        return paramGroups.map { g in g.params.filter { seen.insert(ObjectIdentifier($0)).inserted } }
     }
 
     /// The learning rate of the first group (set: every group).
@@ -56,8 +115,8 @@ open class Optimizer {
     /// Applies one update to every parameter that has a gradient.
     public func step() {
         withoutGrad {
-            for group in paramGroups {
-                for p in group.params {
+            for (group, params) in zip(paramGroups, uniqueGroupParams) {
+                for p in params {
                     guard let g = p.grad else { continue }
                     let id = ObjectIdentifier(p)
                     let t = (steps[id] ?? 0) + 1
@@ -76,33 +135,77 @@ open class Optimizer {
         preconditionFailure("\(type(of: self)) must override update")
     }
 
-    var allParams: [Tensor] { paramGroups.flatMap(\.params) }
+    var allParams: [Tensor] { uniqueGroupParams.flatMap { $0 } }
 
     /// Copies of the optimizer's state, keyed by parameter position.
     public func stateDict() -> OptimizerState {
         var tensors: [String: Tensor] = [:], st: [Int: Int] = [:]
-        for (i, p) in allParams.enumerated() {
+        let groups = uniqueGroupParams
+        for (i, p) in groups.flatMap({ $0 }).enumerated() {
             let id = ObjectIdentifier(p)
             for (k, v) in buffers[id] ?? [:] { tensors["\(i).\(k)"] = withoutGrad { v.affine(1, 0) } }
             if let s = steps[id] { st[i] = s }
         }
-        return OptimizerState(tensors: tensors, steps: st, lrs: paramGroups.map(\.lr))
+        return OptimizerState(tensors: tensors, steps: st, lrs: paramGroups.map(\.lr), optimizer: stateKind,
+                              groupSizes: groups.map(\.count))
     }
 
-    /// Restores state saved by `stateDict()` for the same parameter layout.
-    public func loadStateDict(_ s: OptimizerState) {
-        precondition(s.lrs.count == paramGroups.count, "Optimizer.loadStateDict: \(s.lrs.count) groups saved, \(paramGroups.count) here")
-        buffers = [:]
-        steps = [:]
-        let params = allParams
-        for (key, t) in s.tensors {
-            let parts = key.split(separator: ".", maxSplits: 1)
-            guard parts.count == 2, let i = Int(parts[0]), i < params.count else { continue }
-            // a copy: the optimizer updates its buffers in place, and `s` may be loaded again (or still be in use)
-            buffers[ObjectIdentifier(params[i]), default: [:]][String(parts[1])] = withoutGrad { t.contiguous().affine(1, 0) }
-        }
-        for (i, n) in s.steps where i < params.count { steps[ObjectIdentifier(params[i])] = n }
+    /// Restores state saved by `stateDict()` for the same optimizer and parameter layout. State that does not fit
+    /// (another optimizer, other groups, parameter counts or shapes, damaged values) throws `OptimizerStateError`
+    /// and leaves this optimizer as it was. Buffers are converted to their parameter's dtype.
+    public func loadStateDict(_ s: OptimizerState) throws {
+        let (b, st) = try prepare(s)
+        buffers = b
+        steps = st
         for (g, lr) in zip(paramGroups, s.lrs) { g.lr = lr }
+    }
+
+    /// Throws what `loadStateDict` would throw for `s`, without changing anything.
+    public func validateStateDict(_ s: OptimizerState) throws { _ = try prepare(s) }
+
+    /// Largest step count accepted from saved state (the counters stay exact in a Double and never overflow).
+    static let maxStepCount = 1 << 53
+
+    /// Checks `s` against this optimizer and returns the buffers and step counts it restores.
+    private func prepare(_ s: OptimizerState) throws -> ([ObjectIdentifier: [String: Tensor]], [ObjectIdentifier: Int]) {
+        if let kind = s.optimizer, kind != stateKind { throw OptimizerStateError.optimizerMismatch(saved: kind, current: stateKind) }
+        guard s.lrs.count == paramGroups.count else {
+            throw OptimizerStateError.groupCount(saved: s.lrs.count, current: paramGroups.count, savedLRs: s.lrs)
+        }
+        let groups = uniqueGroupParams
+        if let sizes = s.groupSizes {
+            guard sizes.count == groups.count else {
+                throw OptimizerStateError.groupCount(saved: sizes.count, current: groups.count, savedLRs: s.lrs)
+            }
+            for (i, (saved, here)) in zip(sizes, groups.map(\.count)).enumerated() where saved != here {
+                throw OptimizerStateError.groupSize(group: i, saved: saved, current: here)
+            }
+        }
+        let params = groups.flatMap { $0 }
+        var newBuffers: [ObjectIdentifier: [String: Tensor]] = [:], newSteps: [ObjectIdentifier: Int] = [:]
+        for key in s.tensors.keys.sorted() {
+            let t = s.tensors[key]!
+            let parts = key.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, let i = Int(parts[0]), i >= 0, !parts[1].isEmpty else { throw OptimizerStateError.malformedKey(key) }
+            guard i < params.count else { throw OptimizerStateError.parameterIndex(key: key, index: i, parameters: params.count) }
+            let name = String(parts[1])
+            if let known = stateBufferNames, !known.contains(name) {
+                throw OptimizerStateError.unknownBuffer(key: key, optimizer: stateKind, buffers: known)
+            }
+            let p = params[i]
+            guard t.shape == p.shape else { throw OptimizerStateError.bufferShape(key: key, expected: p.shape, found: t.shape) }
+            // a copy: the optimizer updates its buffers in place, and `s` may be loaded again (or still be in use)
+            newBuffers[ObjectIdentifier(p), default: [:]][name] = withoutGrad { t.contiguous().cast(p.dtype).affine(1, 0) }
+        }
+        for i in s.steps.keys.sorted() {
+            let n = s.steps[i]!
+            guard i >= 0 && i < params.count else {
+                throw OptimizerStateError.parameterIndex(key: "steps[\(i)]", index: i, parameters: params.count)
+            }
+            guard n >= 0 && n <= Self.maxStepCount else { throw OptimizerStateError.stepCount(parameter: i, value: n) }
+            newSteps[ObjectIdentifier(params[i])] = n
+        }
+        return (newBuffers, newSteps)
     }
 
     func buffer(_ state: inout [String: Tensor], _ name: String, like p: Tensor, fill: Double = 0) -> Tensor {
@@ -128,6 +231,8 @@ public final class SGD: Optimizer {
         self.momentum = momentum; self.dampening = dampening; self.nesterov = nesterov
         super.init(groups, lr: lr, weightDecay: weightDecay)
     }
+
+    override public var stateBufferNames: [String]? { ["momentum_buffer"] }
 
     override public func update(_ p: Tensor, grad: Tensor, group: ParamGroup, step: Int, state: inout [String: Tensor]) {
         var d = grad
@@ -167,6 +272,8 @@ public class Adam: Optimizer {
         super.init(groups, lr: lr, weightDecay: weightDecay)
     }
 
+    override public var stateBufferNames: [String]? { ["exp_avg", "exp_avg_sq"] }
+
     override public func update(_ p: Tensor, grad: Tensor, group: ParamGroup, step: Int, state: inout [String: Tensor]) {
         let m = buffer(&state, "exp_avg", like: p), v = buffer(&state, "exp_avg_sq", like: p)
         p.adamUpdate(grad: grad, m: m, v: v, lr: group.lr, beta1: beta1, beta2: beta2, eps: eps, step: step,
@@ -202,6 +309,8 @@ public final class RMSprop: Optimizer {
         self.alpha = alpha; self.eps = eps; self.momentum = momentum; self.centered = centered
         super.init(groups, lr: lr, weightDecay: weightDecay)
     }
+
+    override public var stateBufferNames: [String]? { ["square_avg", "grad_avg", "momentum_buffer"] }
 
     override public func update(_ p: Tensor, grad: Tensor, group: ParamGroup, step: Int, state: inout [String: Tensor]) {
         var g = grad.contiguous()
@@ -242,6 +351,8 @@ public final class Adagrad: Optimizer {
         super.init(groups, lr: lr, weightDecay: weightDecay)
     }
 
+    override public var stateBufferNames: [String]? { ["sum"] }
+
     override public func update(_ p: Tensor, grad: Tensor, group: ParamGroup, step: Int, state: inout [String: Tensor]) {
         var g = grad.contiguous()
         if group.weightDecay != 0 { g = g + p * group.weightDecay }
@@ -252,10 +363,12 @@ public final class Adagrad: Optimizer {
     }
 }
 
-/// Scales gradients so their global L2 norm is at most `maxNorm`; returns the norm before clipping.
+/// Scales gradients so their global L2 norm is at most `maxNorm`; returns the norm before clipping. A tensor listed
+/// twice (tied weights) counts once and is scaled once.
 @discardableResult
 public func clipGradNorm(_ params: [Tensor], maxNorm: Double) -> Double {
-    let grads = params.compactMap(\.grad)
+    var seen = Set<ObjectIdentifier>()
+    let grads = params.compactMap(\.grad).filter { seen.insert(ObjectIdentifier($0)).inserted }
     let total = withoutGrad { grads.reduce(0.0) { $0 + ($1 * $1).sum().item() } }.squareRoot()
     let coef = maxNorm / (total + 1e-6)
     if coef < 1 { withoutGrad { for g in grads { g.assign(g * coef) } } }
