@@ -158,3 +158,13 @@ import Testing
         #expect(Tensor.arange(0, 20).description.contains("..."))
     }
 }
+
+@Suite struct CastTests {
+    /// Float values an integer type cannot hold become its minimum, as in PyTorch and NumPy on x86-64; never a trap.
+    @Test func outOfRangeFloatToIntegerCastsDoNotTrap() {
+        let x = Tensor([1e30, -1e30, .nan, .infinity, 2.9, -2.9, 9.3e18] as [Double])
+        #expect(x.cast(.int64).toArray(Int64.self) == [.min, .min, .min, .min, 2, -2, .min])
+        #expect(x.cast(.int32).toArray(Int32.self) == [.min, .min, .min, .min, 2, -2, .min])
+        #expect(Tensor([2147483647.0, -2147483648.0] as [Double]).cast(.int32).toArray(Int32.self) == [.max, .min])
+    }
+}

@@ -83,8 +83,9 @@ extension Int64: KernelNumeric {
     switch dtype {
     case .float32: p.assumingMemoryBound(to: Float.self)[i] = Float(v)
     case .float64: p.assumingMemoryBound(to: Double.self)[i] = v
-    case .int32: p.assumingMemoryBound(to: Int32.self)[i] = v.isFinite ? Int32(clamping: Int64(v)) : 0
-    case .int64: p.assumingMemoryBound(to: Int64.self)[i] = v.isFinite ? Int64(v) : 0
+    // Out of range, NaN and ±Inf give the type's minimum, as PyTorch and NumPy on x86-64 (never a trap).
+    case .int32: p.assumingMemoryBound(to: Int32.self)[i] = v > -2_147_483_649 && v < 2_147_483_648 ? Int32(v) : .min
+    case .int64: p.assumingMemoryBound(to: Int64.self)[i] = v >= -9.223372036854775808e18 && v < 9.223372036854775808e18 ? Int64(v) : .min
     case .bool: p.assumingMemoryBound(to: Bool.self)[i] = v != 0
     }
 }
