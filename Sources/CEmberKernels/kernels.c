@@ -144,7 +144,9 @@ void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t pl
                 const float *r0 = plane + (2 * oy) * w, *r1 = r0 + w;
                 int base0 = 2 * oy * w, base1 = base0 + w;
                 for (int ox = 0; ox < ow; ox++) {
-                    // Branch-free: random data makes comparisons unpredictable. NaN wins (v != v).
+                    // Branch-free: random data makes comparisons unpredictable. As PyTorch's scan of the window in
+                    // row-major order: a later element wins if it is greater or NaN, so the last NaN wins, else the
+                    // first maximum.
                     int c = 2 * ox;
                     float a0 = r0[c], a1 = r0[c + 1], b0 = r1[c], b1 = r1[c + 1];
                     int t0 = (a1 > a0) | (a1 != a1);
@@ -153,7 +155,7 @@ void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t pl
                     int t1 = (b1 > b0) | (b1 != b1);
                     float m1 = t1 ? b1 : b0;
                     int i1 = base1 + c + t1;
-                    int t2 = ((m1 > m0) | (m1 != m1)) & (m0 == m0);
+                    int t2 = (m1 > m0) | (m1 != m1);
                     o[oy * ow + ox] = t2 ? m1 : m0;
                     ix[oy * ow + ox] = t2 ? i1 : i0;
                 }
@@ -171,10 +173,9 @@ void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t pl
                         int jx = ox * sw - pw + kj * dw;
                         if (jx < 0 || jx >= w) continue;
                         float v = plane[iy * w + jx];
-                        if (bi < 0 || v > best || v != v) { best = v; bi = iy * w + jx; if (v != v) goto done; }
+                        if (bi < 0 || v > best || v != v) { best = v; bi = iy * w + jx; }  // the last NaN wins
                     }
                 }
-            done:
                 o[oy * ow + ox] = best;
                 ix[oy * ow + ox] = bi;
             }

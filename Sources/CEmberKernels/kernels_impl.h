@@ -1,6 +1,11 @@
-// Kernel bodies, compiled twice by kernels.c: once for AVX2+FMA, once portable.
+// Kernel bodies, compiled by kernels.c once per build (AVX-512, AVX2+FMA, portable).
 // SUFFIX(name) gives each build its own symbol names.
 // Written with clang/gcc vector extensions (EK_W float lanes) so every build vectorizes without compiler flags.
+//
+// Special values follow PyTorch (Tests/EmberCoreTests/Fixtures/core_golden.json, group "special", pins them):
+// NaN propagates through every op (exp, sigmoid, tanh, relu, maximum/minimum, softmax rows), +-inf give their limits,
+// and -0.0 keeps its sign where PyTorch's does (relu(-0) = -0, abs(-0) = +0, tanh(-0) = -0). Every path (vector body,
+// scalar tail, broadcast scalar) computes the same lane function, so a value's result never depends on where it sits.
 
 // EK_W float lanes per vector (8 for AVX2 and the portable build, 16 for AVX-512), set by kernels.c.
 typedef float SUFFIX(vf) __attribute__((vector_size(EK_W * 4), aligned(4)));
@@ -8,7 +13,8 @@ typedef int32_t SUFFIX(vi) __attribute__((vector_size(EK_W * 4), aligned(4)));
 #define EK_V8 SUFFIX(vf)
 #define EK_I8 SUFFIX(vi)
 
-static inline EK_V8 SUFFIX(splat)(float x) { EK_V8 z = {0}; return z + x; }
+// x - 0 is x for every x (0 + x would turn -0.0 into +0.0).
+static inline EK_V8 SUFFIX(splat)(float x) { EK_V8 z = {0}; return x - z; }
 // Lane select: mask lanes are all-ones (true) or zero, as vector comparisons produce.
 static inline EK_V8 SUFFIX(vsel)(EK_I8 mask, EK_V8 a, EK_V8 b) {
     EK_I8 ia, ib;
@@ -19,15 +25,17 @@ static inline EK_V8 SUFFIX(vsel)(EK_I8 mask, EK_V8 a, EK_V8 b) {
     __builtin_memcpy(&out, &r, sizeof out);
     return out;
 }
-static inline EK_V8 SUFFIX(vmax)(EK_V8 a, EK_V8 b) { return SUFFIX(vsel)(a > b, a, b); }
-static inline EK_V8 SUFFIX(vmin)(EK_V8 a, EK_V8 b) { return SUFFIX(vsel)(a < b, a, b); }
+// maximum / minimum as PyTorch's: a NaN in either operand gives NaN; on ties (including -0.0 vs +0.0) the first.
+static inline EK_V8 SUFFIX(vmax)(EK_V8 a, EK_V8 b) { return SUFFIX(vsel)((b > a) | (b != b), b, a); }
+static inline EK_V8 SUFFIX(vmin)(EK_V8 a, EK_V8 b) { return SUFFIX(vsel)((b < a) | (b != b), b, a); }
 
 // expf on EK_W lanes: n = round(x / ln2) by the 1.5*2^23 magic-number trick, r = x - n ln2 (two-part ln2),
 // Cephes' degree-5 polynomial for exp(r) on [-ln2/2, ln2/2], then scaling by 2^(n-1) * 2 so that n = 128 still
 // yields a finite result up to FLT_MAX and inf beyond. Relative error ~1 ulp; inputs below -87.6 flush to 0 (results under FLT_MIN).
+// NaN passes the clamps (a comparison with NaN is false) and every step after them, so exp(NaN) = NaN.
 static inline EK_V8 SUFFIX(vexp)(EK_V8 x) {
-    x = SUFFIX(vmin)(x, SUFFIX(splat)(88.75f));  // above ln(FLT_MAX) the final product overflows to inf
-    x = SUFFIX(vmax)(x, SUFFIX(splat)(-87.6f));
+    x = SUFFIX(vsel)(x > 88.75f, SUFFIX(splat)(88.75f), x);  // above ln(FLT_MAX) the final product overflows to inf
+    x = SUFFIX(vsel)(x < -87.6f, SUFFIX(splat)(-87.6f), x);
     const float magic = 12582912.0f;  // 1.5 * 2^23
     EK_V8 t = x * 1.44269504088896341f + magic;
     EK_V8 n = t - magic;
@@ -102,12 +110,13 @@ static void SUFFIX(binary)(int op, const float *a, ptrdiff_t sa, const float *b,
 static inline EK_V8 SUFFIX(vunary)(int op, EK_V8 x) {
     switch (op) {
     case 0: return SUFFIX(vexp)(x);
-    case 1: return SUFFIX(vmax)(x, SUFFIX(splat)(0.0f));
+    case 1: return SUFFIX(vsel)(x < 0.0f, SUFFIX(splat)(0.0f), x);  // relu keeps NaN and -0.0, as PyTorch's
     case 2: return -x;
     case 3: return 1.0f / (1.0f + SUFFIX(vexp)(-x));
     case 4: {
         // |x| >= 0.55: sign(x) (1 - 2/(exp(2|x|)+1)), which loses under one bit to cancellation there;
-        // |x| < 0.55: the Taylor series through x^17 (truncation error below 1e-8 relative).
+        // |x| < 0.55: the Taylor series through x^17 (truncation error below 1e-8 relative), as x (1 + x^2 p) so
+        // that tanh(-0) = -0. NaN: exp(NaN) makes `big` NaN and NaN < 0.55 is false, so NaN comes out.
         EK_V8 ax = SUFFIX(vsel)(x < 0, -x, x);
         EK_V8 e = SUFFIX(vexp)(2.0f * ax);
         EK_V8 big = 1.0f - 2.0f / (e + 1.0f);
@@ -121,12 +130,20 @@ static inline EK_V8 SUFFIX(vunary)(int op, EK_V8 x) {
         p = p * x2 - 0.053968254f;
         p = p * x2 + 0.133333333f;
         p = p * x2 - 0.333333333f;
-        EK_V8 small = x + x * x2 * p;
+        EK_V8 small = x * (1.0f + x2 * p);
         return SUFFIX(vsel)(ax < 0.55f, small, big);
     }
     case 5: return x * x;
     case 6: return __builtin_elementwise_sqrt(x);
-    default: return SUFFIX(vsel)(x < 0, -x, x);
+    default: {
+        // |x| by clearing the sign bit: abs(-0.0) = +0.0
+        EK_I8 bits;
+        __builtin_memcpy(&bits, &x, sizeof bits);
+        bits &= 0x7fffffff;
+        EK_V8 r;
+        __builtin_memcpy(&r, &bits, sizeof r);
+        return r;
+    }
     }
 }
 
@@ -141,14 +158,15 @@ static void SUFFIX(unary)(int op, const float *x, float *out, ptrdiff_t n) {
     }
 }
 
+// PyTorch's threshold_backward: 0 where relu(x) <= 0, else g; so the gradient passes at NaN (relu(NaN) = NaN).
 static void SUFFIX(relu_backward)(const float *x, const float *g, float *out, ptrdiff_t n) {
     ptrdiff_t i = 0;
     EK_V8 zero = SUFFIX(splat)(0.0f);
     for (; i + EK_W <= n; i += EK_W) {
         EK_V8 vx = SUFFIX(vload)(x + i), vg = SUFFIX(vload)(g + i);
-        SUFFIX(vstore)(out + i, SUFFIX(vsel)(vx > zero, vg, zero));
+        SUFFIX(vstore)(out + i, SUFFIX(vsel)(vx <= zero, zero, vg));
     }
-    for (; i < n; i++) out[i] = x[i] > 0 ? g[i] : 0.0f;
+    for (; i < n; i++) out[i] = x[i] <= 0 ? 0.0f : g[i];
 }
 
 static void SUFFIX(axpby)(const float *a, float alpha, const float *b, float beta, float *out, ptrdiff_t n) {
@@ -177,16 +195,26 @@ static double SUFFIX(sum)(const float *x, ptrdiff_t n) {
     return total;
 }
 
+// The row's maximum, NaN if the row holds one (then the whole softmax row is NaN, as PyTorch's). The running
+// maximum is a plain `v > m ? v : m` (one max instruction on the loop-carried chain; it may drop a NaN) and a
+// separate, independent chain ORs together the lanes' `v != v`: a NaN-propagating select on the chain itself
+// made softmax rows twice as slow.
 static float SUFFIX(row_max)(const float *x, ptrdiff_t n) {
     ptrdiff_t i = 0;
     float m = -__builtin_inff();
+    int nan = 0;
     if (n >= EK_W) {
         EK_V8 vm = SUFFIX(vload)(x);
-        for (i = EK_W; i + EK_W <= n; i += EK_W) vm = SUFFIX(vmax)(vm, SUFFIX(vload)(x + i));
-        for (int k = 0; k < EK_W; k++) m = vm[k] > m ? vm[k] : m;
+        EK_I8 vn = vm != vm;
+        for (i = EK_W; i + EK_W <= n; i += EK_W) {
+            EK_V8 v = SUFFIX(vload)(x + i);
+            vm = SUFFIX(vsel)(v > vm, v, vm);
+            vn |= v != v;
+        }
+        for (int k = 0; k < EK_W; k++) { m = vm[k] > m ? vm[k] : m; nan |= vn[k]; }
     }
-    for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
+    for (; i < n; i++) { m = x[i] > m ? x[i] : m; nan |= x[i] != x[i]; }
+    return nan ? __builtin_nanf("") : m;
 }
 
 static void SUFFIX(softmax_rows)(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, int lg) {
@@ -194,7 +222,9 @@ static void SUFFIX(softmax_rows)(const float *x, float *out, ptrdiff_t rows, ptr
         const float *xr = x + r * cols;
         float *o = out + r * cols;
         float m = SUFFIX(row_max)(xr, cols);
-        if (m == -__builtin_inff()) m = 0;  // all -inf row: keep NaN-free shift
+        // All -inf row: shift by 0, so every exp is 0 and the row comes out 0/0 = NaN (log: -inf + inf), as
+        // PyTorch's. A NaN or +inf maximum needs nothing: x - m is NaN (or inf - inf), and NaN flows through.
+        if (m == -__builtin_inff()) m = 0;
         EK_V8 vm = SUFFIX(splat)(m), acc = SUFFIX(splat)(0);
         ptrdiff_t i = 0;
         float s = 0;
@@ -277,6 +307,21 @@ static void SUFFIX(adam)(float *p, const float *g, float *m, float *v, ptrdiff_t
         p[i] = pi - step * m[i] / denom;
     }
 }
+
+// This build's own entry points, for tests that hold every build (portable, AVX2, AVX-512) to the same results
+// whichever one the dispatcher picks on the machine at hand (Tests/EmberCoreTests/KernelVariantTests.swift).
+void SUFFIX(ek_variant_unary_f32)(int op, const float *x, float *out, ptrdiff_t n) { SUFFIX(unary)(op, x, out, n); }
+void SUFFIX(ek_variant_binary_f32)(int op, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, float *out,
+                                   ptrdiff_t n) {
+    SUFFIX(binary)(op, a, sa, b, sb, out, n);
+}
+void SUFFIX(ek_variant_relu_backward_f32)(const float *x, const float *g, float *out, ptrdiff_t n) {
+    SUFFIX(relu_backward)(x, g, out, n);
+}
+void SUFFIX(ek_variant_softmax_rows_f32)(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, int lg) {
+    SUFFIX(softmax_rows)(x, out, rows, cols, lg);
+}
+double SUFFIX(ek_variant_sum_f32)(const float *x, ptrdiff_t n) { return SUFFIX(sum)(x, n); }
 
 #undef EK_V8
 #undef EK_I8

@@ -69,12 +69,15 @@ private func crossEntropyCore(_ op: String, logProbs logp: Tensor, target: Tenso
     let validF = valid.cast(logp.dtype)
     // per-target weight w[y_i], zero where ignored
     let wy = weight.map { $0.gather(axis: 0, index: safe).cast(logp.dtype) * validF } ?? validF
-    let picked = logp.gather(axis: 1, index: safe.reshaped([n, 1])).reshaped([n])
+    // An ignored target contributes exactly 0, as in PyTorch: selected away, not multiplied by 0 (a NaN or +inf
+    // logit in that row makes its log-probabilities NaN, and NaN * 0 is NaN).
+    let gathered = logp.gather(axis: 1, index: safe.reshaped([n, 1])).reshaped([n])
+    let picked = Tensor.where(valid, gathered, gathered.zerosLike())
     var per = -(picked * wy)
     var smooth: Tensor? = nil
     if labelSmoothing > 0 {
         let all = weight.map { (logp * $0.reshaped([1, c]).cast(logp.dtype)).sum(axis: 1) } ?? logp.sum(axis: 1)
-        smooth = -(all * validF)
+        smooth = -Tensor.where(valid, all, all.zerosLike())
     }
     switch reduction {
     case .none:

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import EmberCore
 
-// Forward values and gradients of EmberCore ops against PyTorch 2.13 (CPU, float32).
+// Forward values and gradients of EmberCore ops against PyTorch 2.13 (CPU; float32, and float64 for the special group).
 //
 // The fixture `Fixtures/core_golden.json` is written by `Scripts/golden/make_core_golden.py` (see its header for the
 // format, the case list and how to regenerate). Each case names an op key, its parameters and its inputs; `pre` view
@@ -19,6 +19,11 @@ import Testing
 // index, a missing term, a wrong constant) is off by far more. Measured when the fixture was made: the worst case
 // used 4.5% of this tolerance (|diff| <= 0.045 * (1e-5 + 1e-4 |b|)), so there is >20x headroom. A case may override
 // the tolerance with `tol` in the fixture; the script must give the reason in the case's `note` (none does today).
+
+// Special values (the "special" group: NaN, +-inf, -0.0, subnormal and huge inputs, every case in float32 and
+// float64): the fixture spells NaN, +-inf and -0.0 as the strings "nan", "inf", "-inf", "-0". NaN must come out NaN
+// (any payload), an infinity the same infinity, a finite value finite; and where PyTorch's forward output is a zero
+// and Ember's is a zero too, the signs must agree (`goldenValueMatches`). The tolerance for finite values is the same.
 
 // MARK: fixture model
 
@@ -44,17 +49,45 @@ enum GoldenJSON: Decodable, Sendable {
     var ints: [Int]? { array?.compactMap(\.int) }
 }
 
+/// One fixture number: a JSON number, or one of the strings "nan", "inf", "-inf", "-0" for the values a JSON number
+/// cannot carry exactly (null, from older fixtures, reads as NaN), or "any" where PyTorch's own answer depends on
+/// where the element sits in its kernels (not compared; the script finds and lists these).
+struct GoldenValue: Decodable, Sendable {
+    let value: Double
+    var isAny = false
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let d = try? c.decode(Double.self) { value = d; return }
+        if c.decodeNil() { value = .nan; return }
+        let s = try c.decode(String.self)
+        switch s {
+        case "nan": value = .nan
+        case "inf": value = .infinity
+        case "-inf": value = -.infinity
+        case "-0": value = -0.0
+        case "any": value = .nan; isAny = true
+        default:
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "golden: unknown special value '\(s)'")
+        }
+    }
+}
+
 struct GoldenTensor: Decodable, Sendable {
     let shape: [Int]
     let dtype: String
-    /// Flat row-major values; nulls would mark non-finite values (none are expected).
-    let data: [Double?]
+    /// Flat row-major values (special floats spelled as in `GoldenValue`).
+    let data: [GoldenValue]
+    /// For sampled tensors (the large fixture): the flat indices `data` holds; nil when `data` is the whole tensor.
+    let indices: [Int]?
+
+    var values: [Double] { data.map(\.value) }
 }
 
 struct GoldenInput: Decodable, Sendable {
     let shape: [Int]
     let dtype: String
-    let data: [Double?]
+    let data: [GoldenValue]
     let grad: Bool
     let pre: [[GoldenJSON]]
 }
@@ -74,6 +107,8 @@ struct GoldenCase: Decodable, Sendable, CustomTestStringConvertible {
     let grads: [GoldenTensor?]?
     let tol: GoldenTolerance?
     let note: String?
+    /// "special" for the NaN / inf / signed-zero cases; nil for the rest.
+    let group: String?
 
     var testDescription: String { name }
 }
@@ -125,10 +160,14 @@ struct GoldenParams {
 
 /// The stored leaf as an Ember tensor (float32 leaves require a gradient when the case says so).
 func goldenLeaf(_ input: GoldenInput) -> Tensor {
-    let values = input.data.map { $0 ?? .nan }
+    let values = input.data.map(\.value)
     switch input.dtype {
     case "float32":
         let t = Tensor(values.map { Float($0) }, shape: input.shape)
+        t.requiresGrad = input.grad
+        return t
+    case "float64":
+        let t = Tensor(values, shape: input.shape)
         t.requiresGrad = input.grad
         return t
     case "int64": return Tensor(values.map { Int64($0) }, shape: input.shape)
@@ -173,6 +212,12 @@ func goldenEmberOp(_ op: String, _ x: [Tensor], _ p: GoldenParams) -> [Tensor]? 
     case "div_scalar": return one(x[0] / p.double("s"))
     case "rdiv_scalar": return one(p.double("s") / x[0])
     case "neg": return one(-x[0])
+    case "eq": return one(x[0] .== x[1])
+    case "ne": return one(x[0] .!= x[1])
+    case "lt": return one(x[0] .< x[1])
+    case "le": return one(x[0] .<= x[1])
+    case "gt": return one(x[0] .> x[1])
+    case "ge": return one(x[0] .>= x[1])
     case "x_times_x_plus_x":
         let sq: Tensor = x[0] * x[0]
         return one(sq + x[0])
@@ -288,29 +333,51 @@ func goldenEmberOp(_ op: String, _ x: [Tensor], _ p: GoldenParams) -> [Tensor]? 
     }
 }
 
-/// Compares an Ember tensor with a golden one; returns a description of the mismatches (empty when they agree).
-func goldenCompare(_ what: String, _ got: Tensor, _ want: GoldenTensor, atol: Double, rtol: Double) -> [String] {
+/// Whether `a` (Ember) matches `b` (PyTorch) under the fixture's rules:
+/// - NaN must be NaN (any payload), +-inf must be the same infinity, and a finite value must not be NaN or inf;
+/// - finite values agree to |a - b| <= atol + rtol |b|;
+/// - with `signedZeros` (forward outputs): where PyTorch gives a zero and Ember gives a zero too, their signs agree.
+///   (Gradients are not held to the sign of their zeros: PyTorch's there follow from its backward formulas' order of
+///   operations, not from any documented semantics.)
+func goldenValueMatches(_ a: Double, _ b: Double, atol: Double, rtol: Double, signedZeros: Bool) -> Bool {
+    if b.isNaN { return a.isNaN }
+    if b.isInfinite { return a == b }
+    if !a.isFinite { return false }
+    if signedZeros && a == 0 && b == 0 && a.sign != b.sign { return false }
+    return Swift.abs(a - b) <= atol + rtol * Swift.abs(b)
+}
+
+/// Compares an Ember tensor with a golden one (whole, or at the sampled `indices`); returns a description of the
+/// mismatches (empty when they agree).
+func goldenCompare(_ what: String, _ got: Tensor, _ want: GoldenTensor, atol: Double, rtol: Double,
+                   signedZeros: Bool = false) -> [String] {
     guard got.shape == want.shape else { return ["\(what): shape \(got.shape), torch \(want.shape)"] }
+    let wantValues = want.values
+    let index: (Int) -> Int = { k in want.indices?[k] ?? k }
+    guard want.indices != nil || wantValues.count == got.count else {
+        return ["\(what): \(wantValues.count) golden values for \(got.count) elements"]
+    }
     if want.dtype == "int64" || want.dtype == "bool" {
         guard got.dtype == (want.dtype == "int64" ? .int64 : .bool) else { return ["\(what): dtype \(got.dtype), torch \(want.dtype)"] }
         let g = got.toArray(Int64.self)
-        let bad = g.indices.filter { Double(g[$0]) != want.data[$0] }
-        return bad.isEmpty ? [] : ["\(what): \(bad.count) values differ, first at \(bad[0]): \(g[bad[0]]) vs torch \(want.data[bad[0]] ?? .nan)"]
+        let bad = wantValues.indices.filter { Double(g[index($0)]) != wantValues[$0] }
+        return bad.isEmpty ? [] : ["\(what): \(bad.count) values differ, first at \(index(bad[0])): \(g[index(bad[0])]) vs torch \(wantValues[bad[0]])"]
     }
-    guard got.dtype == .float32 else { return ["\(what): dtype \(got.dtype), expected float32"] }
-    let g = got.toArray(Float.self)
+    let expected: DType = want.dtype == "float64" ? .float64 : .float32
+    guard got.dtype == expected else { return ["\(what): dtype \(got.dtype), expected \(expected)"] }
+    let g = got.toArray(Double.self)
     var msgs: [String] = []
-    var worst = 0.0
-    for i in g.indices {
-        let b = want.data[i] ?? .nan
-        let a = Double(g[i])
-        let err = Swift.abs(a - b)
-        if !(err <= atol + rtol * Swift.abs(b)) {
+    var worst = 0.0, bad = 0
+    for k in wantValues.indices where !want.data[k].isAny {
+        let i = index(k), a = g[i], b = wantValues[k]
+        if !goldenValueMatches(a, b, atol: atol, rtol: rtol, signedZeros: signedZeros) {
+            bad += 1
+            let err = Swift.abs(a - b)
             worst = Swift.max(worst, err.isNaN ? .infinity : err)
             if msgs.count < 4 { msgs.append("\(what)[\(i)]: ember \(a), torch \(b), |diff| \(err)") }
         }
     }
-    if !msgs.isEmpty { msgs.append("\(what): worst |diff| \(worst) (atol \(atol), rtol \(rtol))") }
+    if !msgs.isEmpty { msgs.append("\(what): \(bad) mismatches, worst |diff| \(worst) (atol \(atol), rtol \(rtol))") }
     return msgs
 }
 
@@ -325,7 +392,7 @@ func runGoldenCase(_ c: GoldenCase) -> [String] {
     guard outs.count == c.outputs.count else { return ["\(outs.count) outputs, torch has \(c.outputs.count)"] }
     var problems: [String] = []
     for (k, (o, w)) in zip(outs, c.outputs).enumerated() {
-        problems += goldenCompare("output \(k)", o, w, atol: atol, rtol: rtol)
+        problems += goldenCompare("output \(k)", o, w, atol: atol, rtol: rtol, signedZeros: true)
     }
     let wantsGrad = c.inputs.contains { $0.grad } && c.outputs.contains { $0.dtype == "float32" }
     guard let ups = c.upstream, let grads = c.grads else {
@@ -335,7 +402,7 @@ func runGoldenCase(_ c: GoldenCase) -> [String] {
     guard floatOuts.count == ups.count else { return problems + ["\(floatOuts.count) float outputs, \(ups.count) upstreams"] }
     var loss: Tensor? = nil
     for (o, u) in zip(floatOuts, ups) {
-        let ut = Tensor(u.data.map { Float($0 ?? .nan) }, shape: u.shape)
+        let ut = u.dtype == "float64" ? Tensor(u.values, shape: u.shape) : Tensor(u.values.map { Float($0) }, shape: u.shape)
         let term: Tensor = (o * ut).sum()
         loss = loss.map { $0 + term } ?? term
     }
@@ -357,6 +424,25 @@ func runGoldenCase(_ c: GoldenCase) -> [String] {
         #expect(f.torch.hasPrefix("2.13"))
         #expect(f.cases.count >= 150)
         #expect(Set(f.cases.map(\.name)).count == f.cases.count, "case names must be unique")
+    }
+
+    @Test func specialGroupCoversBothDtypes() {
+        let special = GoldenFixture.file.cases.filter { $0.group == "special" }
+        #expect(special.count >= 140)
+        #expect(special.contains { $0.inputs.first?.dtype == "float64" })
+        #expect(special.contains { $0.inputs.first?.dtype == "float32" })
+    }
+
+    /// The comparison itself: NaN only matches NaN, infinities match exactly, forward zeros keep PyTorch's sign.
+    @Test func comparisonRules() {
+        let m = { (a: Double, b: Double, z: Bool) in goldenValueMatches(a, b, atol: 1e-5, rtol: 1e-4, signedZeros: z) }
+        #expect(m(.nan, .nan, true))
+        #expect(!m(1, .nan, true) && !m(.nan, 1, true) && !m(.infinity, .nan, true))
+        #expect(m(.infinity, .infinity, true) && !m(-.infinity, .infinity, true) && !m(3e38, .infinity, true))
+        #expect(!m(.infinity, 3e38, true))
+        #expect(!m(0.0, -0.0, true) && !m(-0.0, 0.0, true) && m(-0.0, -0.0, true))
+        #expect(m(0.0, -0.0, false) && m(1e-9, -0.0, true))
+        #expect(m(1.00005, 1, true) && !m(1.0002, 1, true))
     }
 
     @Test(arguments: GoldenFixture.file.cases)

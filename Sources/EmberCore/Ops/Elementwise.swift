@@ -94,17 +94,21 @@ extension Tensor {
         unary(.powScalar(p), "pow") { g, x, _ in g * x.pow(p - 1) * p }
     }
 
-    /// Elementwise maximum (gradient split evenly on ties, as `torch.maximum`).
+    /// Elementwise maximum, as `torch.maximum`: NaN in either operand gives NaN; the gradient is split evenly on
+    /// ties and goes whole to both operands where either is NaN.
     public func maximum(_ other: Tensor) -> Tensor { Tensor.minmax(self, other, max: true) }
-    /// Elementwise minimum.
+    /// Elementwise minimum (NaN and gradients as `maximum`).
     public func minimum(_ other: Tensor) -> Tensor { Tensor.minmax(self, other, max: false) }
 
     static func minmax(_ a: Tensor, _ b: Tensor, max: Bool) -> Tensor {
         let (out, a2, b2) = binaryOp(max ? .maximum : .minimum, a, b, max ? "maximum" : "minimum")
         return record(out, max ? "maximum" : "minimum", [a2, b2]) { g, n in
-            let wins = (max ? a2 .> b2 : a2 .< b2).cast(g.dtype), ties = (a2 .== b2).cast(g.dtype)
-            let wa = wins + ties * 0.5
-            return [n[0] ? (g * wa).sumTo(a2.shape) : nil, n[1] ? (g * (1 - wa)).sumTo(b2.shape) : nil]
+            // PyTorch's rule: where(a == b, g / 2, g), zeroed for the operand that loses. Nothing is equal to or
+            // loses against NaN, so both operands get all of g there.
+            let shared = Tensor.where(a2 .== b2, g * 0.5, g), zero = g.zerosLike()
+            let aLoses = max ? a2 .< b2 : a2 .> b2, bLoses = max ? a2 .> b2 : a2 .< b2
+            return [n[0] ? Tensor.where(aLoses, zero, shared).sumTo(a2.shape) : nil,
+                    n[1] ? Tensor.where(bLoses, zero, shared).sumTo(b2.shape) : nil]
         }
     }
 

@@ -27,7 +27,8 @@ extension Tensor {
     public func cos() -> Tensor { unary(.cos, "cos") { g, x, _ in -(g * x.sin()) } }
     public func tanh() -> Tensor { unary(.tanh, "tanh") { g, _, y in g * (1 - y * y) } }
     public func sigmoid() -> Tensor { unary(.sigmoid, "sigmoid") { g, _, y in g * y * (1 - y) } }
-    public func square() -> Tensor { unary(.square, "square") { g, x, _ in g * x * 2 } }
+    /// x * x. The gradient is g * (2x), in PyTorch's order, so it overflows to inf exactly where PyTorch's does.
+    public func square() -> Tensor { unary(.square, "square") { g, x, _ in g * (x * 2) } }
     public func reciprocal() -> Tensor { unary(.reciprocal, "reciprocal") { g, _, y in -(g * y * y) } }
     public func erf() -> Tensor {
         unary(.erf, "erf") { g, x, _ in g * (x * x * -1).exp() * (2 / Double.pi.squareRoot()) }

@@ -141,8 +141,9 @@ public final class CPUBackend: Backend {
         case .cos: map { T.cos($0) }
         case .tanh: map { T.tanh($0) }
         case .sigmoid: map { one / (one + T.exp(-$0)) }
-        case .relu: map { $0 > 0 ? $0 : 0 }
-        case .reluGrad: map { $0 > 0 ? one : 0 }
+        // PyTorch's relu keeps NaN and -0.0 (x < 0 ? 0 : x); its gradient is 0 only where relu(x) <= 0, so 1 at NaN.
+        case .relu: map { $0 < 0 ? 0 : $0 }
+        case .reluGrad: map { $0 <= 0 ? 0 : one }
         case .square: map { $0 * $0 }
         case .reciprocal: map { one / $0 }
         case .erf: map { T.erf($0) }
@@ -166,7 +167,8 @@ public final class CPUBackend: Backend {
         case .softplusGrad(let beta, let th):
             let b = T(beta), t = T(th)
             map { v in b * v > t ? one : one / (one + T.exp(-b * v)) }
-        case .clamp(let lo, let hi): let l = T(lo), h = T(hi); map { Swift.min(Swift.max($0, l), h) }
+        // As PyTorch's clamp: NaN stays NaN, and x itself (not the bound) on a tie, so clamp(-0.0, min: 0) = -0.0.
+        case .clamp(let lo, let hi): let l = T(lo), h = T(hi); map { $0 < l ? l : ($0 > h ? h : $0) }
         case .clampGrad(let lo, let hi): let l = T(lo), h = T(hi); map { $0 >= l && $0 <= h ? one : 0 }
         case .affine(let a, let b): let a = T(a), b = T(b); map { a * $0 + b }
         case .powScalar(let p):
@@ -273,9 +275,10 @@ public final class CPUBackend: Backend {
         case .add: arith { $0 + $1 }
         case .sub: arith { $0 - $1 }
         case .mul: arith { $0 * $1 }
-        case .maximum: arith { Swift.max($0, $1) }
-        case .minimum: arith { Swift.min($0, $1) }
-        case .reluBackward: arith { $0 > .zero ? $1 : .zero }
+        // NaN from either side propagates (PyTorch's maximum/minimum); on ties the first operand, as the C kernel.
+        case .maximum: arith { a, b in (b > a || b != b) ? b : a }
+        case .minimum: arith { a, b in (b < a || b != b) ? b : a }
+        case .reluBackward: arith { $0 <= .zero ? .zero : $1 }
         case .div:
             if T.self == Double.self {
                 arithFloat(op, a, b, out, loop, Double.self)

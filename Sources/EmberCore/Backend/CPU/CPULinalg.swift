@@ -210,7 +210,8 @@ extension CPUBackend {
                                 let ix = ox * g.strideW - g.padW + kj * g.dilationW
                                 if ix < 0 || ix >= g.width { continue }
                                 let v = plane[iy * g.width + ix]
-                                if bi < 0 || v > best || v != v { best = v; bi = iy * g.width + ix; if v != v { break } }
+                                // as PyTorch's: the last NaN of the window wins, else the first maximum
+                                if bi < 0 || v > best || v != v { best = v; bi = iy * g.width + ix }
                             }
                         }
                         let o = (p * oh + oy) * ow + ox

@@ -106,8 +106,10 @@ extension CPUBackend {
             for idx in s..<e {
                 let r = idx / inner, i = idx % inner
                 let base = r * n * inner + i
+                // A NaN in the row becomes the maximum, so the row comes out NaN (as PyTorch's); an all -inf row
+                // is shifted by 0 and comes out 0/0 = NaN too.
                 var m = -T.infinity
-                for j in 0..<n { let v = xp[base + j * inner]; if v > m { m = v } }
+                for j in 0..<n { let v = xp[base + j * inner]; if v > m || v != v { m = v } }
                 if m == -T.infinity { m = 0 }
                 var sum: T = 0
                 for j in 0..<n { sum += T.exp(xp[base + j * inner] - m) }
