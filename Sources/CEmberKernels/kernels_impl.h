@@ -308,20 +308,5 @@ static void SUFFIX(adam)(float *p, const float *g, float *m, float *v, ptrdiff_t
     }
 }
 
-// This build's own entry points, for tests that hold every build (portable, AVX2, AVX-512) to the same results
-// whichever one the dispatcher picks on the machine at hand (Tests/EmberCoreTests/KernelVariantTests.swift).
-void SUFFIX(ek_variant_unary_f32)(int op, const float *x, float *out, ptrdiff_t n) { SUFFIX(unary)(op, x, out, n); }
-void SUFFIX(ek_variant_binary_f32)(int op, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, float *out,
-                                   ptrdiff_t n) {
-    SUFFIX(binary)(op, a, sa, b, sb, out, n);
-}
-void SUFFIX(ek_variant_relu_backward_f32)(const float *x, const float *g, float *out, ptrdiff_t n) {
-    SUFFIX(relu_backward)(x, g, out, n);
-}
-void SUFFIX(ek_variant_softmax_rows_f32)(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, int lg) {
-    SUFFIX(softmax_rows)(x, out, rows, cols, lg);
-}
-double SUFFIX(ek_variant_sum_f32)(const float *x, ptrdiff_t n) { return SUFFIX(sum)(x, n); }
-
 #undef EK_V8
 #undef EK_I8

@@ -106,7 +106,7 @@ import Testing
 }
 
 /// Every kernel build this CPU can run, against the portable build, in one process (no global switch).
-@Suite struct KernelVariantTests {
+@Suite struct KernelBuildAgreementTests {
     static func table(_ v: KernelVariant) -> ek_kernels? { ek_kernels_for(v.code)?.pointee }
 
     static func input(_ n: Int, seed: UInt64, std: Double = 3) -> [Float] {

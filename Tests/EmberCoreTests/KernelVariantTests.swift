@@ -10,42 +10,26 @@ import Testing
 // and finite values within a few ulp (FMA contraction in the AVX builds moves the last bits of exp, tanh, sigmoid).
 // A build the CPU lacks is skipped, so the test never depends on the CPU model for its verdict.
 
-struct KernelBuild: Sendable, CustomTestStringConvertible {
+struct KernelBuild: @unchecked Sendable, CustomTestStringConvertible {
     let name: String
-    let unary: @Sendable (Int32, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
-    let binary: @Sendable (Int32, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) -> Void
-    let reluBackward: @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
-    let softmaxRows: @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int32) -> Void
-    let sum: @Sendable (UnsafePointer<Float>, Int) -> Double
+    let table: ek_kernels
     var testDescription: String { name }
 
-    /// The builds this CPU can run (read from /proc/cpuinfo; the portable build always).
-    static let available: [KernelBuild] = {
-        var builds = [KernelBuild(name: "base", unary: { ek_variant_unary_f32_base($0, $1, $2, $3) },
-                                  binary: { ek_variant_binary_f32_base($0, $1, $2, $3, $4, $5, $6) },
-                                  reluBackward: { ek_variant_relu_backward_f32_base($0, $1, $2, $3) },
-                                  softmaxRows: { ek_variant_softmax_rows_f32_base($0, $1, $2, $3, $4) },
-                                  sum: { ek_variant_sum_f32_base($0, $1) })]
-        #if arch(x86_64)
-        let flags = Set(((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
-            .split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
-        if flags.isSuperset(of: ["avx2", "fma"]) {
-            builds.append(KernelBuild(name: "avx2", unary: { ek_variant_unary_f32_avx2($0, $1, $2, $3) },
-                                      binary: { ek_variant_binary_f32_avx2($0, $1, $2, $3, $4, $5, $6) },
-                                      reluBackward: { ek_variant_relu_backward_f32_avx2($0, $1, $2, $3) },
-                                      softmaxRows: { ek_variant_softmax_rows_f32_avx2($0, $1, $2, $3, $4) },
-                                      sum: { ek_variant_sum_f32_avx2($0, $1) }))
-        }
-        if flags.isSuperset(of: ["avx512f", "avx512dq", "avx512bw", "avx512vl"]) {
-            builds.append(KernelBuild(name: "avx512", unary: { ek_variant_unary_f32_avx512($0, $1, $2, $3) },
-                                      binary: { ek_variant_binary_f32_avx512($0, $1, $2, $3, $4, $5, $6) },
-                                      reluBackward: { ek_variant_relu_backward_f32_avx512($0, $1, $2, $3) },
-                                      softmaxRows: { ek_variant_softmax_rows_f32_avx512($0, $1, $2, $3, $4) },
-                                      sum: { ek_variant_sum_f32_avx512($0, $1) }))
-        }
-        #endif
-        return builds
-    }()
+    func unary(_ op: Int32, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) { table.unary(op, x, out, n) }
+    func binary(_ op: Int32, _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
+                _ out: UnsafeMutablePointer<Float>, _ n: Int) { table.binary(op, a, sa, b, sb, out, n) }
+    func reluBackward(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        table.relu_backward(x, g, out, n)
+    }
+    func softmaxRows(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ rows: Int, _ cols: Int, _ lg: Int32) {
+        table.softmax_rows(x, out, rows, cols, lg)
+    }
+    func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Double { table.sum(x, n) }
+
+    /// The builds this CPU can run (the portable build always), each called through its own kernel table.
+    static let available: [KernelBuild] = KernelVariant.supported.compactMap { v in
+        ek_kernels_for(v.code).map { KernelBuild(name: v.rawValue, table: $0.pointee) }
+    }
 }
 
 /// 70 values (64 in the vector body of both widths, 6 in the tail) with NaN, +-inf, -0.0, subnormal and huge

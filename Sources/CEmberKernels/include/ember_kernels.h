@@ -73,21 +73,6 @@ void ek_adam_f32(float *param, const float *grad, float *m, float *v, ptrdiff_t 
 void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t planes, int h, int w, int oh, int ow,
                       int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw);
 
-/// One build's kernels, bypassing the run-time dispatch, for tests: `_base` (portable) everywhere, and on x86-64
-/// `_avx2` (needs AVX2+FMA) and `_avx512` (needs AVX-512 F/DQ/BW/VL). Arguments as the entry points above.
-#define EK_VARIANT_DECLS(V)                                                                                      \
-    void ek_variant_unary_f32_##V(int op, const float *x, float *out, ptrdiff_t n);                              \
-    void ek_variant_binary_f32_##V(int op, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb,           \
-                                   float *out, ptrdiff_t n);                                                    \
-    void ek_variant_relu_backward_f32_##V(const float *x, const float *g, float *out, ptrdiff_t n);              \
-    void ek_variant_softmax_rows_f32_##V(const float *x, float *out, ptrdiff_t rows, ptrdiff_t cols, int log);   \
-    double ek_variant_sum_f32_##V(const float *x, ptrdiff_t n);
-EK_VARIANT_DECLS(base)
-#if defined(__x86_64__) || defined(__i386__)
-EK_VARIANT_DECLS(avx2)
-EK_VARIANT_DECLS(avx512)
-#endif
-#undef EK_VARIANT_DECLS
 
 #ifdef __cplusplus
 }
