@@ -68,13 +68,13 @@ let package = Package(
         ),
         .testTarget(
             name: "EmberCoreTests",
-            dependencies: ["EmberCore"],
+            dependencies: ["EmberCore", "EmberTestSupport"],
             path: "Tests/EmberCoreTests",
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "EmberNNTests",
-            dependencies: ["EmberNN"],
+            dependencies: ["EmberNN", "EmberTestSupport"],
             path: "Tests/EmberNNTests",
             resources: [.copy("Fixtures")]
         ),

@@ -143,8 +143,8 @@ import EmberTestSupport
             x += (0..<3).map { _ in Float(rng.nextNormal()) + (c == 0 ? -1.5 : 1.5) }
         }
         let xs = dir.appendingPathComponent("x.npy"), ys = dir.appendingPathComponent("y.npy")
-        try npy(descr: "<f4", shape: [120, 3], bytes: x.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }).write(to: xs)
-        try npy(descr: "<i8", shape: [120], bytes: y.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }).write(to: ys)
+        try npyFile(descr: "<f4", shape: [120, 3], bytes: x.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }).write(to: xs)
+        try npyFile(descr: "<i8", shape: [120], bytes: y.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }).write(to: ys)
         let config = write("""
             data: {train: {inputs: \(xs.path), targets: \(ys.path)}, split: {test: 0.25, validation: 0}}
             model: {preset: mlp, options: {hidden: [8]}}
@@ -154,17 +154,5 @@ import EmberTestSupport
         #expect(run.splits.test.count == 30 && (run.evaluation?["accuracy"] ?? 0) > 0.9)
         let ps = try PredictRunner.run(PredictOptions(model: run.runDirectory.path, input: xs.path), console: CapturedConsole().console)
         #expect(ps.count == 120)
-    }
-
-    /// A NumPy .npy file (version 1.0).
-    func npy(descr: String, shape: [Int], bytes: [UInt8]) -> Data {
-        let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(dims), }"
-        while (10 + header.count + 1) % 64 != 0 { header += " " }
-        header += "\n"
-        var d = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count & 255), UInt8(header.count >> 8)])
-        d.append(Data(header.utf8))
-        d.append(Data(bytes))
-        return d
     }
 }

@@ -1,94 +1,89 @@
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberCore
 
 /// Ops over several tensors either refuse mixed dtypes and backends with a message naming the op and the dtypes
 /// (a programmer error: the process stops, checked in a child process), or promote as PyTorch does and then compute
 /// exactly what the computation in the promoted dtype gives.
 @Suite struct DTypeSafetyTests {
-    func check(_ result: ExitTest.Result?, _ message: String) {
-        guard let result else { return }
-        let text = String(decoding: result.standardErrorContent, as: UTF8.self)
-        #expect(text.contains(message), "stderr was: \(text)")
-    }
-
     // MARK: ops that refuse
 
     @Test func linearInputAndWeightDTypes() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = linear(Tensor.zeros([2, 3], dtype: .float64), Tensor.zeros([4, 3], dtype: .float32))
         }
-        check(r, "linear: input float64, weight float32: dtypes differ")
+        expectMessage(r, "linear: input float64, weight float32: dtypes differ")
     }
 
     @Test func linearBiasDType() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = linear(Tensor.zeros([2, 3]), Tensor.zeros([4, 3]), Tensor.zeros([4], dtype: .float64))
         }
-        check(r, "linear: input float32, weight float32, bias float64: dtypes differ")
+        expectMessage(r, "linear: input float32, weight float32, bias float64: dtypes differ")
     }
 
     @Test func linearBackends() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = linear(Tensor.zeros([2, 3]), Tensor.zeros([4, 3], on: CPUBackend()))
         }
-        check(r, "linear: input on cpu#1, weight on cpu#2: backends differ")
+        expectMessage(r, "linear: input on cpu#1, weight on cpu#2: backends differ")
     }
 
     @Test func matmulBackends() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = matmul(Tensor.zeros([2, 3]), Tensor.zeros([3, 4], on: CPUBackend()))
         }
-        check(r, "matmul: a on cpu#1, b on cpu#2: backends differ")
+        expectMessage(r, "matmul: a on cpu#1, b on cpu#2: backends differ")
     }
 
     @Test func conv2dBiasDType() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = conv2d(Tensor.zeros([1, 2, 4, 4]), Tensor.zeros([3, 2, 3, 3]), Tensor.zeros([3], dtype: .float64))
         }
-        check(r, "conv2d: input float32, weight float32, bias float64: dtypes differ")
+        expectMessage(r, "conv2d: input float32, weight float32, bias float64: dtypes differ")
     }
 
     @Test func conv1dInputDType() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = conv1d(Tensor.zeros([1, 2, 5], dtype: .float64), Tensor.zeros([3, 2, 3]))
         }
-        check(r, "conv1d: input float64, weight float32: dtypes differ")
+        expectMessage(r, "conv1d: input float64, weight float32: dtypes differ")
     }
 
     @Test func convTranspose2dDTypes() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = convTranspose2d(Tensor.zeros([1, 2, 3, 3], dtype: .float64), Tensor.zeros([2, 3, 2, 2]))
         }
-        check(r, "convTranspose2d: input float64, weight float32: dtypes differ")
+        expectMessage(r, "convTranspose2d: input float64, weight float32: dtypes differ")
     }
 
     @Test func convTranspose2dBiasDType() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = convTranspose2d(Tensor.zeros([1, 2, 3, 3]), Tensor.zeros([2, 3, 2, 2]), Tensor.zeros([3], dtype: .float64))
         }
-        check(r, "convTranspose2d: input float32, weight float32, bias float64: dtypes differ")
+        expectMessage(r, "convTranspose2d: input float32, weight float32, bias float64: dtypes differ")
     }
 
     @Test func embeddingFloatIndices() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = embedding(Tensor([0, 1] as [Float]), Tensor.zeros([4, 3]))
         }
-        check(r, "embedding: indices must be int32 or int64, got float32")
+        expectMessage(r, "embedding: indices must be int32 or int64, got float32")
     }
 
     @Test func gatherFloatIndex() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.zeros([2, 3]).gather(axis: 1, index: Tensor([0, 1] as [Float], shape: [2, 1]))
         }
-        check(r, "gather: index must be int32 or int64, got float32")
+        expectMessage(r, "gather: index must be int32 or int64, got float32")
     }
 
     @Test func indexSelectFloatIndex() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.zeros([2, 3]).indexSelect(axis: 0, index: Tensor([0] as [Double]))
         }
-        check(r, "indexSelect: index must be int32 or int64, got float64")
+        expectMessage(r, "indexSelect: index must be int32 or int64, got float64")
     }
 
     @Test func scatterAddSourceDType() async {
@@ -96,7 +91,7 @@ import Testing
             _ = Tensor.zeros([2, 3]).scatterAdd(axis: 1, index: Tensor([0, 1] as [Int64], shape: [2, 1]),
                                                 source: Tensor.ones([2, 1], dtype: .float64))
         }
-        check(r, "scatterAdd: input float32, source float64: dtypes differ")
+        expectMessage(r, "scatterAdd: input float32, source float64: dtypes differ")
     }
 
     @Test func scatterAddIndexBackend() async {
@@ -104,35 +99,35 @@ import Testing
             _ = Tensor.zeros([2, 3]).scatterAdd(axis: 1, index: Tensor.zeros([2, 1], dtype: .int64, on: CPUBackend()),
                                                 source: Tensor.ones([2, 1]))
         }
-        check(r, "scatterAdd: input on cpu#1, index on cpu#2, source on cpu#1: backends differ")
+        expectMessage(r, "scatterAdd: input on cpu#1, index on cpu#2, source on cpu#1: backends differ")
     }
 
     @Test func whereNonBoolCondition() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.where(Tensor([1, 0] as [Int64]), Tensor.ones([2]), Tensor.zeros([2]))
         }
-        check(r, "where: condition must be a bool tensor, got int64")
+        expectMessage(r, "where: condition must be a bool tensor, got int64")
     }
 
     @Test func maskedFillNonBoolMask() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.ones([2]).maskedFill(Tensor([1, 0] as [Float]), 5)
         }
-        check(r, "maskedFill: mask must be a bool tensor, got float32")
+        expectMessage(r, "maskedFill: mask must be a bool tensor, got float32")
     }
 
     @Test func binaryBackends() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.ones([2]) * Tensor.ones([2], on: CPUBackend())
         }
-        check(r, "mul: a on cpu#1, b on cpu#2: backends differ")
+        expectMessage(r, "mul: a on cpu#1, b on cpu#2: backends differ")
     }
 
     @Test func concatBackends() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = concat([Tensor.ones([2]), Tensor.ones([2]), Tensor.ones([2], on: CPUBackend())])
         }
-        check(r, "concat: tensor 0 on cpu#1, tensor 1 on cpu#1, tensor 2 on cpu#2: backends differ")
+        expectMessage(r, "concat: tensor 0 on cpu#1, tensor 1 on cpu#1, tensor 2 on cpu#2: backends differ")
     }
 
     @Test func adamMomentDType() async {
@@ -141,7 +136,7 @@ import Testing
             p.adamUpdate(grad: Tensor.ones([3]), m: Tensor.zeros([3], dtype: .float64), v: Tensor.zeros([3]),
                          lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1)
         }
-        check(r, "adamUpdate: parameter float32, m float64, v float32: dtypes differ")
+        expectMessage(r, "adamUpdate: parameter float32, m float64, v float32: dtypes differ")
     }
 
     // MARK: ops that promote

@@ -133,20 +133,13 @@ func runGoldenLargeCase(_ c: GoldenLargeCase) -> [String] {
         problems += goldenCompare("output \(k)", o, w, atol: atol, rtol: rtol, signedZeros: true)
     }
     guard let ups = c.upstream, let grads = c.grads else { return problems }
-    var loss: Tensor? = nil
-    for (o, u) in zip(outs, ups) {
-        let ut = Tensor(goldenHashed(count: u.shape.reduce(1, *), salt: u.gen.salt, scale: u.gen.scale), shape: u.shape)
-        let term: Tensor = (o * ut).sum()
-        loss = loss.map { $0 + term } ?? term
+    let upstream = ups.map { u in
+        Tensor(goldenHashed(count: u.shape.reduce(1, *), salt: u.gen.salt, scale: u.gen.scale), shape: u.shape)
     }
-    let wrt = leaves.indices.filter { c.inputs[$0].grad }
-    guard let loss, loss.requiresGrad else { return problems + ["loss does not require a gradient"] }
-    let gs = gradients(of: loss, wrt: wrt.map { leaves[$0] })
-    for (j, i) in wrt.enumerated() {
-        guard let want = grads[i] else { problems.append("input \(i): fixture has no gradient"); continue }
-        problems += goldenCompare("grad \(i)", gs[j], want, atol: atol, rtol: rtol)
+    return problems + goldenGradientProblems(outs, upstream, leaves, wrt: leaves.indices.filter { c.inputs[$0].grad }) { i, g in
+        guard let want = grads[i] else { return ["input \(i): fixture has no gradient"] }
+        return goldenCompare("grad \(i)", g, want, atol: atol, rtol: rtol)
     }
-    return problems
 }
 
 @Suite struct GoldenLargeTests {

@@ -400,20 +400,27 @@ func runGoldenCase(_ c: GoldenCase) -> [String] {
     }
     let floatOuts = outs.filter { $0.dtype.isFloatingPoint }
     guard floatOuts.count == ups.count else { return problems + ["\(floatOuts.count) float outputs, \(ups.count) upstreams"] }
+    let upstream = ups.map { u in
+        u.dtype == "float64" ? Tensor(u.values, shape: u.shape) : Tensor(u.values.map { Float($0) }, shape: u.shape)
+    }
+    return problems + goldenGradientProblems(floatOuts, upstream, leaves, wrt: leaves.indices.filter { c.inputs[$0].grad }) { i, g in
+        guard let want = grads[i] else { return ["input \(i): fixture has no gradient"] }
+        return goldenCompare("grad \(i)", g, want, atol: atol, rtol: rtol)
+    }
+}
+
+/// The gradients of loss = sum_k sum(outs[k] * upstream[k]) (the goldens' loss) with respect to the leaves at `wrt`,
+/// each checked by `compare(leaf index, gradient)`; returns the problems found.
+func goldenGradientProblems(_ outs: [Tensor], _ upstream: [Tensor], _ leaves: [Tensor], wrt: [Int],
+                            _ compare: (Int, Tensor) -> [String]) -> [String] {
     var loss: Tensor? = nil
-    for (o, u) in zip(floatOuts, ups) {
-        let ut = u.dtype == "float64" ? Tensor(u.values, shape: u.shape) : Tensor(u.values.map { Float($0) }, shape: u.shape)
-        let term: Tensor = (o * ut).sum()
+    for (o, u) in zip(outs, upstream) {
+        let term: Tensor = (o * u).sum()
         loss = loss.map { $0 + term } ?? term
     }
-    let wrt = leaves.indices.filter { c.inputs[$0].grad }
-    guard let loss, loss.requiresGrad else { return problems + ["loss does not require a gradient"] }
+    guard let loss, loss.requiresGrad else { return ["loss does not require a gradient"] }
     let gs = gradients(of: loss, wrt: wrt.map { leaves[$0] })
-    for (j, i) in wrt.enumerated() {
-        guard let want = grads[i] else { problems.append("input \(i): fixture has no gradient"); continue }
-        problems += goldenCompare("grad \(i)", gs[j], want, atol: atol, rtol: rtol)
-    }
-    return problems
+    return zip(wrt, gs).flatMap { compare($0, $1) }
 }
 
 // MARK: tests

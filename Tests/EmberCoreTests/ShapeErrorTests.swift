@@ -1,56 +1,51 @@
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberCore
 
 /// Shape mistakes are programmer errors: they stop the process with a message naming the op and the shapes.
 /// Each case runs in a child process (Swift Testing exit tests) and checks what it printed.
 @Suite struct ShapeErrorTests {
-    func check(_ result: ExitTest.Result?, _ message: String) {
-        guard let result else { return }
-        let text = String(decoding: result.standardErrorContent, as: UTF8.self)
-        #expect(text.contains(message), "stderr was: \(text)")
-    }
-
     @Test func matmulInnerDimensions() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = matmul(Tensor.zeros([3, 4]), Tensor.zeros([5, 6]))
         }
-        check(r, "matmul: [3, 4] x [5, 6]: inner dimensions 4 and 5 differ")
+        expectMessage(r, "matmul: [3, 4] x [5, 6]: inner dimensions 4 and 5 differ")
     }
 
     @Test func broadcastMismatch() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.zeros([2, 3]) + Tensor.zeros([4])
         }
-        check(r, "add: shapes [2, 3] and [4] cannot be broadcast together")
+        expectMessage(r, "add: shapes [2, 3] and [4] cannot be broadcast together")
     }
 
     @Test func reshapeCount() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.zeros([2, 3]).reshaped([4, 2])
         }
-        check(r, "reshape: cannot reshape [2, 3] (6 elements) to [4, 2]")
+        expectMessage(r, "reshape: cannot reshape [2, 3] (6 elements) to [4, 2]")
     }
 
     @Test func conv2dChannels() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = conv2d(Tensor.zeros([1, 3, 8, 8]), Tensor.zeros([4, 2, 3, 3]))
         }
-        check(r, "conv2d: input [1, 3, 8, 8] and weight [4, 2, 3, 3] do not agree with groups=1")
+        expectMessage(r, "conv2d: input [1, 3, 8, 8] and weight [4, 2, 3, 3] do not agree with groups=1")
     }
 
     @Test func axisOutOfRange() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.zeros([2, 3]).sum(axis: 2)
         }
-        check(r, "sum: axis 2 is out of range for a tensor of rank 2")
+        expectMessage(r, "sum: axis 2 is out of range for a tensor of rank 2")
     }
 
     @Test func gatherIndexOutOfRange() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.zeros([2, 3]).gather(axis: 1, index: Tensor([0, 5] as [Int64], shape: [2, 1]))
         }
-        check(r, "gather: index 5 is out of range for a dimension of size 3")
+        expectMessage(r, "gather: index 5 is out of range for a dimension of size 3")
     }
 
     @Test func backwardTwice() async {
@@ -61,6 +56,6 @@ import Testing
             y.backward()
             y.backward()
         }
-        check(r, "already freed by an earlier backward")
+        expectMessage(r, "already freed by an earlier backward")
     }
 }

@@ -1,49 +1,44 @@
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberNN
 
 /// Layers refuse inputs whose dtype differs from their parameters (a message naming the layer and the dtypes, checked
 /// in a child process); layers without parameters and the elementwise losses promote.
 @Suite struct LayerDTypeTests {
-    func check(_ result: ExitTest.Result?, _ message: String) {
-        guard let result else { return }
-        let text = String(decoding: result.standardErrorContent, as: UTF8.self)
-        #expect(text.contains(message), "stderr was: \(text)")
-    }
-
     @Test func linearLayer() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Linear(3, 2)(Tensor.zeros([4, 3], dtype: .float64))
         }
-        check(r, "linear: input float64, weight float32, bias float32: dtypes differ")
+        expectMessage(r, "linear: input float64, weight float32, bias float32: dtypes differ")
     }
 
     @Test func conv2dLayer() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Conv2d(2, 3, kernel: 3, bias: false)(Tensor.zeros([1, 2, 5, 5], dtype: .float64))
         }
-        check(r, "conv2d: input float64, weight float32: dtypes differ")
+        expectMessage(r, "conv2d: input float64, weight float32: dtypes differ")
     }
 
     @Test func conv1dLayer() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Conv1d(2, 3, kernel: 3)(Tensor.zeros([1, 2, 5], dtype: .float64))
         }
-        check(r, "conv1d: input float64, weight float32, bias float32: dtypes differ")
+        expectMessage(r, "conv1d: input float64, weight float32, bias float32: dtypes differ")
     }
 
     @Test func convTranspose2dLayer() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = ConvTranspose2d(2, 3, kernel: 2)(Tensor.zeros([1, 2, 3, 3], dtype: .float64))
         }
-        check(r, "convTranspose2d: input float64, weight float32, bias float32: dtypes differ")
+        expectMessage(r, "convTranspose2d: input float64, weight float32, bias float32: dtypes differ")
     }
 
     @Test func batchNormLayer() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = BatchNorm2d(2)(Tensor.ones([2, 2, 3, 3], dtype: .float64))
         }
-        check(r, "BatchNorm2d: input float64, weight float32, bias float32, running_mean float32, running_var float32: dtypes differ")
+        expectMessage(r, "BatchNorm2d: input float64, weight float32, bias float32, running_mean float32, running_var float32: dtypes differ")
     }
 
     @Test func batchNormWithoutAffineInEvalMode() async {
@@ -52,28 +47,28 @@ import Testing
             bn.eval()
             _ = bn(Tensor.ones([4, 2], dtype: .float64))
         }
-        check(r, "BatchNorm1d: input float64, running_mean float32, running_var float32: dtypes differ")
+        expectMessage(r, "BatchNorm1d: input float64, running_mean float32, running_var float32: dtypes differ")
     }
 
     @Test func layerNormLayer() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = LayerNorm([3])(Tensor.ones([2, 3], dtype: .float64))
         }
-        check(r, "LayerNorm: input float64, weight float32, bias float32: dtypes differ")
+        expectMessage(r, "LayerNorm: input float64, weight float32, bias float32: dtypes differ")
     }
 
     @Test func groupNormLayer() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = GroupNorm(groups: 2, channels: 4)(Tensor.ones([2, 4, 3], dtype: .float64))
         }
-        check(r, "GroupNorm: input float64, weight float32, bias float32: dtypes differ")
+        expectMessage(r, "GroupNorm: input float64, weight float32, bias float32: dtypes differ")
     }
 
     @Test func embeddingWithFloatIndices() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Embedding(4, 2)(Tensor([1, 3] as [Float]))
         }
-        check(r, "embedding: indices must be int32 or int64, got float32")
+        expectMessage(r, "embedding: indices must be int32 or int64, got float32")
     }
 
     @Test func layersWithoutParametersAndLossesPromote() {

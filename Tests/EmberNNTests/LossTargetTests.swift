@@ -1,36 +1,31 @@
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberNN
 
 /// Class targets a loss cannot use stop the process with a message naming the loss, the target and its batch row,
 /// never an out-of-bounds read or a trap deep in gather; `validateClassTargets`, for targets from outside, throws the
 /// same message.
 @Suite struct LossTargetTests {
-    func check(_ result: ExitTest.Result?, _ message: String) {
-        guard let result else { return }
-        let text = String(decoding: result.standardErrorContent, as: UTF8.self)
-        #expect(text.contains(message), "stderr was: \(text)")
-    }
-
     @Test func nllLossWithFloatClassTargets() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = nllLoss(Tensor.zeros([2, 3]), Tensor([0, 1] as [Float]))
         }
-        check(r, "nllLoss: class targets must be int32 or int64, got float32")
+        expectMessage(r, "nllLoss: class targets must be int32 or int64, got float32")
     }
 
     @Test func crossEntropyTargetOutOfRange() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = crossEntropy(Tensor.zeros([3, 4]), Tensor([0, 4, 1] as [Int64]))
         }
-        check(r, "crossEntropy: target 4 is out of range for 4 classes (batch row 1)")
+        expectMessage(r, "crossEntropy: target 4 is out of range for 4 classes (batch row 1)")
     }
 
     @Test func crossEntropyNegativeTarget() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = crossEntropy(Tensor.zeros([3, 4]), Tensor([0, 1, -1] as [Int64]))
         }
-        check(r, "crossEntropy: target -1 is out of range for 4 classes (batch row 2)")
+        expectMessage(r, "crossEntropy: target -1 is out of range for 4 classes (batch row 2)")
     }
 
     @Test func nllLossTargetOutOfRangeWithSpatialDimensions() async {
@@ -38,7 +33,7 @@ import Testing
             // [N=2, C=3, L=2]: the bad target is at row 1, position 0
             _ = nllLoss(Tensor.zeros([2, 3, 2]), Tensor([0, 1, 7, 2] as [Int32], shape: [2, 2]))
         }
-        check(r, "nllLoss: target 7 is out of range for 3 classes (batch row 1)")
+        expectMessage(r, "nllLoss: target 7 is out of range for 3 classes (batch row 1)")
     }
 
     // MARK: the throwing check for targets from outside

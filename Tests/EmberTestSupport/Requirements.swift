@@ -89,3 +89,11 @@ private final class LockedData: @unchecked Sendable {
     func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
     var value: Data { lock.lock(); defer { lock.unlock() }; return data }
 }
+
+/// Checks that a child process stopped by an exit test (`#expect(processExitsWith: .failure, observing:
+/// [\.standardErrorContent])`) printed `message`: precondition failures must name the op and what was wrong.
+public func expectMessage(_ result: ExitTest.Result?, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    guard let result else { return }
+    let text = String(decoding: result.standardErrorContent, as: UTF8.self)
+    #expect(text.contains(message), "stderr was: \(text)", sourceLocation: sourceLocation)
+}
