@@ -54,6 +54,10 @@ public struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("run-dir"), help: "Run directory (default: outputs.directory/outputs.name from the config, e.g. runs/digits-cnn).")
     public var runDir: String?
 
+    /// Replace a finished run.
+    @Flag(help: "Replace the finished (or interrupted) run in the run directory; its model stays until the new one is written.")
+    public var overwrite = false
+
     /// Epochs override.
     @Option(help: "Override training.epochs.")
     public var epochs: Int?
@@ -102,6 +106,7 @@ public struct TrainCommand: ParsableCommand {
         var o = TrainOptions()
         o.configPath = config
         o.resume = resume
+        o.overwrite = overwrite
         o.runDirectory = runDir
         var overrides: [String] = []
         if let epochs { overrides.append("training.epochs=\(epochs)") }

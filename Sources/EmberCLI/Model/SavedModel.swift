@@ -62,13 +62,21 @@ public struct SavedModel: Codable, Sendable {
                       historyFile = "history.csv", configFile = "config.yaml", checkpointFile = "last.ckpt.safetensors",
                       bestCheckpointFile = "best.ckpt.safetensors", reportFile = "report.html"
 
-    /// Writes `model.json` and `model.safetensors` (PyTorch `state_dict` names) into `directory`, atomically.
+    /// Writes `model.json` and `model.safetensors` (PyTorch `state_dict` names) into `directory`, each atomically.
+    ///
+    /// Both are encoded first; then the old `model.json` is removed, the weights replaced and the new `model.json`
+    /// written, so that a crash never pairs new weights with an old architecture: at worst `model.json` is missing,
+    /// which the loaders report with a hint to `--resume`.
     public func write(model: Module, to directory: URL) throws {
-        try SafeTensors.write(model.stateDict(), metadata: ["format": "pt", "framework": "ember", "architecture": "model.json"],
-                              to: directory.appendingPathComponent(Self.modelFile))
+        let weights = SafeTensors.encode(model.stateDict(), metadata: ["format": "pt", "framework": "ember", "architecture": "model.json"])
         let e = PreparationJSON.encoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try e.encode(self), to: directory.appendingPathComponent(Self.jsonFile))
+        let json = try e.encode(self)
+        let jsonURL = directory.appendingPathComponent(Self.jsonFile)
+        var st = stat()
+        if lstat(jsonURL.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { unlink(jsonURL.path) }
+        try AtomicFile.write(weights, to: directory.appendingPathComponent(Self.modelFile))
+        try AtomicFile.write(json, to: jsonURL)
     }
 
     /// Reads `model.json` from a run directory (or the file itself).
@@ -76,8 +84,16 @@ public struct SavedModel: Codable, Sendable {
         var dir = URL(fileURLWithPath: path)
         var json = dir.appendingPathComponent(jsonFile)
         if path.hasSuffix(".json") { json = dir; dir = dir.deletingLastPathComponent() }
-        guard FileManager.default.fileExists(atPath: json.path) else {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: json.path, isDirectory: &isDir), !isDir.boolValue else {
             if !FileManager.default.fileExists(atPath: dir.path) { throw CLIError("\(path): no such directory") }
+            if isDir.boolValue { throw CLIError("\(json.path) is a directory, not a model file") }
+            let fm = FileManager.default
+            if [modelFile, checkpointFile].contains(where: { fm.fileExists(atPath: dir.appendingPathComponent($0).path) }) {
+                throw CLIError("\(path): no \(jsonFile) here: the run did not finish (it holds "
+                               + "\(fm.fileExists(atPath: dir.appendingPathComponent(checkpointFile).path) ? checkpointFile : modelFile)); "
+                               + "`ember train --resume --run-dir \(path)` completes it")
+            }
             throw CLIError("\(path): no \(jsonFile) here (expected a run directory written by `ember train`)")
         }
         let d = PreparationJSON.decoder()
