@@ -28,6 +28,9 @@ enum RunDirectory {
         guard !path.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw CLIError("--run-dir: expected a directory path, got an empty string")
         }
+        guard !path.allSatisfy({ $0 == "/" }) else {
+            throw CLIError("run directory \(jsonQuoted(path)): the file-system root cannot be a run directory; choose a folder such as runs/NAME")
+        }
     }
 
     /// Checks the resolved run directory `dir` before a run: a suitable place, and not a finished (or interrupted)

@@ -63,7 +63,13 @@ public enum TrainRunner {
     public static func loadConfig(_ o: TrainOptions) throws -> ExperimentConfig {
         if let dir = o.runDirectory { try RunDirectory.checkPath(dir) }
         if let path = o.configPath {
-            guard FileManager.default.fileExists(atPath: path) else { throw CLIError("config file \(path) not found") }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CLIError("config file \(path) not found") }
+            guard !isDirectory.boolValue else {
+                throw CLIError("config file \(path) is a directory; expected a YAML or JSON file"
+                               + (FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(SavedModel.configFile))
+                                  ? " (to continue the run there: ember train --resume --run-dir \(path))" : ""))
+            }
             let text: String
             do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
                 throw CLIError("config file \(path) cannot be read as UTF-8 text")
