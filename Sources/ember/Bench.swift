@@ -28,6 +28,13 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Run exactly this many timed calls per workload (for instruction/cycle counting with perf stat).")
     var steps: Int?
 
+    func validate() throws {
+        for (name, v) in [("threads", threads), ("blas-threads", blasThreads), ("steps", steps)] {
+            if let v, !(1...4096).contains(v) { throw ValidationError("--\(name) must be an integer in 1...4096, got \(v)") }
+        }
+        guard seconds > 0 && seconds.isFinite else { throw ValidationError("--seconds must be a positive number, got \(seconds)") }
+    }
+
     func run() throws {
         if let steps { fixedSteps.withLock { $0 = steps } }
         let n = threads ?? ProcessInfo.processInfo.activeProcessorCount

@@ -201,16 +201,20 @@ import EmberTestSupport
 
     @Test func tensorboardCanBeTurnedOff() throws {
         let dir = tempDirectory("track-off").appendingPathComponent("off")
-        // A stale event folder of an earlier run goes, as the other outputs of one do.
+        // A stale event file that an earlier run wrote (listed in its manifest) goes once the new run is complete, as
+        // the other outputs of one do; a file Ember did not write stays.
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("tensorboard"), withIntermediateDirectories: true)
         try Data([1, 2, 3]).write(to: dir.appendingPathComponent("tensorboard/events.out.tfevents.1.old"))
+        try Data([1, 2, 3]).write(to: dir.appendingPathComponent("tensorboard/events.out.tfevents.2.mine"))
+        try Data("tensorboard/events.out.tfevents.1.old\n".utf8).write(to: dir.appendingPathComponent(".ember-manifest"))
         var o = Self.tinyOptions(dir, ["tracking.tensorboard=false"])
         o.environment = ["MLFLOW_TRACKING_URI": "http://127.0.0.1:9"]   // ignored: tracking.mlflow is false
         o.overrides.append("tracking.mlflow=false")
         let capture = CapturedConsole()
         let outcome = try TrainRunner.run(o, console: capture.console)
         #expect(outcome.tensorboardDirectory == nil && outcome.mlflowRunID == nil)
-        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("tensorboard").path))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("tensorboard/events.out.tfevents.1.old").path))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("tensorboard/events.out.tfevents.2.mine").path))
         #expect(!capture.output.contains("tracking:") && !capture.output.contains("TensorBoard"))
     }
 

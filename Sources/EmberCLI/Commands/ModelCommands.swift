@@ -86,7 +86,7 @@ public struct PredictCommand: ParsableCommand {
     public var probabilities = false
 
     /// Limit.
-    @Option(help: "Only the first N examples.")
+    @Option(parsing: .unconditional, help: "Only the first N examples.")
     public var limit: Int?
 
     /// CSV target column to leave out.
@@ -95,6 +95,11 @@ public struct PredictCommand: ParsableCommand {
 
     /// Parsed from the command line.
     public init() {}
+
+    /// `--limit` must be positive.
+    public func validate() throws {
+        if let limit, limit < 1 { throw ValidationError("--limit must be a positive integer, got \(limit)") }
+    }
 
     /// Runs the command.
     public func run() throws {

@@ -54,20 +54,24 @@ public struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("run-dir"), help: "Run directory (default: outputs.directory/outputs.name from the config, e.g. runs/digits-cnn).")
     public var runDir: String?
 
+    /// Replace a finished run.
+    @Flag(help: "Replace the finished (or interrupted) run in the run directory; its model stays until the new one is written.")
+    public var overwrite = false
+
     /// Epochs override.
-    @Option(help: "Override training.epochs.")
+    @Option(parsing: .unconditional, help: "Override training.epochs.")
     public var epochs: Int?
 
     /// Batch-size override.
-    @Option(name: .customLong("batch-size"), help: "Override training.batch_size.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Override training.batch_size.")
     public var batchSize: Int?
 
     /// Learning-rate override.
-    @Option(help: "Override training.optimizer.lr.")
+    @Option(parsing: .unconditional, help: "Override training.optimizer.lr.")
     public var lr: Double?
 
     /// Seed override.
-    @Option(help: "Override training.seed.")
+    @Option(parsing: .unconditional, help: "Override training.seed.")
     public var seed: Int?
 
     /// Run-name override.
@@ -79,7 +83,7 @@ public struct TrainCommand: ParsableCommand {
     public var set: [String] = []
 
     /// Threads.
-    @Option(help: "Threads for Ember's kernels and OpenBLAS (default: all cores).")
+    @Option(parsing: .unconditional, help: "Threads for Ember's kernels and OpenBLAS (default: all cores).")
     public var threads: Int?
 
     /// No progress bar.
@@ -97,11 +101,29 @@ public struct TrainCommand: ParsableCommand {
     /// Parsed from the command line.
     public init() {}
 
+    /// Numbers in range, with a message naming the option (negative numbers reach here as numbers, not as unknown
+    /// flags: `--epochs -5` says `--epochs must be a positive integer, got -5`).
+    public func validate() throws {
+        func positive(_ name: String, _ v: Int?, max: Int) throws {
+            guard let v else { return }
+            guard v >= 1 else { throw ValidationError("--\(name) must be a positive integer, got \(v)") }
+            guard v <= max else { throw ValidationError("--\(name) must be at most \(max), got \(v)") }
+        }
+        try positive("epochs", epochs, max: ConfigLimits.maxEpochs)
+        try positive("batch-size", batchSize, max: ConfigLimits.maxInt)
+        try positive("threads", threads, max: ConfigLimits.maxThreads)
+        try positive("stop-after-batches", stopAfterBatches, max: .max)
+        if let seed, seed < 0 { throw ValidationError("--seed must be a non-negative integer, got \(seed)") }
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        if let runDir { try RunDirectory.checkPath(runDir) }
+    }
+
     /// The invocation's options.
     public var options: TrainOptions {
         var o = TrainOptions()
         o.configPath = config
         o.resume = resume
+        o.overwrite = overwrite
         o.runDirectory = runDir
         var overrides: [String] = []
         if let epochs { overrides.append("training.epochs=\(epochs)") }

@@ -18,6 +18,7 @@ extension ExperimentConfig {
         if !overrides.isEmpty {
             var node = root.node
             for o in overrides { node = try applyOverride(o, to: node) }
+            try SafeYAML.checkExpanded(node, file: file, what: "the document with its overrides")
             root = ConfigValue(node: node, path: "", file: file)
         }
         let top = try root.mapping()
@@ -82,10 +83,14 @@ func applyOverride(_ assignment: String, to root: Node) throws -> Node {
         throw ConfigError(path: "", message: "override \(jsonQuoted(assignment)): expected key.path=value")
     }
     let keys = assignment[..<eq].split(separator: ".").map(String.init)
+    guard keys.count <= SafeYAML.maxDepth else {
+        throw ConfigError(path: "", message: "override \(jsonQuoted(String(assignment.prefix(40)) + "...")): a key path deeper than \(SafeYAML.maxDepth) levels")
+    }
     let text = String(assignment[assignment.index(after: eq)...])
     var value: Node
-    do { value = try Yams.compose(yaml: text) ?? Node("null") } catch {
-        throw ConfigError(path: keys.joined(separator: "."), message: "override value \(jsonQuoted(text)) is not valid YAML")
+    do { value = try SafeYAML.compose(text, file: nil, what: "the value") ?? Node("null") } catch let e as ConfigError {
+        let problem = e.message.hasPrefix("not valid") ? "is not valid YAML" : e.message.replacingOccurrences(of: "the value ", with: "")
+        throw ConfigError(path: keys.joined(separator: "."), message: "override value \(jsonQuoted(String(text.prefix(40)) + (text.count > 40 ? "..." : ""))) \(problem)")
     }
     // A scalar without its position in the override text (a line number would point nowhere).
     if case .scalar(let s) = value { value = Node(s.string, Tag(.implicit), s.style) }
@@ -147,7 +152,7 @@ private func parseData(_ v: ConfigValue) throws -> DataConfig {
         }
         if let t = sm.optional("validation") { d.split.validation = try t.double(in: 0.0...0.9, "a fraction in [0, 0.9]") }
         if let t = sm.optional("stratify") { d.split.stratify = try t.bool() }
-        if let t = sm.optional("seed") { d.split.seed = UInt64(try t.int(atLeast: 0)) }
+        if let t = sm.optional("seed") { d.split.seed = UInt64(try t.int(atLeast: 0, atMost: .max)) }
         try sm.finish()
     }
     if let l = m.optional("limit") {
@@ -157,7 +162,12 @@ private func parseData(_ v: ConfigValue) throws -> DataConfig {
         try lm.finish()
     }
     if let s = m.optional("scale") { d.scale = try s.positiveDouble() }
-    if let s = m.optional("shape") { d.shape = try s.intList(atLeast: 1) }
+    if let s = m.optional("shape") {
+        d.shape = try s.intList(atLeast: 1, atMost: ConfigLimits.maxSize)
+        guard ConfigLimits.product(d.shape!) != nil else {
+            throw s.mismatch("a shape of at most \(ConfigLimits.maxExampleElements) values in all")
+        }
+    }
     if let p = m.optional("preparation") { d.preparation = try p.list().map(parsePreparation) }
     if let a = m.optional("augmentation") { d.augmentation = try a.list().map(parseAugmentation) }
     try m.finish()

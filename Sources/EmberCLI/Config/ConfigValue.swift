@@ -1,6 +1,37 @@
 import Foundation
 import Yams
 
+/// Bounds on what configs, data files and `model.json` may ask for: far above any real use, far below what would
+/// overflow an `Int` or exhaust memory before anything useful happens.
+public enum ConfigLimits {
+    /// The largest integer a config key takes (2^31 - 1), unless the key says otherwise.
+    public static let maxInt = Int(Int32.max)
+    /// The largest size of one dimension: features, channels, kernel, stride, padding, pooling size (2^24).
+    public static let maxSize = 1 << 24
+    /// The most values one example may have, at any layer (2^28).
+    public static let maxExampleElements = 1 << 28
+    /// The most parameters a model may have (2^28, 1 GiB of float32 weights).
+    public static let maxParameters = 1 << 28
+    /// The most classes a classification task may have.
+    public static let maxClasses = 100_000
+    /// The most epochs.
+    public static let maxEpochs = 1_000_000
+    /// The most threads `--threads` takes.
+    public static let maxThreads = 4096
+
+    /// The product of `dims`, or nil when it overflows or exceeds `limit`.
+    public static func product(_ dims: [Int], limit: Int = maxExampleElements) -> Int? {
+        var n = 1
+        for d in dims {
+            guard d >= 0 else { return nil }
+            let (p, o) = n.multipliedReportingOverflow(by: d)
+            guard !o, p <= limit else { return nil }
+            n = p
+        }
+        return n
+    }
+}
+
 /// An error in an experiment config: the key path (`training.optimizer.lr`), what was expected there and what was
 /// found, with the file and line when known.
 ///
@@ -38,15 +69,12 @@ struct ConfigValue {
     let file: String?
 
     /// The document root of `text`.
+    /// - Throws: `ConfigError` for text that is not YAML, or beyond `SafeYAML`'s size, nesting and alias limits.
     static func parse(_ text: String, file: String?) throws -> ConfigValue {
-        do {
-            guard let root = try Yams.compose(yaml: text) else {
-                return ConfigValue(node: Node.mapping(Node.Mapping([])), path: "", file: file)
-            }
-            return ConfigValue(node: root, path: "", file: file)
-        } catch let e as YamlError {
-            throw ConfigError(path: "", message: "not valid YAML or JSON: \(yamlProblem(e))", file: file, line: yamlLine(e))
+        guard let root = try SafeYAML.compose(text, file: file) else {
+            return ConfigValue(node: Node.mapping(Node.Mapping([])), path: "", file: file)
         }
+        return ConfigValue(node: root, path: "", file: file)
     }
 
     func error(_ message: String) -> ConfigError {
@@ -101,11 +129,14 @@ struct ConfigValue {
         return v
     }
 
-    func int(atLeast minimum: Int) throws -> Int {
+    /// An integer in `minimum...maximum`. The default maximum (`ConfigLimits.maxInt`, 2^31 - 1) keeps sizes and counts
+    /// far from overflow; seeds pass `.max`.
+    func int(atLeast minimum: Int, atMost maximum: Int = ConfigLimits.maxInt) throws -> Int {
         let v = try int()
         guard v >= minimum else {
             throw mismatch(minimum == 1 ? "a positive integer" : minimum == 0 ? "a non-negative integer" : "an integer >= \(minimum)")
         }
+        guard v <= maximum else { throw mismatch("an integer of at most \(maximum)") }
         return v
     }
 
@@ -137,10 +168,10 @@ struct ConfigValue {
     }
 
     /// A list of integers, or a single integer standing for a list of one.
-    func intList(atLeast minimum: Int = 1) throws -> [Int] {
-        if isSequence { return try list().map { try $0.int(atLeast: minimum) } }
+    func intList(atLeast minimum: Int = 1, atMost maximum: Int = ConfigLimits.maxInt) throws -> [Int] {
+        if isSequence { return try list().map { try $0.int(atLeast: minimum, atMost: maximum) } }
         guard isScalar, kind == .int else { throw mismatch("an integer or a list of integers") }
-        return [try int(atLeast: minimum)]
+        return [try int(atLeast: minimum, atMost: maximum)]
     }
 
     /// An integer or a pair of integers (`3` or `[3, 5]`), as a pair.
@@ -234,19 +265,4 @@ func jsonQuoted(_ s: String) -> String {
         }
     }
     return out + "\""
-}
-
-private func yamlProblem(_ e: YamlError) -> String {
-    switch e {
-    case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return problem
-    case .reader(let problem, _, _, _): return problem
-    default: return "\(e)"
-    }
-}
-
-private func yamlLine(_ e: YamlError) -> Int? {
-    switch e {
-    case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
-    default: return nil
-    }
 }

@@ -9,9 +9,9 @@ func parseTraining(_ v: ConfigValue?, task: TaskKind) throws -> TrainingConfig {
     var t = TrainingConfig()
     guard let v else { return t }
     let m = try v.mapping()
-    if let x = m.optional("epochs") { t.epochs = try x.int(atLeast: 1) }
+    if let x = m.optional("epochs") { t.epochs = try x.int(atLeast: 1, atMost: ConfigLimits.maxEpochs) }
     if let x = m.optional("batch_size") { t.batchSize = try x.int(atLeast: 1) }
-    if let x = m.optional("seed") { t.seed = UInt64(try x.int(atLeast: 0)) }
+    if let x = m.optional("seed") { t.seed = UInt64(try x.int(atLeast: 0, atMost: .max)) }
     if let x = m.optional("optimizer") { t.optimizer = try parseOptimizer(x) }
     if let x = m.optional("schedule") { t.schedule = try parseSchedule(x) }
     if let x = m.optional("loss") { t.loss = try parseLoss(x, task: task) }

@@ -60,8 +60,9 @@ enum DataReader {
     static func load(_ d: DataConfig, file: String?) throws -> (train: RawData, test: RawData?, source: String) {
         if let name = d.dataset { return try loadBuiltin(name, directory: d.directory, file: file) }
         guard let train = d.train else { throw CLIError("data: no dataset or train files") }
-        let tr = try read(train, task: d.task, classes: nil)
-        let te = try d.test.map { try read($0, task: d.task, classes: tr.classNames) }
+        let missing = d.preparation.contains { if case .imputer = $0 { return true }; return false }
+        let tr = try read(train, task: d.task, classes: nil, missingAllowed: missing)
+        let te = try d.test.map { try read($0, task: d.task, classes: tr.classNames, missingAllowed: missing) }
         return (tr, te, train.path)
     }
 
@@ -95,37 +96,76 @@ enum DataReader {
     }
 
     /// Reads one file source. `classes`: the training part's class names, which test labels must map onto.
-    static func read(_ s: DataSource, task: TaskKind, classes: [String]?) throws -> RawData {
+    /// `missingAllowed`: whether NaN inputs (missing values) are allowed, i.e. an imputation step fills them in.
+    /// - Throws: `DataError` naming the file and the record, line or column of the first value that cannot be used:
+    ///   an infinite input, a missing input without imputation, a class label that is not a whole number in
+    ///   0..<100,000 (or beyond the training classes), a non-finite regression target.
+    static func read(_ s: DataSource, task: TaskKind, classes: [String]?, missingAllowed: Bool = false) throws -> RawData {
         switch s.format {
-        case .csv: return try readCSV(s, task: task, classes: classes)
+        case .csv: return try readCSV(s, task: task, classes: classes, missingAllowed: missingAllowed)
         case .idx:
             let x = try IDXReader.read(path: s.path)
             var inputs = x.tensor(dtype: .float32)
             if inputs.rank == 3 { inputs = inputs.reshaped([inputs.shape[0], 1, inputs.shape[1], inputs.shape[2]]) }
+            try checkInputs(inputs, file: s.path, missingAllowed: missingAllowed)
             let y = try IDXReader.read(path: s.targets!)
-            let targets = task == .classification ? try classLabels(y.tensor(dtype: .float64), file: s.targets!) : y.tensor(dtype: .float32)
+            let targets = task == .classification ? try classLabels(y.doubles(), shape: y.shape, file: s.targets!)
+                                                  : try regressionTargets(y.tensor(dtype: .float32), file: s.targets!)
             return try pair(inputs, targets, s, task: task, classes: classes, byteImages: x.header.elementType == .uint8)
         case .npy:
             let inputs = try NPYArray(path: s.path).tensor().cast(.float32)
+            try checkInputs(inputs, file: s.path, missingAllowed: missingAllowed)
             let y = try NPYArray(path: s.targets!).tensor()
-            let targets = task == .classification ? try classLabels(y, file: s.targets!) : y.cast(.float32)
+            let targets = task == .classification ? try classLabels(y, file: s.targets!)
+                                                  : try regressionTargets(y.cast(.float32), file: s.targets!)
             return try pair(inputs, targets, s, task: task, classes: classes, byteImages: false)
         }
     }
 
-    /// Labels above this are refused: classes are numbered 0, 1, 2, ... and each gets an output unit and a name.
-    static let maxClassLabel = 1 << 20
-
-    /// Class labels read from a file as int64. Float labels must be whole numbers (2.5, NaN or 1e30 are errors, not
-    /// silently truncated or a trap in the conversion).
+    /// Class labels from any numeric tensor: whole numbers in 0..<`ConfigLimits.maxClasses`, as int64.
     static func classLabels(_ y: Tensor, file: String) throws -> Tensor {
-        guard y.dtype.isFloatingPoint else { return y.cast(.int64) }
-        let values = y.toArray(Double.self)
-        // whole numbers of magnitude up to 2^53 convert exactly; the range of labels is checked after conversion
-        if let i = values.firstIndex(where: { !$0.isFinite || $0.rounded() != $0 || Swift.abs($0) > 9_007_199_254_740_992 }) {
-            throw CLIError("\(file): expected whole-number class labels, found \(values[i]) (example \(i))")
+        if y.dtype == .int64 || y.dtype == .int32 || y.dtype == .bool {
+            let v = y.cast(.int64).toArray(Int64.self)
+            if let i = v.firstIndex(where: { $0 < 0 || $0 >= Int64(ConfigLimits.maxClasses) }) {
+                throw DataError(.badValue, file: file, at: .record(i),
+                                expected: "a class label in 0..<\(ConfigLimits.maxClasses)", found: "\(v[i])")
+            }
+            return Tensor(v, shape: y.shape)
         }
-        return y.cast(.int64)
+        return try classLabels(y.cast(.float64).toArray(Double.self), shape: y.shape, file: file)
+    }
+
+    static func classLabels(_ values: [Double], shape: [Int], file: String) throws -> Tensor {
+        var out = [Int64](repeating: 0, count: values.count)
+        for (i, v) in values.enumerated() {
+            guard v.isFinite, v == v.rounded(), v >= 0, v < Double(ConfigLimits.maxClasses) else {
+                let what = v.isNaN ? "NaN" : v.isInfinite ? (v > 0 ? "inf" : "-inf") : "\(v)"
+                throw DataError(.badValue, file: file, at: .record(i),
+                                expected: "a class label: a whole number in 0..<\(ConfigLimits.maxClasses)", found: what)
+            }
+            out[i] = Int64(v)
+        }
+        return Tensor(out, shape: shape)
+    }
+
+    static func regressionTargets(_ y: Tensor, file: String) throws -> Tensor {
+        let v = y.cast(.float32).scalars
+        if let i = v.firstIndex(where: { !$0.isFinite }) {
+            let per = y.rank > 1 ? y.shape.dropFirst().reduce(1, *) : 1
+            throw DataError(.badValue, file: file, at: .record(i / Swift.max(per, 1)), expected: "a finite target value", found: "\(v[i])")
+        }
+        return y
+    }
+
+    /// Inputs must be finite; NaN (missing) only when an imputation step fills it in.
+    static func checkInputs(_ x: Tensor, file: String, missingAllowed: Bool) throws {
+        let v = x.cast(.float32).scalars
+        guard let i = v.firstIndex(where: { $0.isInfinite || (!missingAllowed && $0.isNaN) }) else { return }
+        let per = Swift.max(x.rank > 1 ? x.shape.dropFirst().reduce(1, *) : 1, 1)
+        throw DataError(.badValue, file: file, at: .record(i / per),
+                        expected: v[i].isNaN ? "no missing values (NaN) without an imputation step (add {impute: median} to data.preparation)"
+                                             : "finite input values",
+                        found: "\(v[i]) at value \(i % per)")
     }
 
     private static func pair(_ x: Tensor, _ y: Tensor, _ s: DataSource, task: TaskKind, classes: [String]?, byteImages: Bool) throws -> RawData {
@@ -136,34 +176,56 @@ enum DataReader {
         var names: [String] = []
         if task == .classification {
             guard y.rank == 1 else { throw CLIError("\(file): expected one class label per example, got targets of shape \(y.shape)") }
-            let labels = y.toArray(Int64.self)
-            if let bad = labels.first(where: { $0 < 0 }) { throw CLIError("\(file): expected class labels >= 0, found \(bad)") }
-            if let bad = labels.first(where: { $0 > maxClassLabel }) {
-                throw CLIError("\(file): label \(bad) is too large: class labels are numbered 0, 1, 2, ... (at most \(maxClassLabel))")
-            }
+            let labels = y.toArray(Int64.self)   // checked: 0..<maxClasses
             let n = Int((labels.max() ?? 0) + 1)
             names = classes ?? (0..<n).map(String.init)
-            if let bad = labels.first(where: { Int($0) >= names.count }) {
-                throw CLIError("\(file): label \(bad) is not one of the \(names.count) training classes")
+            if let i = labels.firstIndex(where: { Int($0) >= names.count }) {
+                throw DataError(.badValue, file: file, at: .record(i), expected: "one of the \(names.count) training classes (0..<\(names.count))",
+                                found: "\(labels[i])")
             }
         }
         return RawData(inputs: x, targets: y, classNames: names, featureNames: [], byteImages: byteImages)
     }
 
-    private static func readCSV(_ s: DataSource, task: TaskKind, classes: [String]?) throws -> RawData {
+    private static func readCSV(_ s: DataSource, task: TaskKind, classes: [String]?, missingAllowed: Bool) throws -> RawData {
         let table = try CSVTable(path: s.path)
-        guard table.rowCount > 0 else { throw CLIError("\(s.path): no data rows") }
-        let target = s.target ?? table.columnNames.last!
+        guard let last = table.columnNames.last, table.rowCount > 0 else { throw CLIError("\(s.path): no data rows") }
+        let target = s.target ?? last
         _ = try table.columnIndex(target)
+        if s.features == nil {
+            // A column of numbers with a few cells that are not: name the cell rather than drop the column.
+            for (j, name) in table.columnNames.enumerated() where name != target {
+                guard case .text(let v) = table.columns[j], v.contains(where: { $0.map { CSVTable.number($0) != nil } ?? false }),
+                      let i = v.firstIndex(where: { $0 != nil && CSVTable.number($0!) == nil }) else { continue }
+                throw DataError(.badValue, file: s.path, at: .field(line: table.lines[i], column: name),
+                                expected: "a number (the column's other values are numbers)", found: jsonQuoted(v[i]!))
+            }
+        }
         let features = s.features ?? table.columnNames.enumerated()
             .filter { $0.element != target && table.columns[$0.offset].type == .numeric }.map(\.element)
         guard !features.isEmpty else { throw CLIError("\(s.path): no numeric feature columns besides the target '\(target)'") }
         let x = try table.tensor(columns: features)
+        // Infinite values, and missing ones without an imputation step, named by line and column.
+        let values = x.scalars, width = features.count
+        if let k = values.firstIndex(where: { $0.isInfinite || (!missingAllowed && $0.isNaN) }) {
+            throw DataError(.badValue, file: s.path, at: .field(line: table.lines[k / width], column: features[k % width]),
+                            expected: values[k].isNaN ? "a value (missing values need an imputation step: add {impute: median} to data.preparation)"
+                                                      : "a finite number",
+                            found: values[k].isNaN ? "a missing value" : "\(values[k])")
+        }
         if task == .regression {
             let y = try table.numbers(target)
+            if let i = y.firstIndex(where: { !$0.isFinite }) {
+                throw DataError(.badValue, file: s.path, at: .field(line: table.lines[i], column: target), expected: "a finite target value",
+                                found: y[i].isNaN ? "a missing value" : "\(y[i])")
+            }
             return RawData(inputs: x, targets: Tensor(y.map { Float($0) }), classNames: [], featureNames: features, byteImages: false)
         }
         let (y, names) = try table.classLabels(column: target)
+        guard names.count <= ConfigLimits.maxClasses else {
+            throw DataError(.badValue, file: s.path, at: .column(target), expected: "at most \(ConfigLimits.maxClasses) classes",
+                            found: "\(names.count)")
+        }
         guard let classes else {
             return RawData(inputs: x, targets: y, classNames: names, featureNames: features, byteImages: false)
         }

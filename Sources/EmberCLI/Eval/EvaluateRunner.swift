@@ -51,14 +51,17 @@ public enum EvaluateRunner {
             var source = DataSource(format: format, path: spec)
             if format == .csv {
                 let table = try CSVTable(path: spec)
-                let target = o.target ?? saved.target ?? table.columnNames.last!
+                guard let last = table.columnNames.last, table.rowCount > 0 else { throw CLIError("--data \(spec): no data rows") }
+                let target = o.target ?? saved.target ?? last
                 source.target = target
                 source.features = try PredictRunner.featureColumns(table, saved: saved, target: target)
             } else {
                 guard let labels = o.labels else { throw CLIError("--data \(spec): \(format.rawValue) inputs need --labels FILE") }
                 source.targets = labels
             }
-            let data = try DataReader.read(source, task: saved.task, classes: saved.task == .classification ? saved.classes : nil)
+            let imputes = saved.input.preparation.steps.contains { if case .imputer = $0 { return true }; return false }
+            let data = try DataReader.read(source, task: saved.task, classes: saved.task == .classification ? saved.classes : nil,
+                                           missingAllowed: imputes)
             return (data, (spec as NSString).lastPathComponent)
         }
         // A dataset: the run's own (reproducing its split from the saved config and seed) or another built-in one.

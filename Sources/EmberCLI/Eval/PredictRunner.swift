@@ -78,7 +78,8 @@ public enum PredictRunner {
     /// else every numeric column but the target, in file order.
     static func featureColumns(_ table: CSVTable, saved: SavedModel, target: String?) throws -> [String] {
         let names = saved.input.featureNames, want = saved.input.featureCount
-        if !names.isEmpty && names.allSatisfy(table.columnNames.contains) { return names }
+        let present = Set(table.columnNames)
+        if !names.isEmpty && names.allSatisfy(present.contains) { return names }
         let skip = target ?? saved.target
         if let skip { _ = try table.columnIndex(skip) }
         let columns = table.columnNames.enumerated().filter { table.columns[$0.offset].type == .numeric && $0.element != skip }

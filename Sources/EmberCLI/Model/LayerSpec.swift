@@ -43,6 +43,59 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     /// This layer with its input size filled in from `input` (one example's shape, no batch axis), and the shape it
     /// outputs. Throws a message (without key path) when the layer cannot take that input.
     func resolve(input: [Int]) throws(LayerShapeError) -> (LayerSpec, [Int]) {
+        try checkOptions()
+        let (s, output) = try resolveShape(input: input)
+        guard output.allSatisfy({ $0 >= 1 }), ConfigLimits.product(output) != nil else {
+            throw LayerShapeError("\(type) would output \(output) per example: more than \(ConfigLimits.maxExampleElements) values "
+                                  + "(or an empty dimension)")
+        }
+        return (s, output)
+    }
+
+    /// Every option in range: a known type, sizes in 1...2^24 (padding from 0), pairs of two, a dropout probability
+    /// in [0, 1), finite slopes.
+    func checkOptions() throws(LayerShapeError) {
+        guard Self.kinds.contains(type) else {
+            throw LayerShapeError("unknown layer type \(jsonQuoted(type)) (known: \(Self.kinds.joined(separator: ", ")))")
+        }
+        let maxSize = ConfigLimits.maxSize
+        func check(_ name: String, _ v: Int?, from minimum: Int) throws(LayerShapeError) {
+            if let v, v < minimum || v > maxSize {
+                throw LayerShapeError("\(type) `\(name)` must be an integer in \(minimum)...\(maxSize), got \(v)")
+            }
+        }
+        func pair(_ name: String, _ v: [Int]?, from minimum: Int) throws(LayerShapeError) {
+            guard let v else { return }
+            guard v.count == 2 else { throw LayerShapeError("\(type) `\(name)` must be two integers [height, width], got \(v)") }
+            for x in v { try check(name, x, from: minimum) }
+        }
+        try check("in", inFeatures, from: 1)
+        try check("out", out, from: 1)
+        try pair("kernel", kernel, from: 1)
+        try pair("stride", stride, from: 1)
+        try pair("padding", padding, from: 0)
+        try pair("size", size, from: 1)
+        if let p, !(p >= 0 && p < 1) { throw LayerShapeError("\(type) `p` must be a probability in [0, 1), got \(p)") }
+        if let slope, !slope.isFinite { throw LayerShapeError("\(type) `slope` must be a finite number, got \(slope)") }
+    }
+
+    /// The parameters this (resolved) layer holds, or nil beyond `ConfigLimits.maxParameters`.
+    var parameterCount: Int? {
+        let limit = ConfigLimits.maxParameters
+        switch type {
+        case "linear":
+            guard let i = inFeatures, let o = out, let w = ConfigLimits.product([i, o], limit: limit) else { return nil }
+            return w + ((bias ?? true) ? o : 0)
+        case "conv2d":
+            guard let i = inFeatures, let o = out, let k = kernel, k.count == 2,
+                  let w = ConfigLimits.product([i, o, k[0], k[1]], limit: limit) else { return nil }
+            return w + ((bias ?? true) ? o : 0)
+        case "batchnorm1d", "batchnorm2d", "layernorm": return 2 * (inFeatures ?? 0)
+        default: return 0
+        }
+    }
+
+    private func resolveShape(input: [Int]) throws(LayerShapeError) -> (LayerSpec, [Int]) {
         var s = self
         func image() throws(LayerShapeError) -> (c: Int, h: Int, w: Int) {
             guard input.count == 3 else {
@@ -166,15 +219,28 @@ public struct Architecture: Codable, Equatable, Sendable {
 
     /// Fills in every layer's input size from `inputShape`. `paths` name the layers in errors.
     static func resolve(_ specs: [LayerSpec], inputShape: [Int], paths: [String], file: String?) throws -> Architecture {
+        guard !inputShape.isEmpty, inputShape.allSatisfy({ (1...ConfigLimits.maxSize).contains($0) }),
+              ConfigLimits.product(inputShape) != nil else {
+            throw ConfigError(path: "data.shape", message: "expected an input shape of sizes in 1...\(ConfigLimits.maxSize) and at most "
+                              + "\(ConfigLimits.maxExampleElements) values in all, got \(inputShape)", file: file)
+        }
         var shape = inputShape
         var out: [LayerSpec] = []
+        var parameters = 0
         for (i, spec) in specs.enumerated() {
-            do {
+            let path = i < paths.count ? paths[i] : "model.layers[\(i)]"
+            do throws(LayerShapeError) {
                 let (r, next) = try spec.resolve(input: shape)
                 out.append(r)
                 shape = next
+                guard let n = r.parameterCount, case let (total, overflow) = parameters.addingReportingOverflow(n), !overflow,
+                      total <= ConfigLimits.maxParameters else {
+                    throw LayerShapeError("the model would have more than \(grouped(ConfigLimits.maxParameters)) parameters "
+                                          + "(this layer: \(r.summary)); make it smaller")
+                }
+                parameters = total
             } catch {
-                throw ConfigError(path: i < paths.count ? paths[i] : "model.layers[\(i)]", message: error.message, file: file)
+                throw ConfigError(path: path, message: error.message, file: file)
             }
         }
         return Architecture(inputShape: inputShape, layers: out)

@@ -62,13 +62,21 @@ public struct SavedModel: Codable, Sendable {
                       historyFile = "history.csv", configFile = "config.yaml", checkpointFile = "last.ckpt.safetensors",
                       bestCheckpointFile = "best.ckpt.safetensors", reportFile = "report.html"
 
-    /// Writes `model.json` and `model.safetensors` (PyTorch `state_dict` names) into `directory`, atomically.
+    /// Writes `model.json` and `model.safetensors` (PyTorch `state_dict` names) into `directory`, each atomically.
+    ///
+    /// Both are encoded first; then the old `model.json` is removed, the weights replaced and the new `model.json`
+    /// written, so that a crash never pairs new weights with an old architecture: at worst `model.json` is missing,
+    /// which the loaders report with a hint to `--resume`.
     public func write(model: Module, to directory: URL) throws {
-        try SafeTensors.write(model.stateDict(), metadata: ["format": "pt", "framework": "ember", "architecture": "model.json"],
-                              to: directory.appendingPathComponent(Self.modelFile))
+        let weights = SafeTensors.encode(model.stateDict(), metadata: ["format": "pt", "framework": "ember", "architecture": "model.json"])
         let e = PreparationJSON.encoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try e.encode(self), to: directory.appendingPathComponent(Self.jsonFile))
+        let json = try e.encode(self)
+        let jsonURL = directory.appendingPathComponent(Self.jsonFile)
+        var st = stat()
+        if lstat(jsonURL.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { unlink(jsonURL.path) }
+        try AtomicFile.write(weights, to: directory.appendingPathComponent(Self.modelFile))
+        try AtomicFile.write(json, to: jsonURL)
     }
 
     /// Reads `model.json` from a run directory (or the file itself).
@@ -76,17 +84,79 @@ public struct SavedModel: Codable, Sendable {
         var dir = URL(fileURLWithPath: path)
         var json = dir.appendingPathComponent(jsonFile)
         if path.hasSuffix(".json") { json = dir; dir = dir.deletingLastPathComponent() }
-        guard FileManager.default.fileExists(atPath: json.path) else {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: json.path, isDirectory: &isDir), !isDir.boolValue else {
             if !FileManager.default.fileExists(atPath: dir.path) { throw CLIError("\(path): no such directory") }
+            if isDir.boolValue { throw CLIError("\(json.path) is a directory, not a model file") }
+            let fm = FileManager.default
+            if [modelFile, checkpointFile].contains(where: { fm.fileExists(atPath: dir.appendingPathComponent($0).path) }) {
+                throw CLIError("\(path): no \(jsonFile) here: the run did not finish (it holds "
+                               + "\(fm.fileExists(atPath: dir.appendingPathComponent(checkpointFile).path) ? checkpointFile : modelFile)); "
+                               + "`ember train --resume --run-dir \(path)` completes it")
+            }
             throw CLIError("\(path): no \(jsonFile) here (expected a run directory written by `ember train`)")
         }
         let d = PreparationJSON.decoder()
         do {
             let m = try d.decode(SavedModel.self, from: try Data(contentsOf: json))
             guard m.format == "ember-model" else { throw CLIError("\(json.path): not an Ember model file (format \(jsonQuoted(m.format)))") }
+            try m.validate(json.path)
             return (m, dir)
         } catch let e as CLIError { throw e } catch {
             throw CLIError("\(json.path): not a valid Ember model file (\(error))")
+        }
+    }
+
+    /// The version of `model.json` this build writes and reads.
+    public static let formatVersion = 1
+
+    /// Checks a decoded `model.json` before anything is built from it: the version, every layer's options and sizes
+    /// (as a config's are checked, and equal to what its input implies), the input preparation's shapes, and the
+    /// classes against the model's outputs.
+    /// - Throws: `CLIError` naming the file and the key (`architecture.layers[2]: conv2d `stride` must be ...`).
+    func validate(_ path: String) throws {
+        func fail(_ key: String, _ message: String) -> CLIError { CLIError("\(path): \(key): \(message)") }
+        guard version == Self.formatVersion else {
+            throw fail("version", "this ember reads model files of version \(Self.formatVersion), got \(version)"
+                       + (version > Self.formatVersion ? " (written by a newer ember)" : ""))
+        }
+        let paths = architecture.layers.indices.map { "architecture.layers[\($0)]" }
+        let resolved: Architecture
+        do {
+            resolved = try Architecture.resolve(architecture.layers, inputShape: architecture.inputShape, paths: paths, file: nil)
+        } catch let e as ConfigError {
+            throw fail(e.path == "data.shape" ? "architecture.inputShape" : e.path, e.message)
+        }
+        for (i, (saved, fresh)) in zip(architecture.layers, resolved.layers).enumerated() where saved != fresh {
+            throw fail(paths[i], "\(saved.summary) does not fit its input \(i == 0 ? architecture.inputShape : resolved.shapes[i - 1]) "
+                       + "(expected \(fresh.summary))")
+        }
+        let out = resolved.outputShape
+        switch task {
+        case .classification:
+            guard (2...ConfigLimits.maxClasses).contains(classes.count) else {
+                throw fail("classes", "expected 2 to \(ConfigLimits.maxClasses) class names, got \(classes.count)")
+            }
+            guard out == [classes.count] else {
+                throw fail("classes", "\(classes.count) class names, but the model outputs \(out) per example")
+            }
+        case .regression:
+            guard out.count == 1 else { throw fail("architecture", "a regression model must output [values] per example, got \(out)") }
+        }
+        guard input.shape == architecture.inputShape else {
+            throw fail("input.shape", "\(input.shape) differs from architecture.inputShape \(architecture.inputShape)")
+        }
+        guard !input.rawShape.isEmpty, input.rawShape.allSatisfy({ (1...ConfigLimits.maxSize).contains($0) }),
+              ConfigLimits.product(input.rawShape) != nil else {
+            throw fail("input.rawShape", "expected sizes in 1...\(ConfigLimits.maxSize), at most \(ConfigLimits.maxExampleElements) values in all, "
+                       + "got \(input.rawShape)")
+        }
+        guard input.scale.isFinite, input.scale != 0 else { throw fail("input.scale", "expected a finite, non-zero number, got \(input.scale)") }
+        if input.preparation.steps.isEmpty, input.featureCount != ConfigLimits.product(input.shape) {
+            throw fail("input.shape", "\(input.shape) does not hold the \(input.featureCount) raw features of rawShape \(input.rawShape)")
+        }
+        if !input.featureNames.isEmpty, input.featureNames.count != input.featureCount {
+            throw fail("input.featureNames", "\(input.featureNames.count) names for \(input.featureCount) features")
         }
     }
 

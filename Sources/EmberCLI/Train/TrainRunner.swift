@@ -14,6 +14,9 @@ public struct TrainOptions: Sendable {
     public var quiet = false
     /// Stop cleanly on SIGINT/SIGTERM (the command line sets this; in-process callers usually do not).
     public var handleSignals = false
+    /// Replace a finished (or interrupted) run in the run directory (`--overwrite`); its model stays until the new
+    /// one is written.
+    public var overwrite = false
     /// Stop as an interrupt would after this many batches (for tests of `--resume`).
     public var stopAfterBatches: Int?
     /// `--mlflow-dir`: record the run in an MLflow file store in this folder (it wins over `MLFLOW_TRACKING_URI`).
@@ -58,8 +61,15 @@ public enum TrainRunner {
     /// Reads the config an invocation uses: the given file; when resuming without one, the run directory's saved
     /// `config.yaml`; otherwise the embedded default (`DefaultConfig.yaml`).
     public static func loadConfig(_ o: TrainOptions) throws -> ExperimentConfig {
+        if let dir = o.runDirectory { try RunDirectory.checkPath(dir) }
         if let path = o.configPath {
-            guard FileManager.default.fileExists(atPath: path) else { throw CLIError("config file \(path) not found") }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CLIError("config file \(path) not found") }
+            guard !isDirectory.boolValue else {
+                throw CLIError("config file \(path) is a directory; expected a YAML or JSON file"
+                               + (FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(SavedModel.configFile))
+                                  ? " (to continue the run there: ember train --resume --run-dir \(path))" : ""))
+            }
             let text: String
             do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
                 throw CLIError("config file \(path) cannot be read as UTF-8 text")
@@ -84,6 +94,7 @@ public enum TrainRunner {
         _ = try RunTracking.mlflowStore(config.tracking.mlflow, options: o)   // an unusable MLFLOW_TRACKING_URI fails here
         let dir = config.runDirectory
         let fm = FileManager.default
+        try RunDirectory.check(dir, resume: o.resume, overwrite: o.overwrite)
         let checkpoint = dir.appendingPathComponent(SavedModel.checkpointFile)
         if o.resume {
             guard fm.fileExists(atPath: checkpoint.path) else {
@@ -113,13 +124,16 @@ public enum TrainRunner {
         let model = architecture.build(generator: Generator(seed: config.training.seed))
 
         // The run directory, once the config, data and model are known to fit together.
-        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-        if !o.resume {   // a fresh run: no stale outputs of an earlier one
-            for f in [SavedModel.modelFile, SavedModel.jsonFile, SavedModel.metricsFile, SavedModel.historyFile,
-                      SavedModel.checkpointFile, SavedModel.bestCheckpointFile, SavedModel.reportFile, RunTracking.tensorboardFolder] {
-                try? fm.removeItem(at: dir.appendingPathComponent(f))
-            }
+        // Nothing is deleted here: Ember's files are replaced as the new run writes them (the model last, atomically),
+        // and files of an earlier run that this one does not rewrite go only once it has finished (see RunDirectory).
+        do { try fm.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+            throw CLIError("run directory \(dir.path) cannot be created: \(error.localizedDescription)")
         }
+        let lock = try RunDirectory.Lock(dir)
+        defer { lock.release() }
+        try RunDirectory.check(dir, resume: o.resume, overwrite: o.overwrite)   // again, now that no other run can start
+        AtomicFile.removeStaleTemporaries(in: dir)
+        let earlierFiles = RunDirectory.manifest(dir)
         try AtomicFile.write(Data(config.document.utf8), to: dir.appendingPathComponent(SavedModel.configFile))
         console.line("model: \(config.model.preset ?? "layers") - \(architecture.layers.count) layers, \(grouped(model.parameterCount)) parameters, "
                      + "input \(input.shape) -> \(task == .classification ? "\(outputs) classes" : "\(outputs) value(s)")")
@@ -147,6 +161,13 @@ public enum TrainRunner {
             callbacks.append(tracking)
             if let line = tracking.summary { console.line(line) }
         }
+        // The files this run writes, recorded before it writes them (a killed run's files stay known).
+        var ownFiles = [SavedModel.configFile, SavedModel.checkpointFile, SavedModel.historyFile]
+        if t.checkpoint.saveBest { ownFiles.append(SavedModel.bestCheckpointFile) }
+        if let event = tracking?.tensorboard?.writer.fileURL {
+            ownFiles.append(RunTracking.tensorboardFolder + "/" + event.lastPathComponent)
+        }
+        try RunDirectory.writeManifest(earlierFiles + ownFiles, in: dir)
         if let s = schedules.batch { callbacks.append(BatchSchedule(s)) }
         if let p = schedules.plateau { callbacks.append(p) }
         let early = t.earlyStopping.map {
@@ -209,11 +230,20 @@ public enum TrainRunner {
                     (file(SavedModel.reportFile), nil), (file(SavedModel.metricsFile), nil), (file(SavedModel.historyFile), nil),
                 ])
             }
+            // The new run is complete: now the files of an earlier run that it did not rewrite go (a resumed run's
+            // earlier parts are this run).
+            ownFiles += [SavedModel.modelFile, SavedModel.jsonFile, SavedModel.metricsFile, SavedModel.reportFile]
+            if o.resume {
+                ownFiles += earlierFiles
+            } else {
+                RunDirectory.removeStale(listed: earlierFiles, keeping: ownFiles, in: dir)
+            }
+            try RunDirectory.writeManifest(ownFiles, in: dir)
             outcome.evaluation = evaluation
             outcome.saved = saved
             outcome.seconds = Date().timeIntervalSince(start)
             console.line(evaluation.text)
-            let files = (try? fm.contentsOfDirectory(atPath: dir.path).sorted()) ?? []
+            let files = ((try? fm.contentsOfDirectory(atPath: dir.path).sorted()) ?? []).filter { !$0.hasPrefix(".") }
             console.line(String(format: "done in %.1f s (%d epochs%@); outputs in %@/: %@", outcome.seconds, history.epochs,
                                 early?.stoppedEpoch != nil ? ", stopped early" : "", dir.path, files.joined(separator: ", ")))
             if let tb = tracking?.tensorboardDirectory { console.line("TensorBoard: tensorboard --logdir \(tb.path)") }

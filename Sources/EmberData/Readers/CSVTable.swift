@@ -80,6 +80,8 @@ public struct CSVTable: Sendable {
     public let columns: [CSVColumn]
     /// The line each row starts on, for error messages.
     public let lines: [Int]
+    /// Column positions by name (names are unique), so that lookups stay O(1) for wide files.
+    private let positions: [String: Int]
 
     /// Number of data rows.
     public var rowCount: Int { lines.count }
@@ -101,12 +103,14 @@ public struct CSVTable: Sendable {
         var names = hasHeader ? rows.removeFirst().fields.map { $0.trimmingSpaces } : (0..<width).map { String($0) }
         names = Self.deduplicated(names)
         columnNames = names
+        positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         lines = rows.map(\.line)
-        for key in options.columnTypes.keys where !names.contains(key) {
+        for key in options.columnTypes.keys where positions[key] == nil {
             throw DataError(.notFound, file: path, at: .column(key), expected: "a column named '\(key)' (options.columnTypes)",
                             found: "columns \(names.prefix(20).joined(separator: ", "))")
         }
         var cols: [CSVColumn] = []
+        cols.reserveCapacity(width)
         for j in 0..<width {
             let raw = rows.map { $0.fields[j] }
             let declared = options.columnTypes[names[j]]
@@ -118,7 +122,7 @@ public struct CSVTable: Sendable {
 
     /// The index of the column called `name`.
     public func columnIndex(_ name: String) throws -> Int {
-        guard let j = columnNames.firstIndex(of: name) else {
+        guard let j = positions[name] else {
             throw DataError(.notFound, file: path, at: .column(name), expected: "a column named '\(name)'",
                             found: "columns \(columnNames.prefix(20).joined(separator: ", "))")
         }
@@ -246,10 +250,19 @@ public struct CSVTable: Sendable {
 
 /// A decimal number (optional sign, digits, point, exponent, or inf/infinity/nan), or nil. Hexadecimal floats,
 /// which Swift's `Double(String)` also accepts, are refused: CSV files do not mean them.
+/// A NUL or any other control character makes it not a number (C's `strtod` would stop at a NUL and read `1\02` as 1).
 func parseNumber(_ s: String) -> Double? {
     let t = s.trimmingSpaces
-    guard !t.isEmpty, !t.contains(where: { $0 == "x" || $0 == "X" || $0 == "p" || $0 == "P" || $0 == "_" }) else { return nil }
+    guard !t.isEmpty,
+          !t.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "x") || $0 == UInt8(ascii: "X") || $0 == UInt8(ascii: "p")
+                                    || $0 == UInt8(ascii: "P") || $0 == UInt8(ascii: "_") }) else { return nil }
     return Double(t)
+}
+
+extension CSVTable {
+    /// The number a CSV field holds, as the reader types columns (decimal, optional exponent, inf, nan; no
+    /// hexadecimal, no control characters), or nil.
+    public static func number(_ field: String) -> Double? { parseNumber(field) }
 }
 
 extension String {
