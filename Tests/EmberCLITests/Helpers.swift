@@ -76,3 +76,19 @@ func writeIDX(_ values: [UInt8], shape: [Int], to url: URL) {
     bytes += values
     try! Data(bytes).write(to: url)
 }
+
+/// A NumPy .npy file (version 1.0) with raw little-endian `bytes`.
+func npyFile(descr: String, shape: [Int], bytes: [UInt8]) -> Data {
+    let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(dims), }"
+    while (10 + header.count + 1) % 64 != 0 { header += " " }
+    header += "\n"
+    var d = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count & 255), UInt8(header.count >> 8)])
+    d.append(Data(header.utf8))
+    d.append(Data(bytes))
+    return d
+}
+
+func float32Bytes(_ v: [Float]) -> [UInt8] { v.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) } }
+func float64Bytes(_ v: [Double]) -> [UInt8] { v.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) } }
+func int64Bytes(_ v: [Int64]) -> [UInt8] { v.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) } }

@@ -3,21 +3,6 @@ import Testing
 import EmberTestSupport
 @testable import EmberCLI
 
-/// A NumPy .npy file (version 1.0) of little-endian values.
-func npyFile(descr: String, shape: [Int], bytes: [UInt8]) -> Data {
-    let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-    var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(dims), }"
-    while (10 + header.count + 1) % 64 != 0 { header += " " }
-    header += "\n"
-    var d = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count & 255), UInt8(header.count >> 8)])
-    d.append(Data(header.utf8))
-    d.append(Data(bytes))
-    return d
-}
-
-func float64Bytes(_ v: [Double]) -> [UInt8] { v.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) } }
-func int64Bytes(_ v: [Int64]) -> [UInt8] { v.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) } }
-
 /// The message of the error `body` throws (nil when it throws none).
 func errorMessage(_ body: () throws -> Void) -> String? {
     do { try body(); return nil } catch { return "\(error)" }

@@ -3,18 +3,6 @@ import Testing
 import EmberTestSupport
 @testable import EmberCLI
 
-/// A NumPy .npy file (version 1.0) with raw little-endian `bytes`.
-func npyFile(descr: String, shape: [Int], bytes: [UInt8]) -> Data {
-    let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-    var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(dims), }"
-    while (10 + header.count + 1) % 64 != 0 { header += " " }
-    header += "\n"
-    var d = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count & 255), UInt8(header.count >> 8)])
-    d.append(Data(header.utf8))
-    d.append(Data(bytes))
-    return d
-}
-
 /// Writes 12 examples of 3 features and `labels` as .npy files plus a config training on them (the test part from
 /// `testLabels` when given); returns the config path.
 func labelledNPY(_ labels: [UInt8], descr: String, testLabels: [Int64]? = nil, in dir: URL) throws -> String {
@@ -37,8 +25,6 @@ func labelledNPY(_ labels: [UInt8], descr: String, testLabels: [Int64]? = nil, i
         """, "labels.yaml", in: dir)
 }
 
-func float32Bytes(_ v: [Float]) -> [UInt8] { v.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) } }
-func int64Bytes(_ v: [Int64]) -> [UInt8] { v.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) } }
 
 /// Class labels from files that a model cannot be trained on are clear errors (exit status 1 from the binary),
 /// not a crash in a conversion, an overflow or a loss.
@@ -52,12 +38,12 @@ func int64Bytes(_ v: [Int64]) -> [UInt8] { v.flatMap { withUnsafeBytes(of: $0.li
 
     @Test func labelsThatAreNotClassIndices() throws {
         let base: [Float] = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]
-        for (bad, shown) in [(Float(2.5), "2.5"), (1e30, "1.0000000150474662e+30"), (-.infinity, "-inf"), (.nan, "nan")] {
+        for (bad, shown) in [(Float(2.5), "2.5"), (1e30, "1.0000000150474662e+30"), (-.infinity, "-inf"), (.nan, "NaN")] {
             let dir = tempDirectory("labels")
             var v = base
             v[3] = bad
             let config = try labelledNPY(float32Bytes(v), descr: "<f4", in: dir)
-            #expect(trainError(config, dir) == "\(dir.path)/y.npy: expected whole-number class labels, found \(shown) (example 3)")
+            #expect(trainError(config, dir) == "\(dir.path)/y.npy, record 3: expected a class label: a whole number in 0..<100000, found \(shown)")
         }
         // integer labels far beyond any class count: refused before a class list of that size is made
         for big in [Int64.max, 1 << 40] {
@@ -65,26 +51,25 @@ func int64Bytes(_ v: [Int64]) -> [UInt8] { v.flatMap { withUnsafeBytes(of: $0.li
             var v: [Int64] = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]
             v[7] = big
             let config = try labelledNPY(int64Bytes(v), descr: "<i8", in: dir)
-            #expect(trainError(config, dir)
-                    == "\(dir.path)/y.npy: label \(big) is too large: class labels are numbered 0, 1, 2, ... (at most 1048576)")
+            #expect(trainError(config, dir) == "\(dir.path)/y.npy, record 7: expected a class label in 0..<100000, found \(big)")
         }
         // whole-number float labels are fine
         let dir = tempDirectory("labels")
         #expect(trainError(try labelledNPY(float32Bytes(base), descr: "<f4", in: dir), dir) == nil)
     }
 
-    @Test(.enabled(if: emberBinary != nil, "the ember executable is not built next to the test bundle"))
+    @Test(needs(emberBinary != nil, "the ember executable is not built next to the test bundle"))
     func binaryExitsWithTheMessage() throws {
         // a test-file label beyond the training classes, and a label that cannot be a class index
         let dir = tempDirectory("labels-bin")
         let config = try labelledNPY(int64Bytes([0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]), descr: "<i8", testLabels: [0, 1, 5, 1], in: dir)
         let r = try runEmber(["train", "--quiet", "--run-dir", "run", config], in: dir)
         #expect(r.status == 1)
-        #expect(r.err == "ember: error: \(dir.path)/ty.npy: label 5 is not one of the 2 training classes\n")
+        #expect(r.err == "ember: error: \(dir.path)/ty.npy, record 2: expected one of the 2 training classes (0..<2), found 5\n")
         let dir2 = tempDirectory("labels-bin")
         let config2 = try labelledNPY(float32Bytes([0, 1, 0, 1, 0, 1, 0, 1e30, 0, 1, 0, 1]), descr: "<f4", in: dir2)
         let r2 = try runEmber(["train", "--quiet", "--run-dir", "run", config2], in: dir2)
         #expect(r2.status == 1)
-        #expect(r2.err == "ember: error: \(dir2.path)/y.npy: expected whole-number class labels, found 1.0000000150474662e+30 (example 7)\n")
+        #expect(r2.err == "ember: error: \(dir2.path)/y.npy, record 7: expected a class label: a whole number in 0..<100000, found 1.0000000150474662e+30\n")
     }
 }
