@@ -4,17 +4,12 @@ import EmberTestSupport
 @testable import EmberCLI
 @testable import EmberData
 
-/// A small seeded generator (SplitMix64): the same mutations on every machine.
+/// Seeded mutations of parser inputs (SplitMix64: the same mutations on every machine).
 struct Mutator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
+    var rng: SplitMix64
+    init(state: UInt64) { rng = SplitMix64(state) }
+    mutating func next() -> UInt64 { rng.next() }
+    mutating func below(_ n: Int) -> Int { rng.below(n) }
 
     /// Tokens that tend to reach edge cases in the parsers.
     static let tokens: [String] = ["\0", "\"", "'", ",", "\n", "\r\n", "-", "9223372036854775807", "-1", "0", "1e308", "nan", "inf",

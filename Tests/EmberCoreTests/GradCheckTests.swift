@@ -1,4 +1,5 @@
 import Testing
+import EmberTestSupport
 @testable import EmberCore
 
 // Finite-difference gradient checks for every differentiable EmberCore op.
@@ -60,22 +61,6 @@ fileprivate func V(_ shape: [Int], _ values: [Double], _ layout: Layout = .conti
     Arg(shape: shape, dist: .values(values), layout: layout)
 }
 
-/// SplitMix64: deterministic test data independent of Ember's own RNG.
-fileprivate struct SplitMix: Sendable {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform(_ lo: Double, _ hi: Double) -> Double {
-        lo + (hi - lo) * Double(next() >> 11) / 9_007_199_254_740_992.0
-    }
-}
-
 /// A stable seed from a case name (FNV-1a).
 fileprivate func seed(for name: String) -> UInt64 {
     var h: UInt64 = 0xCBF2_9CE4_8422_2325
@@ -109,7 +94,7 @@ fileprivate func makeLeaf(_ values: [Double], _ shape: [Int], _ layout: Layout, 
 }
 
 /// Deterministic values for `args` (the same for every run of a named check).
-fileprivate func drawValues(_ name: String, _ args: [Arg], _ rng: inout SplitMix) -> [[Double]] {
+fileprivate func drawValues(_ name: String, _ args: [Arg], _ rng: inout SplitMix64) -> [[Double]] {
     args.map { a in
         let n = a.shape.reduce(1, *)
         switch a.dist {
@@ -129,7 +114,7 @@ fileprivate func drawValues(_ name: String, _ args: [Arg], _ rng: inout SplitMix
 /// Checks the autodiff gradients of sum_k sum(f(x)_k * w_k) against central finite differences.
 fileprivate func gradCheckMulti(_ name: String, _ args: [Arg], eps: Double = 1e-6, atol: Double = 1e-6, rtol: Double = 1e-5,
                     sourceLocation: SourceLocation = #_sourceLocation, _ f: ([Tensor]) -> [Tensor]) {
-    var rng = SplitMix(seed(for: name))
+    var rng = SplitMix64(seed(for: name))
     let values = drawValues(name, args, &rng)
     func leaves(_ vals: [[Double]], grad: Bool) -> [Tensor] {
         zip(args, vals).map { a, v in
@@ -216,7 +201,7 @@ fileprivate func gradCheck(_ name: String, _ args: [Arg], eps: Double = 1e-6, at
 /// sigmoid gradient y(1-y) near saturation, where the float32 subtraction cancels).
 fileprivate func precisionCheck(_ name: String, _ args: [Arg], tol: Double = 1e-5, sourceLocation: SourceLocation = #_sourceLocation,
                     _ f: ([Tensor]) -> Tensor) {
-    var rng = SplitMix(seed(for: name))
+    var rng = SplitMix64(seed(for: name))
     // Values exactly representable in float32, so both runs see identical inputs.
     let values = drawValues(name, args, &rng).map { v in v.map { Double(Float($0)) } }
     func leaves(_ dt: DType) -> [Tensor] {

@@ -97,3 +97,23 @@ public func expectMessage(_ result: ExitTest.Result?, _ message: String, sourceL
     let text = String(decoding: result.standardErrorContent, as: UTF8.self)
     #expect(text.contains(message), "stderr was: \(text)", sourceLocation: sourceLocation)
 }
+
+/// SplitMix64: a small seeded generator for test data and mutations, independent of Ember's own RNG (the same values
+/// on every machine).
+public struct SplitMix64: Sendable {
+    public var state: UInt64
+    public init(_ seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in 0..<n (0 when n <= 0).
+    public mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
+    /// Uniform in [lo, hi).
+    public mutating func uniform(_ lo: Double, _ hi: Double) -> Double {
+        lo + (hi - lo) * Double(next() >> 11) / 9_007_199_254_740_992.0
+    }
+}
