@@ -80,7 +80,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmberTrainTests",
-            dependencies: ["EmberTrain"],
+            dependencies: ["EmberTrain", "EmberTestSupport"],
             path: "Tests/EmberTrainTests"
         ),
         // Helpers for the tests that run real outside tools (tensorboard, mlflow, an mlflow server, Chromium, datasets):

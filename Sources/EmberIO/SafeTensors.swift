@@ -76,7 +76,10 @@ public enum SafeTensors {
         func bad(_ r: String) -> FileFormatError { .invalid(path: path, reason: r) }
         guard data.count >= 8 else { throw bad("file is \(data.count) bytes; a safetensors file starts with an 8-byte header length") }
         let n = data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian }
-        guard n <= 100_000_000, 8 + Int(n) <= data.count else {
+        guard n <= 100_000_000 else {
+            throw bad("header length \(n) is over the 100,000,000 bytes a safetensors header may have (not a safetensors file?)")
+        }
+        guard 8 + Int(n) <= data.count else {
             throw bad("header length \(n) exceeds the file size \(data.count) (truncated or not a safetensors file)")
         }
         let headerData = data.subdata(in: 8..<(8 + Int(n)))

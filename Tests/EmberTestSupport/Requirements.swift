@@ -117,3 +117,33 @@ public struct SplitMix64: Sendable {
         lo + (hi - lo) * Double(next() >> 11) / 9_007_199_254_740_992.0
     }
 }
+
+/// Seeded mutations of parser inputs (SplitMix64: the same mutations on every machine).
+public struct Mutator {
+    public var rng: SplitMix64
+    public init(state: UInt64) { rng = SplitMix64(state) }
+    public mutating func next() -> UInt64 { rng.next() }
+    public mutating func below(_ n: Int) -> Int { rng.below(n) }
+
+    /// Tokens that tend to reach edge cases in the parsers.
+    public static let tokens: [String] = ["\0", "\"", "'", ",", "\n", "\r\n", "-", "9223372036854775807", "-1", "0", "1e308", "nan", "inf",
+                                   "[", "]", "{", "}", ": ", "- ", "&a ", "*a", "!!binary", "#", "\u{FEFF}", "\u{7F}", "18446744073709551616",
+                                   "4294967295", "65536", "2.5", "null", "true", "\"type\": \"x\"", "-0", "1e-400", "}}}}", "[[[["]
+
+    /// `input` with 1 to 4 random edits: flipped bytes, inserted tokens, deleted or duplicated ranges, truncation.
+    public mutating func mutate(_ input: [UInt8]) -> [UInt8] {
+        var b = input
+        for _ in 0...below(4) {
+            let at = below(b.count + 1)
+            switch below(6) {
+            case 0: if !b.isEmpty { b[Swift.min(at, b.count - 1)] ^= UInt8(1 << below(8)) }
+            case 1: b.insert(contentsOf: Array(Self.tokens[below(Self.tokens.count)].utf8), at: at)
+            case 2: b.removeSubrange(at..<Swift.min(b.count, at + below(16) + 1))
+            case 3: let end = Swift.min(b.count, at + below(64)); b.insert(contentsOf: b[at..<end], at: at)
+            case 4: b = Array(b.prefix(at))
+            default: if !b.isEmpty { b[Swift.min(at, b.count - 1)] = UInt8(truncatingIfNeeded: next()) }
+            }
+        }
+        return b
+    }
+}
