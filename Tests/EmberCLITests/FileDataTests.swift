@@ -156,3 +156,34 @@ import EmberTestSupport
         #expect(ps.count == 120)
     }
 }
+
+/// `.npz` archives as data (what `np.savez` writes, Keras' mnist.npz layout), written by the real NumPy.
+@Suite struct NPZDataTests {
+    @Test(needs(trackPython != nil, skipMessage)) func trainAndPredictFromAnArchive() throws {
+        let dir = tempDirectory("npz")
+        let archive = dir.appendingPathComponent("blobs.npz").path
+        _ = try runPython("""
+            import sys, numpy as np
+            rng = np.random.default_rng(0)
+            y = np.repeat(np.arange(3), 40)
+            x = (rng.normal(size=(120, 4)) + y[:, None] * 8).astype(np.float32)   # 8 standard deviations apart
+            np.savez(sys.argv[1], x_train=x[:90], y_train=y[:90], x_test=x[90:], y_test=y[90:], x=x[90:])
+            """, [archive])
+        let config = write("""
+            data: {train: {path: \(archive), inputs: x_train, targets: y_train}, test: {path: \(archive), inputs: x_test, targets: y_test}, split: {validation: 0}}
+            model: {preset: mlp, options: {hidden: [8]}}
+            training: {optimizer: {name: adam, lr: 0.05}, batch_size: 16, epochs: 15}
+            """, "npz.yaml", in: dir)
+        let run = try TrainRunner.run(trainOptions(config, dir: dir.appendingPathComponent("run")), console: CapturedConsole().console)
+        #expect(run.splits.train.count == 90 && run.splits.test.count == 30)
+        #expect((run.evaluation?["accuracy"] ?? 0) > 0.9, "three well-separated blobs")
+        let ps = try PredictRunner.run(PredictOptions(model: run.runDirectory.path, input: archive), console: CapturedConsole().console)
+        #expect(ps.count == 30)
+        // a missing array is named with what the archive holds
+        let bad = write("data: {train: {path: \(archive), inputs: images, targets: y_train}}\nmodel: {preset: mlp}\n", "bad.yaml", in: dir)
+        #expect(throws: (any Error).self) { try TrainRunner.run(trainOptions(bad, dir: dir.appendingPathComponent("bad")), console: CapturedConsole().console) }
+        do { _ = try TrainRunner.run(trainOptions(bad, dir: dir.appendingPathComponent("bad2")), console: CapturedConsole().console) } catch {
+            #expect("\(error)".contains("images") && "\(error)".contains("x_train"), "\(error)")
+        }
+    }
+}

@@ -189,6 +189,17 @@ private func parseSource(_ v: ConfigValue) throws -> DataSource {
     let file = try p.string()
     var s = DataSource(format: inferFormat(file) ?? .csv, path: file)
     if let f = m.optional("format") { s.format = DataSource.Format(rawValue: try f.choice(DataSource.Format.allCases.map(\.rawValue)))! }
+    if s.format == .npz {
+        // {path: data.npz, inputs: x_train, targets: y_train}: array names inside the archive
+        guard path != nil else {
+            throw ConfigError(path: join(v.path, "path"), message: "missing; an .npz source names the archive with `path` and its arrays with `inputs` and `targets`",
+                              file: v.file, line: v.node.mark?.line)
+        }
+        s.inputs = try inputs?.string() ?? "x"
+        s.targets = try m.optional("targets")?.string() ?? "y"
+        try m.finish()
+        return s
+    }
     if s.format == .csv {
         if let t = m.optional("target") { s.target = try t.string() }
         if let f = m.optional("features") { s.features = try f.list().map { try $0.string() } }
@@ -205,6 +216,7 @@ func inferFormat(_ path: String) -> DataSource.Format? {
     if name.hasSuffix(".gz") { name.removeLast(3) }
     if name.hasSuffix(".csv") || name.hasSuffix(".tsv") || name.hasSuffix(".txt") { return .csv }
     if name.hasSuffix(".npy") { return .npy }
+    if name.hasSuffix(".npz") { return .npz }
     if name.hasSuffix("ubyte") || name.contains(".idx") || name.hasSuffix(".idx") { return .idx }
     return nil
 }

@@ -46,13 +46,17 @@ public struct DataSource: Codable, Equatable, Sendable {
         case idx
         /// NumPy `.npy` files: an inputs array and a targets array.
         case npy
+        /// A NumPy `.npz` archive holding both arrays (`inputs`/`targets` name them; default `x` and `y`).
+        case npz
     }
     /// The format.
     public var format: Format
     /// The CSV file, or the inputs file for IDX and npy.
     public var path: String
-    /// The labels/targets file (IDX and npy).
+    /// The labels/targets file (IDX and npy), or the targets array's name in an `.npz` archive.
     public var targets: String?
+    /// The inputs array's name in an `.npz` archive.
+    public var inputs: String?
     /// The target column (CSV; default: the last column).
     public var target: String?
     /// The feature columns (CSV; default: every numeric column but the target).

@@ -119,6 +119,17 @@ enum DataReader {
             let targets = task == .classification ? try classLabels(y, file: s.targets!)
                                                   : try regressionTargets(y.cast(.float32), file: s.targets!)
             return try pair(inputs, targets, s, task: task, classes: classes, byteImages: false)
+        case .npz:
+            let archive = try NPZArchive(path: s.path)
+            let xName = s.inputs ?? "x", yName = s.targets ?? "y"
+            let x = try archive.array(xName), y = try archive.array(yName)
+            var inputs = try x.tensor().cast(.float32)
+            if inputs.rank == 3 { inputs = inputs.reshaped([inputs.shape[0], 1, inputs.shape[1], inputs.shape[2]]) }
+            let where_ = "\(s.path)/\(xName)", yWhere = "\(s.path)/\(yName)"
+            try checkInputs(inputs, file: where_, missingAllowed: missingAllowed)
+            let yt = try y.tensor()
+            let targets = task == .classification ? try classLabels(yt, file: yWhere) : try regressionTargets(yt.cast(.float32), file: yWhere)
+            return try pair(inputs, targets, s, task: task, classes: classes, byteImages: x.descr.hasSuffix("u1"))
         }
     }
 

@@ -64,8 +64,16 @@ public enum PredictRunner {
             x = try IDXReader.read(path: path).tensor(dtype: .float32)
         case .npy?:
             x = try NPYArray(path: path).tensor().cast(.float32)
+        case .npz?:
+            // the inputs array: `x` (as `ember train` reads), else the archive's only array
+            let archive = try NPZArchive(path: path)
+            let name = archive.names.contains("x") ? "x" : archive.names.count == 1 ? archive.names[0] : nil
+            guard let name else {
+                throw CLIError("\(path): expected an array named 'x' (or a single array) in the archive, found \(archive.names)")
+            }
+            x = try archive.array(name).tensor().cast(.float32)
         case nil:
-            throw CLIError("\(path): expected a .csv, .npy or IDX (*-ubyte, *.idx, optionally .gz) file")
+            throw CLIError("\(path): expected a .csv, .npy, .npz or IDX (*-ubyte, *.idx, optionally .gz) file")
         }
         guard x.rank >= 1, Array(x.shape.dropFirst()).reduce(1, *) == want else {
             throw CLIError("\(path): examples of shape \(Array(x.shape.dropFirst())), but the model takes \(want) values each "
