@@ -145,8 +145,9 @@ public final class Trainer {
 
     /// Trains for `epochs` epochs (counting any already done when resuming) and returns the history.
     ///
-    /// - Parameter resumeFrom: a checkpoint written by `ModelCheckpoint`/`saveCheckpoint`: the model, optimizer,
-    ///   scheduler, generators and loop position are restored and training continues at the exact batch, so the
+    /// - Parameter resumeFrom: a checkpoint written by `ModelCheckpoint`/`saveCheckpoint`: every model, optimizer,
+    ///   scheduler, generator, stateful callback and `state` object, and the loop position, are restored (after all of
+    ///   them are checked) and training continues at the exact batch, so the
     ///   result is bit-identical to a run that was never interrupted.
     @discardableResult
     public func fit(_ train: some BatchSource, validation: (any BatchSource)? = nil, epochs: Int,
