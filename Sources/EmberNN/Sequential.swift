@@ -11,9 +11,9 @@ public enum ModuleBuilder {
 }
 
 /// Layers applied in order; children are named "0", "1", ... as in `torch.nn.Sequential`.
-public final class Sequential: Module {
-    /// The layers.
-    public let layers: [Module]
+public final class Sequential: Module, ModuleContainer {
+    /// The layers (`replaceModule(at: "3", with: ...)` swaps one).
+    public private(set) var layers: [Module]
 
     /// Layers from a list.
     public init(_ layers: [Module]) { self.layers = layers }
@@ -21,6 +21,14 @@ public final class Sequential: Module {
     public convenience init(@ModuleBuilder _ build: () -> [Module]) { self.init(build()) }
 
     override public var flattensChildArrays: Bool { true }
+
+    var containerChildren: [(String, Module)] { layers.enumerated().map { ("\($0.offset)", $0.element) } }
+
+    func replaceContainerChild(_ name: String, with module: Module) -> Bool {
+        guard let i = Int(name), layers.indices.contains(i) else { return false }
+        layers[i] = module
+        return true
+    }
 
     override public func forward(_ x: Tensor) -> Tensor { layers.reduce(x) { $1($0) } }
 

@@ -27,7 +27,7 @@ extension Callback {
 
 /// A callback whose counters must survive a resume (early stopping, plateau schedules, best-checkpoint tracking):
 /// `Trainer.saveCheckpoint` stores them in the checkpoint and `fit(resumeFrom:)` puts them back, matching callbacks
-/// by position and type.
+/// by position and type. (A callback may instead adopt `Checkpointable`, to save any JSON values and tensors.)
 public protocol StatefulCallback: Callback {
     /// Scalar state to save.
     func checkpointState() -> [String: Double]

@@ -22,7 +22,9 @@ final class TiedModel: Module {
     @Test func tiedParametersAreListedOnceAndSavedUnderBothNames() {
         let m = TiedModel(tied: true)
         #expect(m.parameters.count == 1)
-        #expect(m.namedParameters().map(\.0) == ["embed.weight"])
+        // PyTorch lists a module's own parameters before its children's: `proj` (TiedModel's own) comes first, and the
+        // tied tensor keeps that name (torch 2.13 gives ['proj'] for the same model).
+        #expect(m.namedParameters().map(\.0) == ["proj"])
         #expect(m.parameterCount == 15)
         #expect(m.stateDict().map(\.0) == ["proj", "embed.weight"])   // state_dict keeps both keys, as PyTorch
         #expect(TiedModel(tied: false).parameters.count == 2)

@@ -167,7 +167,7 @@ open class Optimizer {
     static let maxStepCount = 1 << 53
 
     /// Checks `s` against this optimizer and returns the buffers and step counts it restores.
-    private func prepare(_ s: OptimizerState) throws -> ([ObjectIdentifier: [String: Tensor]], [ObjectIdentifier: Int]) {
+    func prepare(_ s: OptimizerState) throws -> ([ObjectIdentifier: [String: Tensor]], [ObjectIdentifier: Int]) {
         if let kind = s.optimizer, kind != stateKind { throw OptimizerStateError.optimizerMismatch(saved: kind, current: stateKind) }
         guard s.lrs.count == paramGroups.count else {
             throw OptimizerStateError.groupCount(saved: s.lrs.count, current: paramGroups.count, savedLRs: s.lrs)
