@@ -66,7 +66,7 @@ public enum SafeTensors {
     public static func read(from url: URL) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw FileFormatError.io(path: url.path, reason: "cannot read: \(error.localizedDescription)")
+            throw FileFormatError.io(path: url.path, reason: "cannot read: \(fileSystemReason(error, path: url.path))")
         }
         return try decode(data, path: url.path)
     }

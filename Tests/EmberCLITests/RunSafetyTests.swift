@@ -104,6 +104,11 @@ let tinyDigitsConfig = """
         #expect(throws: CLIError("run directory \(file) exists and is not a directory; choose another --run-dir or --name")) {
             try TrainRunner.run(o, console: CapturedConsole().console)
         }
+        // A path that cannot be created says which part is in the way, not Foundation's error dump.
+        o.runDirectory = file + "/run"
+        #expect(throws: CLIError("run directory \(file)/run cannot be created: \(file) is a file, not a directory")) {
+            try TrainRunner.run(o, console: CapturedConsole().console)
+        }
         // A user's folder where Ember would write its model.
         let dir = base.appendingPathComponent("taken")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("model.safetensors"), withIntermediateDirectories: true)

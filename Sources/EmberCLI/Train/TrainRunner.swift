@@ -127,7 +127,7 @@ public enum TrainRunner {
         // Nothing is deleted here: Ember's files are replaced as the new run writes them (the model last, atomically),
         // and files of an earlier run that this one does not rewrite go only once it has finished (see RunDirectory).
         do { try fm.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-            throw CLIError("run directory \(dir.path) cannot be created: \(error.localizedDescription)")
+            throw CLIError("run directory \(dir.path) cannot be created: \(fileSystemReason(error, path: dir.path))")
         }
         let lock = try RunDirectory.Lock(dir)
         defer { lock.release() }
