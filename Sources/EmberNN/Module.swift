@@ -54,6 +54,11 @@ open class Module {
     /// Wrapped properties take `key:` instead.
     open var stateKeys: [String: String] { [:] }
 
+    /// Parameters whose names are made at run time, as PyTorch's `register_parameter(name, ...)` in a loop
+    /// (`weight_ih_l0`, `bias_hh_l1_reverse` in recurrent layers): listed after the properties' entries. A module
+    /// that overrides this keeps the tensors in a property the reflection skips (e.g. a `[[Tensor]]`).
+    open var generatedParameters: [(String, Tensor)] { [] }
+
     /// Direct entries of this module, in declaration order (superclass properties first).
     func entries() -> [(String, Entry)] {
         if let container = self as? ModuleContainer { return container.containerChildren.map { ($0.0, .child($0.1)) } }
@@ -80,6 +85,7 @@ open class Module {
                 }
             }
         }
+        for (name, t) in generatedParameters { out.append((name, .parameter(t))) }
         if flattensChildArrays {
             out = out.map { name, e in
                 if case .child = e { return (String(name.split(separator: ".").last!), e) }

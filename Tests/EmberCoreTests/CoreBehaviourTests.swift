@@ -168,3 +168,21 @@ import Testing
         #expect(Tensor([2147483647.0, -2147483648.0] as [Double]).cast(.int32).toArray(Int32.self) == [.max, .min])
     }
 }
+
+@Suite struct LinearRankTests {
+    /// linear on [..., in] inputs equals linear on the [rows, in] matrix, with and without bias (a 3-D input with a
+    /// bias used to write the bias through the wrong strides, past the output).
+    @Test func higherRankInputsEqualTheFlattenedMatrix() {
+        var r = RandomState(seed: 3)
+        let w = Tensor.normal([5, 4], rng: &r), b = Tensor.normal([5], rng: &r)
+        for shape in [[4], [3, 4], [2, 3, 4], [2, 1, 3, 4], [6, 1, 4]] {
+            let x = Tensor.normal(shape, rng: &r)
+            let flat = x.reshaped([-1, 4])
+            for bias in [b, nil] as [Tensor?] {
+                let y = linear(x, w, bias), ref = linear(flat, w, bias)
+                #expect(y.shape == Array(shape.dropLast()) + [5])
+                #expect(y.scalars == ref.scalars, "shape \(shape), bias \(bias != nil)")
+            }
+        }
+    }
+}

@@ -107,7 +107,9 @@ public func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil) -> Tens
     let out = Tensor.empty(Array(x.shape.dropLast()) + [outF], dtype: x.dtype, backend: x.backend)
     if let bias {
         let bc = bias.contiguousData()
-        x.backend.copy(bc.operand(broadcastTo: [rows, outF]), into: out.operand, shape: [rows, outF])
+        // out viewed as the [rows, outF] matrix the GEMM writes (its own strides are for x's rank)
+        x.backend.copy(bc.operand(broadcastTo: [rows, outF]),
+                       into: Operand(pointer: out.operand.pointer, strides: [outF, 1], dtype: out.dtype), shape: [rows, outF])
     }
     if rows > 0 && outF > 0 {
         if inF == 0 {

@@ -7,6 +7,9 @@ struct StridedLoop {
     var strides: [[Int]]  // per operand, per dim
 
     init(shape: [Int], strides: [[Int]]) {
+        for s in strides {
+            precondition(s.count == shape.count, "strided loop: an operand has \(s.count) strides \(s) for a \(shape.count)-d shape \(shape)")
+        }
         var sh: [Int] = []
         var st: [[Int]] = Array(repeating: [], count: strides.count)
         for d in 0..<shape.count where shape[d] != 1 {
