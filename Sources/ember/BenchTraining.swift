@@ -71,7 +71,31 @@ func trainingWorkloads(seconds: Double, threads: Int) -> [Workload] {
             let t = timeMedian(seconds: seconds) { trainStep(model, opt, x, y) }
             return result("lenet_train", batch: 64, seconds: t)
         },
+        Workload(name: "char_lstm_train") {
+            // spec d: embedding 64, LSTM 256 (one layer, batch-first, zero initial state), head to 65 tokens,
+            // batch 32 x 64 tokens, Adam(1e-3), next-token cross-entropy
+            Generator.manualSeed(0)
+            var rng = RandomState(seed: 0)
+            let model = CharLSTM(), opt = Adam(model.parameters, lr: 1e-3)
+            let idx = Tensor.randint(0, 65, shape: [32, 64], rng: &rng), tgt = Tensor.randint(0, 65, shape: [32 * 64], rng: &rng)
+            let t = timeMedian(seconds: seconds) {
+                opt.zeroGrad()
+                crossEntropy(model(idx).reshaped([-1, 65]), tgt).backward()
+                opt.step()
+            }
+            return BenchResult(name: "char_lstm_train", value: Double(32 * 64) / t, unit: "tokens/s",
+                               extra: ["ms_per_step": String(format: "%.3f", t * 1e3), "threads": "\(threads)",
+                                       "peak_rss_mb": String(format: "%.1f", Double(peakResidentBytes()) / 1e6)])
+        },
     ]
+}
+
+/// The character LSTM of the PyTorch reference's workload d.
+final class CharLSTM: Module {
+    let emb = Embedding(65, 64)
+    let lstm = LSTM(64, 256, batchFirst: true)
+    let head = Linear(256, 65)
+    override func forward(_ idx: Tensor) -> Tensor { head(lstm(emb(idx)).output) }
 }
 
 /// Peak resident memory of this process (VmHWM), in bytes.
