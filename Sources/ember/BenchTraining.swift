@@ -71,6 +71,20 @@ func trainingWorkloads(seconds: Double, threads: Int) -> [Workload] {
             let t = timeMedian(seconds: seconds) { trainStep(model, opt, x, y) }
             return result("lenet_train", batch: 64, seconds: t)
         },
+        Workload(name: "cifar_cnn_train") {
+            // spec c: three conv(3x3, pad 1, no bias)-BN-ReLU-maxpool blocks (3->32->64->128, 32x32 -> 4x4), linear to
+            // 10, batch 128, Adam(1e-3), training mode
+            Generator.manualSeed(0)
+            var rng = RandomState(seed: 0)
+            func block(_ cin: Int, _ cout: Int) -> [Module] {
+                [Conv2d(cin, cout, kernel: 3, padding: 1, bias: false), BatchNorm2d(cout), ReLU(), MaxPool2d(2)]
+            }
+            let model = Sequential(block(3, 32) + block(32, 64) + block(64, 128) + [Flatten(), Linear(128 * 4 * 4, 10)])
+            let opt = Adam(model.parameters, lr: 1e-3)
+            let x = Tensor.normal([128, 3, 32, 32], rng: &rng), y = Tensor.randint(0, 10, shape: [128], rng: &rng)
+            let t = timeMedian(seconds: seconds) { trainStep(model, opt, x, y) }
+            return result("cifar_cnn_train", batch: 128, seconds: t)
+        },
         Workload(name: "char_lstm_train") {
             // spec d: embedding 64, LSTM 256 (one layer, batch-first, zero initial state), head to 65 tokens,
             // batch 32 x 64 tokens, Adam(1e-3), next-token cross-entropy
