@@ -22,9 +22,12 @@
 /// **Compute on half types.** float16 and bfloat16 tensors are stored as 2 bytes per element; copies, casts, views,
 /// `where`, concatenation, gathers and fills work on them natively. Arithmetic is done in float32 on the CPU: the
 /// elementwise ops, reductions, softmax, cumulative sums and matrix products convert their operands to float32,
-/// compute, and round the result back once per op (as PyTorch's CPU kernels do). Convolution and pooling refuse half
-/// tensors with a message naming the op: cast to float32 first (`x.cast(.float32)`), the usual way to run a model
-/// whose checkpoint is stored in half precision (see `SafeTensors.read(from:convertingTo:)`).
+/// compute, and round the result back once per op (as PyTorch's CPU kernels do); average pooling, scatter/index adds
+/// and optimizer updates compute in Double and round once. A composite op (mean = sum then divide) rounds at each step.
+/// A Double scalar (`x * 0.1`) is first rounded to the tensor's type, where PyTorch keeps it in float32, so such
+/// products can differ from PyTorch's by one unit in the last place. Convolution and max pooling refuse half tensors
+/// with a message naming the kernel: cast to float32 first (`x.cast(.float32)`), the usual way to run a model whose
+/// checkpoint is stored in half precision (see `SafeTensors.read(from:convertingTo:)`).
 public enum DType: String, Sendable, CaseIterable, CustomStringConvertible {
     case float32, float64, int32, int64, bool, uint8, float16, bfloat16
 
