@@ -41,9 +41,27 @@ extension Module {
     /// Names, shapes and dtypes are all checked before anything is copied.
     /// - Throws: `ModelStateError` (names, shapes), `StateDictDTypeError` (dtypes).
     public func loadStateDict(_ state: [String: Tensor], strict: Bool = true, dtypes: StateDictDTypes) throws {
-        try validateStateDict(state, strict: strict)
+        try validateStateDictNamesAndShapes(state, strict: strict)
         try validateStateDictDTypes(state, dtypes)
-        try loadStateDict(state, strict: strict)
+        for (name, t) in stateDict() {
+            if let src = state[name] { t.assign(src) }   // converts the dtype as `cast` does
+        }
+    }
+
+    /// `validateStateDict` without its dtype rule (whichever it has), so that `.convertFloats` stays independent of it.
+    private func validateStateDictNamesAndShapes(_ state: [String: Tensor], strict: Bool) throws {
+        let mine = stateDict()
+        if strict {
+            let names = Set(mine.map(\.0))
+            let missing = names.subtracting(state.keys).sorted(), unexpected = Set(state.keys).subtracting(names).sorted()
+            if !missing.isEmpty || !unexpected.isEmpty {
+                throw ModelStateError.keysMismatch(missing: missing, unexpected: unexpected)
+            }
+        }
+        for (name, t) in mine {
+            guard let src = state[name] else { continue }
+            guard src.shape == t.shape else { throw ModelStateError.shapeMismatch(name: name, expected: t.shape, got: src.shape) }
+        }
     }
 
     /// Throws `StateDictDTypeError` for the first entry (in `stateDict()` order) whose dtype `rule` does not accept.
