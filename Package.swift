@@ -100,7 +100,8 @@ let package = Package(
         .testTarget(
             name: "EmberIOTests",
             dependencies: ["EmberIO", "EmberTestSupport"],
-            path: "Tests/EmberIOTests"
+            path: "Tests/EmberIOTests",
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "EmberCLITests",

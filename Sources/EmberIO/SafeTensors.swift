@@ -6,6 +6,15 @@ import Foundation
 ///
 /// Ember writes tensors sorted by alignment then name, pads the header to a multiple of 8 and writes atomically.
 /// Reading validates everything the official reader checks and throws `FileFormatError` naming the file and problem.
+///
+/// Dtypes: F32, F64, F16, BF16, I32, I64, U8 and BOOL, read and written as stored. Hugging Face checkpoints are
+/// mostly F16 or BF16; to run one in a float32 model, convert on reading (bit for bit what PyTorch's `t.float()`
+/// gives):
+///
+/// ```swift
+/// let (weights, _) = try SafeTensors.read(from: url, convertingTo: .float32)
+/// try model.loadStateDict(weights)
+/// ```
 public enum SafeTensors {
     static func code(_ d: DType) -> String {
         switch d {
@@ -14,6 +23,9 @@ public enum SafeTensors {
         case .int32: return "I32"
         case .int64: return "I64"
         case .bool: return "BOOL"
+        case .uint8: return "U8"
+        case .float16: return "F16"
+        case .bfloat16: return "BF16"
         }
     }
 
@@ -24,6 +36,9 @@ public enum SafeTensors {
         case "I32": return .int32
         case "I64": return .int64
         case "BOOL": return .bool
+        case "U8": return .uint8
+        case "F16": return .float16
+        case "BF16": return .bfloat16
         default: return nil
         }
     }
@@ -62,13 +77,23 @@ public enum SafeTensors {
         try AtomicFile.write(encode(tensors, metadata: metadata), to: url)
     }
 
-    /// Reads every tensor and the metadata from `url`.
+    /// Reads every tensor and the metadata from `url`, each tensor in the dtype the file stores.
     public static func read(from url: URL) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw FileFormatError.io(path: url.path, reason: "cannot read: \(fileSystemReason(error, path: url.path))")
         }
         return try decode(data, path: url.path)
+    }
+
+    /// Reads every tensor and the metadata from `url`, converting each floating-point tensor (F16, BF16, F32, F64)
+    /// to `dtype` (a float dtype) as `Tensor.cast` does: float16/bfloat16 to float32 is exact, equal bit for bit to
+    /// PyTorch's `t.float()`. Integer and bool tensors (token ids, step counters, masks) keep their dtype.
+    public static func read(from url: URL, convertingTo dtype: DType) throws
+        -> (tensors: [String: Tensor], metadata: [String: String]) {
+        precondition(dtype.isFloatingPoint, "SafeTensors.read(from:convertingTo:): \(dtype) is not a float dtype")
+        let (tensors, metadata) = try read(from: url)
+        return (tensors.mapValues { t in t.dtype.isFloatingPoint ? t.cast(dtype) : t }, metadata)
     }
 
     /// Parses safetensors bytes; `path` names the source in errors.
@@ -103,7 +128,7 @@ public enum SafeTensors {
                   let shape = entry["shape"] as? [Int], let offs = entry["data_offsets"] as? [Int], offs.count == 2 else {
                 throw bad("tensor '\(name)': expected {dtype, shape, data_offsets: [begin, end]}")
             }
-            guard let dt = dtype(ds) else { throw bad("tensor '\(name)': dtype \(ds) is not supported (F32, F64, I32, I64, BOOL)") }
+            guard let dt = dtype(ds) else { throw bad("tensor '\(name)': dtype \(ds) is not supported (F32, F64, F16, BF16, I32, I64, U8, BOOL)") }
             guard shape.allSatisfy({ $0 >= 0 }) else { throw bad("tensor '\(name)': negative dimension in shape \(shape)") }
             // Overflow-checked sizes: the product of the dimensions (a zero one counted as 1, as the strides of an
             // empty tensor count it) must fit in Int, and so must the byte size.

@@ -116,11 +116,11 @@ func tempDir() -> URL {
         withUnsafeBytes(of: &n2) { h2.append(contentsOf: $0) }
         let r = reason(h2 + Data(json.utf8) + Data(count: 12))
         #expect(r.contains("tensor 'w'") && r.contains("does not hold 4 F32 elements"))
-        let json3 = #"{"w":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}"#
+        let json3 = #"{"w":{"dtype":"I16","shape":[1],"data_offsets":[0,2]}}"#
         var h3 = Data()
         var n3 = UInt64(json3.utf8.count).littleEndian
         withUnsafeBytes(of: &n3) { h3.append(contentsOf: $0) }
-        #expect(reason(h3 + Data(json3.utf8) + Data(count: 2)).contains("F16 is not supported"))
+        #expect(reason(h3 + Data(json3.utf8) + Data(count: 2)).contains("I16 is not supported"))
         #expect(reason(good + Data([0])).contains("data section"))
     }
 }

@@ -10,6 +10,29 @@ extension Tensor {
         }
     }
 
+    /// A tensor of `dtype` holding `values` (row-major) converted as `cast` converts, e.g. float32 values rounded to
+    /// float16: `Tensor([0.1, 65519] as [Float], dtype: .float16)`.
+    public convenience init<T: TensorScalar>(_ values: [T], shape: [Int]? = nil, dtype: DType) {
+        let src = Tensor(values, shape: shape)
+        let t = Tensor.empty(src.shape, dtype: dtype)
+        t.backend.copy(src.operand, into: t.operand, shape: src.shape)
+        self.init(storage: t.storage, shape: t.shape, strides: t.strides, offset: 0, dtype: dtype)
+    }
+
+    /// A float16 or bfloat16 tensor from its raw 16-bit patterns (row-major), e.g. as PyTorch's
+    /// `t.view(torch.int16)` shows them.
+    public convenience init(bitPatterns: [UInt16], shape: [Int]? = nil, dtype: DType) {
+        precondition(dtype.isHalf, "Tensor(bitPatterns:): dtype must be float16 or bfloat16, got \(dtype)")
+        let shp = shape ?? [bitPatterns.count]
+        precondition(shp.reduce(1, *) == bitPatterns.count,
+                     "Tensor(bitPatterns:): \(bitPatterns.count) values do not fill shape \(shp)")
+        let t = Tensor.empty(shp, dtype: dtype)
+        self.init(storage: t.storage, shape: shp, strides: t.strides, offset: 0, dtype: dtype)
+        bitPatterns.withUnsafeBytes { src in
+            if let base = src.baseAddress { storage.pointer.copyMemory(from: base, byteCount: src.count) }
+        }
+    }
+
     /// A 2-D tensor from rows of equal length.
     public convenience init<T: TensorScalar>(_ rows: [[T]]) {
         let cols = rows.first?.count ?? 0
@@ -154,7 +177,8 @@ extension Tensor {
 
     // MARK: reading values
 
-    /// The elements in row-major order, converted to `T`.
+    /// The elements in row-major order, converted to `T`. float16 and bfloat16 elements read as `Float` exactly;
+    /// `UInt8` from other dtypes converts as `cast(.uint8)` does (low byte of the truncated value).
     public func toArray<T: TensorScalar>(_: T.Type = T.self) -> [T] {
         let c = contiguousData()
         let n = count
@@ -166,6 +190,17 @@ extension Tensor {
         }
         let base = c.storage.pointer + c.offset * dtype.byteSize
         return (0..<n).map { T(fromDouble: loadDouble(base, $0, dtype)) }
+    }
+
+    /// The raw 16-bit patterns of a float16 or bfloat16 tensor (row-major), as PyTorch's `t.view(torch.int16)`.
+    public func bitPatterns() -> [UInt16] {
+        precondition(dtype.isHalf, "bitPatterns: tensor is \(dtype), not float16 or bfloat16")
+        let c = contiguousData()
+        let n = count
+        return [UInt16](unsafeUninitializedCapacity: n) { buf, initialized in
+            if n > 0 { UnsafeMutableRawPointer(buf.baseAddress!).copyMemory(from: c.storage.pointer + c.offset * 2, byteCount: n * 2) }
+            initialized = n
+        }
     }
 
     /// Elements as Float (row-major).

@@ -5,7 +5,7 @@ extension Tensor: CustomStringConvertible {
         func fmt(_ v: Double) -> String {
             switch dtype {
             case .bool: return v != 0 ? "true" : "false"
-            case .int32, .int64: return String(Int64(v))
+            case .int32, .int64, .uint8: return String(Int64(v))
             default:
                 if v.isNaN { return "nan" }
                 if v.isInfinite { return v > 0 ? "inf" : "-inf" }

@@ -170,6 +170,7 @@ public struct IDXArray: Sendable {
             switch dtype {
             case .float32: return Tensor(bytes.map { Float($0) }, shape: shape)
             case .int64: return Tensor(bytes.map { Int64($0) }, shape: shape)
+            case .uint8: return Tensor(bytes, shape: shape)
             default: break
             }
         }
@@ -179,6 +180,7 @@ public struct IDXArray: Sendable {
         case .int32: return Tensor(doubles().map { Int32($0) }, shape: shape)
         case .int64: return Tensor(doubles().map { Int64($0) }, shape: shape)
         case .bool: return Tensor(doubles().map { $0 != 0 }, shape: shape)
+        case .uint8, .float16, .bfloat16: return Tensor(doubles(), shape: shape, dtype: dtype)
         }
     }
 

@@ -129,6 +129,9 @@ public struct NPYArray: Sendable {
             case .float64: return Tensor((0..<n).map { type.double(b, $0) }, shape: storedShape)
             case .int32: return Tensor((0..<n).map { Int32(type.integer(b, $0)) }, shape: storedShape)
             case .bool: return Tensor((0..<n).map { b[$0] != 0 }, shape: storedShape)
+            // (No .npy type maps to these today: f2 reads as float32, u1 as int32.)
+            case .uint8, .float16, .bfloat16:
+                return Tensor((0..<n).map { type.double(b, $0) }, shape: storedShape, dtype: type.dtype)
             case .int64:
                 if type.kind == "u" && type.size == 8 {
                     for i in 0..<n where type.unsigned(b, i) > UInt64(Int64.max) {

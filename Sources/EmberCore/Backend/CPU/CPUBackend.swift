@@ -46,6 +46,7 @@ public final class CPUBackend: Backend {
                 switch es {
                 case 8: copyRow(s, d, n, inner[0], inner[1], UInt64.self)
                 case 4: copyRow(s, d, n, inner[0], inner[1], UInt32.self)
+                case 2: copyRow(s, d, n, inner[0], inner[1], UInt16.self)
                 default: copyRow(s, d, n, inner[0], inner[1], UInt8.self)
                 }
             }
@@ -53,6 +54,7 @@ public final class CPUBackend: Backend {
         }
         let st = src.dtype, dt = dst.dtype
         loop.forEachRow { off, n, inner in
+            if convertRow(sp, st, off[0], inner[0], dp, dt, off[1], inner[1], n) { return }
             for i in 0..<n {
                 storeDouble(dp, off[1] + i * inner[1], dt, loadDouble(sp, off[0] + i * inner[0], st))
             }
@@ -73,6 +75,11 @@ public final class CPUBackend: Backend {
         case .int32: dst.pointer.assumingMemoryBound(to: Int32.self).update(repeating: Int32(value), count: count)
         case .int64: dst.pointer.assumingMemoryBound(to: Int64.self).update(repeating: Int64(value), count: count)
         case .bool: dst.pointer.assumingMemoryBound(to: Bool.self).update(repeating: value != 0, count: count)
+        case .uint8: dst.pointer.assumingMemoryBound(to: UInt8.self).update(repeating: uint8Wrapping(value), count: count)
+        case .float16, .bfloat16:
+            var bits: UInt16 = 0
+            storeDouble(&bits, 0, dst.dtype, value)
+            dst.pointer.assumingMemoryBound(to: UInt16.self).update(repeating: bits, count: count)
         }
     }
 
@@ -93,6 +100,8 @@ public final class CPUBackend: Backend {
             }
         case .float64:
             unaryGeneric(op, x.pointer.assumingMemoryBound(to: Double.self), out.pointer.assumingMemoryBound(to: Double.self), count)
+        case .float16, .bfloat16:
+            unaryViaFloat32(op, x, out, count: count)
         default:
             unaryInteger(op, x, out, count)
         }
@@ -190,6 +199,8 @@ public final class CPUBackend: Backend {
         case .int32: binaryTyped(op, a, b, out, loop, Int32.self)
         case .int64: binaryTyped(op, a, b, out, loop, Int64.self)
         case .bool: binaryBool(op, a, b, out, loop)
+        case .uint8: binaryUInt8(op, a, b, out, loop)
+        case .float16, .bfloat16: binaryViaFloat32(op, a, b, out, shape: shape)
         }
     }
 

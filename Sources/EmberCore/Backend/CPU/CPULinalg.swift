@@ -12,6 +12,11 @@ extension CPUBackend {
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                      a: Operand, lda: Int, b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int) {
         if m == 0 || n == 0 { return }
+        if c.dtype.isHalf {
+            gemmViaFloat32(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                           beta: beta, c: c, ldc: ldc)
+            return
+        }
         guard c.dtype.isFloatingPoint else {
             gemmInteger(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
                         ldb: ldb, beta: beta, c: c, ldc: ldc)
@@ -92,7 +97,7 @@ extension CPUBackend {
         switch images.dtype {
         case .float32: im2colTyped(images, batch, imageStride, columns, g, Float.self)
         case .float64: im2colTyped(images, batch, imageStride, columns, g, Double.self)
-        default: preconditionFailure("im2col: needs a float tensor, got \(images.dtype)")
+        default: preconditionFailure("im2col: needs a float32 or float64 tensor, got \(images.dtype) (cast half tensors to float32)")
         }
     }
 
@@ -139,7 +144,7 @@ extension CPUBackend {
         switch images.dtype {
         case .float32: col2imTyped(columns, images, batch, imageStride, g, Float.self)
         case .float64: col2imTyped(columns, images, batch, imageStride, g, Double.self)
-        default: preconditionFailure("col2im: needs a float tensor, got \(images.dtype)")
+        default: preconditionFailure("col2im: needs a float32 or float64 tensor, got \(images.dtype) (cast half tensors to float32)")
         }
     }
 
@@ -188,7 +193,7 @@ extension CPUBackend {
                                  Int32(g.strideW), Int32(g.padH), Int32(g.padW), Int32(g.dilationH), Int32(g.dilationW))
             }
         case .float64: maxPoolTyped(x, out, indices, planes, g, Double.self)
-        default: preconditionFailure("maxPool2d: needs a float tensor, got \(x.dtype)")
+        default: preconditionFailure("maxPool2d: needs a float32 or float64 tensor, got \(x.dtype) (cast half tensors to float32)")
         }
     }
 
@@ -235,7 +240,7 @@ extension CPUBackend {
         case .float64:
             let gp = g.pointer.assumingMemoryBound(to: Double.self), o = out.pointer.assumingMemoryBound(to: Double.self)
             for p in 0..<planes { for j in 0..<L where ip[p * L + j] >= 0 { o[p * hw + Int(ip[p * L + j])] += gp[p * L + j] } }
-        default: preconditionFailure("maxPool2d backward: needs a float tensor, got \(g.dtype)")
+        default: preconditionFailure("maxPool2d backward: needs a float32 or float64 tensor, got \(g.dtype) (cast half tensors to float32)")
         }
     }
 

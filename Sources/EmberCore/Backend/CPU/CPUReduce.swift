@@ -30,6 +30,8 @@ extension CPUBackend {
         case .int32: reduceTyped(op, x, out, outer, n, inner, Int32.self)
         case .int64: reduceTyped(op, x, out, outer, n, inner, Int64.self)
         case .bool: preconditionFailure("reduce \(op): convert bool tensors to a numeric dtype first")
+        case .uint8: reduceUInt8(op, x, out, outer: outer, n: n, inner: inner)
+        case .float16, .bfloat16: reduceViaFloat32(op, x, out, outer: outer, n: n, inner: inner)
         }
     }
 
@@ -95,6 +97,7 @@ extension CPUBackend {
         switch x.dtype {
         case .float32: softmaxGeneric(log, x, out, outer, n, inner, Float.self)
         case .float64: softmaxGeneric(log, x, out, outer, n, inner, Double.self)
+        case .float16, .bfloat16: softmaxViaFloat32(log: log, x, out, outer: outer, n: n, inner: inner)
         default: preconditionFailure("softmax: needs a float tensor, got \(x.dtype)")
         }
     }
@@ -135,6 +138,7 @@ extension CPUBackend {
         switch y.dtype {
         case .float32: softmaxBackwardGeneric(log, y, g, out, outer, n, inner, Float.self)
         case .float64: softmaxBackwardGeneric(log, y, g, out, outer, n, inner, Double.self)
+        case .float16, .bfloat16: softmaxBackwardViaFloat32(log: log, y: y, g: g, out, outer: outer, n: n, inner: inner)
         default: preconditionFailure("softmax backward: needs a float tensor, got \(y.dtype)")
         }
     }
@@ -165,6 +169,8 @@ extension CPUBackend {
         case .int32: cumsumTyped(x, out, outer, n, inner, Int32.self)
         case .int64: cumsumTyped(x, out, outer, n, inner, Int64.self)
         case .bool: preconditionFailure("cumsum: convert bool tensors to a numeric dtype first")
+        case .uint8: cumsumUInt8(x, out, outer: outer, n: n, inner: inner)
+        case .float16, .bfloat16: cumsumViaFloat32(x, out, outer: outer, n: n, inner: inner)
         }
     }
 
