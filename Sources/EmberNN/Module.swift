@@ -279,6 +279,9 @@ open class Module {
         if !skipMismatchedShapes, let m = report.shapeMismatched.first {
             throw ModelStateError.shapeMismatch(name: m.name, expected: m.expected, got: m.got)
         }
+        // A tensor of another dtype is refused unless the caller asks for conversion (`loadStateDict(_:dtypes:)`):
+        // a float16 checkpoint or an F32 tensor relabelled I32 must not load silently.
+        try validateStateDictDTypes(state, .exact)
         return report
     }
 

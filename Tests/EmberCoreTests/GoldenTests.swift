@@ -457,3 +457,39 @@ func goldenGradientProblems(_ outs: [Tensor], _ upstream: [Tensor], _ leaves: [T
         for p in runGoldenCase(c) { Issue.record("\(c.name) (\(c.op)): \(p)") }
     }
 }
+
+/// The same PyTorch goldens (forward values and gradients of every op) on the plain reference backend: it is the
+/// oracle for the fast CPU backend, so it must itself match PyTorch. (scripts/test also runs the gradient checks
+/// with EMBER_BACKEND=reference.)
+@Suite struct ReferenceBackendGoldenTests {
+    @Test(arguments: GoldenFixture.file.cases)
+    func matchesPyTorch(_ c: GoldenCase) {
+        let problems = DefaultBackend.with(ReferenceBackend.shared) { runGoldenCase(c) }
+        for p in problems { Issue.record("reference backend: \(c.name) (\(c.op)): \(p)") }
+    }
+
+    @Test(arguments: GoldenLargeFixture.file.cases.filter { $0.name.hasPrefix("conv") || $0.name.hasPrefix("softmax") || $0.name.hasPrefix("sum") })
+    func largeCasesMatchPyTorch(_ c: GoldenLargeCase) {
+        let problems = DefaultBackend.with(ReferenceBackend.shared) { runGoldenLargeCase(c) }
+        for p in problems { Issue.record("reference backend: \(c.name) (\(c.op)): \(p)") }
+    }
+
+    @Test func tensorsLiveOnTheBackendTheyWereMadeOn() {
+        DefaultBackend.with(ReferenceBackend.shared) {
+            var r = RandomState(seed: 4)
+            let x = Tensor.normal([3, 4], rng: &r), w = Tensor.ones([5, 4])
+            let y = linear(x, w).relu().sum(axis: 1)
+            #expect(x.backend === ReferenceBackend.shared && y.backend === ReferenceBackend.shared)
+        }
+        #expect(Tensor.zeros([2]).backend === DefaultBackend.process)
+    }
+
+    @Test func randomStreamsAreTheSameOnEveryBackend() {
+        for dtype in [DType.float32, .float64] {
+            var a = RandomState(seed: 9), b = RandomState(seed: 9)
+            let cpu = Tensor.normal([1000], dtype: dtype, rng: &a).toArray(Double.self)
+            let ref = DefaultBackend.with(ReferenceBackend.shared) { Tensor.normal([1000], dtype: dtype, rng: &b).toArray(Double.self) }
+            #expect(cpu == ref)
+        }
+    }
+}

@@ -41,7 +41,7 @@ extension Tensor {
     }
 
     /// A 0-dimensional tensor holding one value.
-    public convenience init(_ value: Double, dtype: DType = .float32, on backend: any Backend = CPUBackend.shared) {
+    public convenience init(_ value: Double, dtype: DType = .float32, on backend: any Backend = DefaultBackend.current) {
         let t = Tensor.empty([], dtype: dtype, backend: backend)
         self.init(storage: t.storage, shape: [], strides: [], offset: 0, dtype: dtype)
         storeDouble(storage.pointer, 0, dtype, value)
@@ -49,18 +49,18 @@ extension Tensor {
 
     /// A tensor of `shape` with every element `value`, in the memory of `backend` (default: the CPU).
     public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32,
-                            on backend: any Backend = CPUBackend.shared) -> Tensor {
+                            on backend: any Backend = DefaultBackend.current) -> Tensor {
         let t = empty(shape, dtype: dtype, backend: backend)
         t.backend.fill(t.operand, count: t.count, value: value)
         return t
     }
 
     /// Zeros.
-    public static func zeros(_ shape: [Int], dtype: DType = .float32, on backend: any Backend = CPUBackend.shared) -> Tensor {
+    public static func zeros(_ shape: [Int], dtype: DType = .float32, on backend: any Backend = DefaultBackend.current) -> Tensor {
         full(shape, 0, dtype: dtype, on: backend)
     }
     /// Ones.
-    public static func ones(_ shape: [Int], dtype: DType = .float32, on backend: any Backend = CPUBackend.shared) -> Tensor {
+    public static func ones(_ shape: [Int], dtype: DType = .float32, on backend: any Backend = DefaultBackend.current) -> Tensor {
         full(shape, 1, dtype: dtype, on: backend)
     }
     /// Zeros with this tensor's shape, dtype and backend.

@@ -36,7 +36,7 @@ public final class Tensor: @unchecked Sendable {
     }
 
     /// An uninitialized contiguous tensor.
-    static func empty(_ shape: [Int], dtype: DType, backend: any Backend = CPUBackend.shared) -> Tensor {
+    static func empty(_ shape: [Int], dtype: DType, backend: any Backend = DefaultBackend.current) -> Tensor {
         for d in shape { precondition(d >= 0, "tensor: negative dimension in shape \(shape)") }
         let count = shape.reduce(1, *)
         let st = Storage(byteCount: Swift.max(count, 1) * dtype.byteSize, backend: backend)

@@ -3,6 +3,20 @@
 /// and results never depend on the thread count.
 enum Philox {
     @inline(__always)
+    /// The value every backend draws for element i of a random fill: from block `counter + i`, uniform in [0, 1)
+    /// (24 bits for float32 and the half types, 53 for float64) or standard normal (Box-Muller on two 32-bit
+    /// uniforms, u1 in (0, 1]).
+    static func sample(key: (UInt32, UInt32), counter: UInt64, normal: Bool, dtype: DType) -> Double {
+        let b = block(key: key, counter: counter)
+        if normal {
+            let u1 = (Double(b.0) + 1) / 4294967296.0
+            let u2 = Double(b.1) / 4294967296.0
+            return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
+        }
+        if dtype == .float64 { return Double((UInt64(b.0) << 21) ^ UInt64(b.1 >> 11)) / 9007199254740992.0 }
+        return Double(b.0 >> 8) / 16777216.0
+    }
+
     static func block(key: (UInt32, UInt32), counter: UInt64, stream: UInt64 = 0) -> (UInt32, UInt32, UInt32, UInt32) {
         var c0 = UInt32(truncatingIfNeeded: counter), c1 = UInt32(truncatingIfNeeded: counter >> 32)
         var c2 = UInt32(truncatingIfNeeded: stream), c3 = UInt32(truncatingIfNeeded: stream >> 32)

@@ -75,21 +75,7 @@ extension CPUBackend {
         let dt = out.dtype
         let p = out.pointer
         parallelFor(count, grain: 1 << 14) { s, e in
-            for i in s..<e {
-                let b = Philox.block(key: key, counter: counter &+ UInt64(i))
-                let v: Double
-                if normal {
-                    // Box-Muller on two 32-bit uniforms; u1 in (0, 1].
-                    let u1 = (Double(b.0) + 1) / 4294967296.0
-                    let u2 = Double(b.1) / 4294967296.0
-                    v = (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
-                } else if dt == .float64 {
-                    v = Double((UInt64(b.0) << 21) ^ UInt64(b.1 >> 11)) / 9007199254740992.0
-                } else {
-                    v = Double(b.0 >> 8) / 16777216.0
-                }
-                storeDouble(p, i, dt, v)
-            }
+            for i in s..<e { storeDouble(p, i, dt, Philox.sample(key: key, counter: counter &+ UInt64(i), normal: normal, dtype: dt)) }
         }
     }
 

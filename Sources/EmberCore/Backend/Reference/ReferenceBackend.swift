@@ -1,0 +1,494 @@
+import Foundation
+
+/// A second, deliberately plain backend: every kernel is a straightforward loop over element indices, computed in
+/// double precision (integers in 64-bit integer arithmetic), with no BLAS, no SIMD, no threads and no caching
+/// allocator. It is the oracle the fast `CPUBackend` is compared with (tinygrad's `ops_python` habit), and the
+/// template a new backend follows.
+///
+/// ## What a backend implements
+/// - Memory: `allocate`/`deallocate` (a CUDA backend would hand out device pointers; here `malloc`).
+/// - Data movement: `copy` between strided views with dtype conversion, `fill`.
+/// - Elementwise: `unary` (every `UnaryOp`, contiguous), `binary` (every `BinaryOp`, broadcast strides, contiguous
+///   output; comparisons produce `bool`), `select` (where).
+/// - Along one axis of a contiguous [outer, n, inner] tensor: `reduce`, `argReduce`, `softmax`, `softmaxBackward`,
+///   `cumsum`, `gather`, `scatterAdd`, `indexSelect`, `indexAdd`.
+/// - Linear algebra and images: `gemm` (row-major, transposes, alpha/beta), `im2col`/`col2im`, max and average
+///   pooling forward and backward.
+/// - Randomness: `random` fills from the counter-based Philox stream, element i from block `counter + i`, so every
+///   backend draws the same numbers for a seed.
+/// - Optimizer: `adam` (one fused Adam/AdamW step).
+/// Semantics to keep (tested on both backends): PyTorch's on NaN (maximum/minimum/max-pool/softmax/relu propagate it),
+/// -0.0 and ties; first index on ties for argmax/argmin; `beta == 0` in `gemm` ignores what C held.
+public final class ReferenceBackend: Backend {
+    /// The process-wide reference backend.
+    public static let shared = ReferenceBackend()
+    public var name: String { "reference" }
+
+    public func allocate(byteCount: Int) -> (UnsafeMutableRawPointer, Int) {
+        let n = Swift.max(byteCount, 64)
+        return (UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64), n)
+    }
+
+    public func deallocate(_ pointer: UnsafeMutableRawPointer, capacity: Int) { pointer.deallocate() }
+
+    // MARK: helpers
+
+    /// Calls body(linear index, offsets per operand) for every index of `shape` in row-major order.
+    private func forEach(_ shape: [Int], _ strides: [[Int]], _ body: (Int, [Int]) -> Void) {
+        let count = shape.reduce(1, *)
+        if count == 0 { return }
+        var index = [Int](repeating: 0, count: shape.count)
+        var offs = [Int](repeating: 0, count: strides.count)
+        for linear in 0..<count {
+            body(linear, offs)
+            // odometer step: the last index moves fastest; offsets follow each operand's strides
+            var d = shape.count - 1
+            while d >= 0 {
+                index[d] += 1
+                for k in strides.indices { offs[k] += strides[k][d] }
+                if index[d] < shape[d] { break }
+                for k in strides.indices { offs[k] -= strides[k][d] * shape[d] }
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
+
+    private func load(_ o: Operand, _ i: Int) -> Double { loadDouble(o.pointer, i, o.dtype) }
+    private func store(_ o: Operand, _ i: Int, _ v: Double) { storeDouble(o.pointer, i, o.dtype, v) }
+    private func loadInt(_ o: Operand, _ i: Int) -> Int64 {
+        switch o.dtype {
+        case .int64: return o.pointer.assumingMemoryBound(to: Int64.self)[i]
+        case .int32: return Int64(o.pointer.assumingMemoryBound(to: Int32.self)[i])
+        case .uint8: return Int64(o.pointer.assumingMemoryBound(to: UInt8.self)[i])
+        default: return Int64(load(o, i))
+        }
+    }
+    private func storeInt(_ o: Operand, _ i: Int, _ v: Int64) {
+        switch o.dtype {
+        case .int64: o.pointer.assumingMemoryBound(to: Int64.self)[i] = v
+        case .int32: o.pointer.assumingMemoryBound(to: Int32.self)[i] = Int32(truncatingIfNeeded: v)
+        case .uint8: o.pointer.assumingMemoryBound(to: UInt8.self)[i] = UInt8(truncatingIfNeeded: v)
+        default: store(o, i, Double(v))
+        }
+    }
+    private func isInteger(_ d: DType) -> Bool { d == .int32 || d == .int64 || d == .uint8 }
+
+    // MARK: data movement
+
+    public func copy(_ src: Operand, into dst: Operand, shape: [Int]) {
+        forEach(shape, [src.strides, dst.strides]) { _, o in
+            if src.dtype == dst.dtype {
+                let es = src.dtype.byteSize
+                (dst.pointer + o[1] * es).copyMemory(from: src.pointer + o[0] * es, byteCount: es)
+            } else if isInteger(src.dtype) && isInteger(dst.dtype) {
+                storeInt(dst, o[1], loadInt(src, o[0]))
+            } else {
+                store(dst, o[1], load(src, o[0]))
+            }
+        }
+    }
+
+    public func fill(_ dst: Operand, count: Int, value: Double) {
+        for i in 0..<count { store(dst, i, value) }
+    }
+
+    // MARK: elementwise
+
+    public func unary(_ op: UnaryOp, _ x: Operand, _ out: Operand, count: Int) {
+        let f = Self.scalar(op)
+        for i in 0..<count { store(out, i, f(load(x, i))) }
+    }
+
+    /// Each unary op as a function of one double (PyTorch's semantics at NaN, -0.0 and the edges).
+    static func scalar(_ op: UnaryOp) -> (Double) -> Double {
+        func sig(_ v: Double) -> Double { 1 / (1 + Foundation.exp(-v)) }
+        let k0 = (2 / Double.pi).squareRoot(), k1 = 0.044715
+        switch op {
+        case .neg: return { -$0 }
+        case .exp: return { Foundation.exp($0) }
+        case .log: return { Foundation.log($0) }
+        case .log1p: return { Foundation.log1p($0) }
+        case .expm1: return { Foundation.expm1($0) }
+        case .sqrt: return { $0.squareRoot() }
+        case .rsqrt: return { 1 / $0.squareRoot() }
+        case .abs: return { Swift.abs($0) }
+        case .sign: return { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
+        case .signGradZero: return { _ in 0 }
+        case .sin: return { Foundation.sin($0) }
+        case .cos: return { Foundation.cos($0) }
+        case .tanh: return { Foundation.tanh($0) }
+        case .sigmoid: return sig
+        case .relu: return { $0 < 0 ? 0 : $0 }
+        case .reluGrad: return { $0 <= 0 ? 0 : 1 }
+        case .square: return { $0 * $0 }
+        case .reciprocal: return { 1 / $0 }
+        case .erf: return { Foundation.erf($0) }
+        case .leakyRelu(let a): return { $0 > 0 ? $0 : a * $0 }
+        case .leakyReluGrad(let a): return { $0 > 0 ? 1 : a }
+        case .elu(let a): return { $0 > 0 ? $0 : a * Foundation.expm1($0) }
+        case .eluGrad(let a): return { $0 > 0 ? 1 : a * Foundation.exp($0) }
+        case .gelu: return { 0.5 * $0 * (1 + Foundation.erf($0 / 2.0.squareRoot())) }
+        case .geluGrad:
+            return { 0.5 * (1 + Foundation.erf($0 / 2.0.squareRoot())) + $0 * Foundation.exp(-0.5 * $0 * $0) / (2 * Double.pi).squareRoot() }
+        case .geluTanh: return { 0.5 * $0 * (1 + Foundation.tanh(k0 * ($0 + k1 * $0 * $0 * $0))) }
+        case .geluTanhGrad:
+            return { v in
+                let t = Foundation.tanh(k0 * (v + k1 * v * v * v))
+                return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k0 * (1 + 3 * k1 * v * v)
+            }
+        case .silu: return { $0 * sig($0) }
+        case .siluGrad: return { v in let s = sig(v); return s * (1 + v * (1 - s)) }
+        case .softplus(let b, let t): return { b * $0 > t ? $0 : Foundation.log1p(Foundation.exp(b * $0)) / b }
+        case .softplusGrad(let b, let t): return { b * $0 > t ? 1 : sig(b * $0) }
+        case .clamp(let lo, let hi): return { $0 < lo ? lo : ($0 > hi ? hi : $0) }
+        case .clampGrad(let lo, let hi): return { $0 >= lo && $0 <= hi ? 1 : 0 }
+        case .affine(let a, let b): return { a * $0 + b }
+        case .powScalar(let p): return { Foundation.pow($0, p) }
+        }
+    }
+
+    public func binary(_ op: BinaryOp, _ a: Operand, _ b: Operand, _ out: Operand, shape: [Int]) {
+        precondition(a.dtype == b.dtype, "binary \(op): operand dtypes \(a.dtype) and \(b.dtype) differ")
+        let ints = isInteger(a.dtype)
+        forEach(shape, [a.strides, b.strides]) { i, o in
+            let x = load(a, o[0]), y = load(b, o[1])
+            switch op {
+            case .eq: store(out, i, x == y ? 1 : 0)
+            case .ne: store(out, i, x != y ? 1 : 0)
+            case .lt: store(out, i, x < y ? 1 : 0)
+            case .le: store(out, i, x <= y ? 1 : 0)
+            case .gt: store(out, i, x > y ? 1 : 0)
+            case .ge: store(out, i, x >= y ? 1 : 0)
+            case .logicalAnd: store(out, i, x != 0 && y != 0 ? 1 : 0)
+            case .logicalOr: store(out, i, x != 0 || y != 0 ? 1 : 0)
+            default:
+                if ints {
+                    let p = loadInt(a, o[0]), q = loadInt(b, o[1])
+                    let r: Int64
+                    switch op {
+                    case .add: r = p &+ q
+                    case .sub: r = p &- q
+                    case .mul: r = p &* q
+                    case .div: r = q == 0 ? 0 : p / q
+                    case .maximum: r = Swift.max(p, q)
+                    case .minimum: r = Swift.min(p, q)
+                    case .pow: r = Int64(Foundation.pow(Double(p), Double(q)))
+                    case .reluBackward: r = p <= 0 ? 0 : q
+                    default: preconditionFailure("binary \(op)")
+                    }
+                    storeInt(out, i, r)
+                } else if a.dtype == .bool {
+                    let r: Bool
+                    switch op {
+                    case .add, .maximum: r = x != 0 || y != 0
+                    case .mul, .minimum: r = x != 0 && y != 0
+                    default: preconditionFailure("binary \(op): not defined for bool tensors")
+                    }
+                    store(out, i, r ? 1 : 0)
+                } else {
+                    let r: Double
+                    switch op {
+                    case .add: r = x + y
+                    case .sub: r = x - y
+                    case .mul: r = x * y
+                    case .div: r = x / y
+                    case .pow: r = Foundation.pow(x, y)
+                    case .maximum: r = (y > x || y.isNaN) ? y : x
+                    case .minimum: r = (y < x || y.isNaN) ? y : x
+                    case .reluBackward: r = x <= 0 ? 0 : y
+                    default: preconditionFailure("binary \(op)")
+                    }
+                    store(out, i, r)
+                }
+            }
+        }
+    }
+
+    public func select(_ cond: Operand, _ a: Operand, _ b: Operand, _ out: Operand, shape: [Int]) {
+        let es = a.dtype.byteSize
+        forEach(shape, [cond.strides, a.strides, b.strides]) { i, o in
+            let src = load(cond, o[0]) != 0 ? a.pointer + o[1] * es : b.pointer + o[2] * es
+            (out.pointer + i * es).copyMemory(from: src, byteCount: es)
+        }
+    }
+
+    // MARK: along one axis
+
+    public func reduce(_ op: ReduceOp, _ x: Operand, _ out: Operand, outer: Int, n: Int, inner: Int) {
+        for r in 0..<outer {
+            for i in 0..<inner {
+                if isInteger(x.dtype) {
+                    var acc: Int64 = op == .prod ? 1 : op == .max ? .min : op == .min ? .max : 0
+                    for j in 0..<n {
+                        let v = loadInt(x, (r * n + j) * inner + i)
+                        switch op {
+                        case .sum: acc = acc &+ v
+                        case .prod: acc = acc &* v
+                        case .max: acc = Swift.max(acc, v)
+                        case .min: acc = Swift.min(acc, v)
+                        }
+                    }
+                    storeInt(out, r * inner + i, acc)
+                } else {
+                    var acc: Double = op == .prod ? 1 : op == .max ? -.infinity : op == .min ? .infinity : 0
+                    for j in 0..<n {
+                        let v = load(x, (r * n + j) * inner + i)
+                        switch op {
+                        case .sum: acc += v
+                        case .prod: acc *= v
+                        case .max: if v > acc || v.isNaN { acc = v }
+                        case .min: if v < acc || v.isNaN { acc = v }
+                        }
+                        if (op == .max || op == .min) && acc.isNaN { break }
+                    }
+                    store(out, r * inner + i, acc)
+                }
+            }
+        }
+    }
+
+    public func argReduce(max: Bool, _ x: Operand, _ out: Operand, outer: Int, n: Int, inner: Int) {
+        precondition(n > 0, "argmax/argmin: reduced dimension is empty")
+        for r in 0..<outer {
+            for i in 0..<inner {
+                var best = load(x, r * n * inner + i), bi = 0
+                for j in 1..<Swift.max(n, 1) where !best.isNaN {
+                    let v = load(x, (r * n + j) * inner + i)
+                    if v.isNaN || (max ? v > best : v < best) { best = v; bi = j }
+                }
+                storeInt(out, r * inner + i, Int64(bi))
+            }
+        }
+    }
+
+    public func softmax(log: Bool, _ x: Operand, _ out: Operand, outer: Int, n: Int, inner: Int) {
+        for r in 0..<outer {
+            for i in 0..<inner {
+                let idx = (0..<n).map { (r * n + $0) * inner + i }
+                let v = idx.map { load(x, $0) }
+                var m = v.reduce(-Double.infinity) { ($1 > $0 || $1.isNaN || $0.isNaN) ? ($0.isNaN ? $0 : $1) : $0 }
+                if m == -.infinity { m = 0 }
+                let s = v.reduce(0) { $0 + Foundation.exp($1 - m) }
+                for (k, j) in idx.enumerated() {
+                    store(out, j, log ? v[k] - m - Foundation.log(s) : Foundation.exp(v[k] - m) / s)
+                }
+            }
+        }
+    }
+
+    public func softmaxBackward(log: Bool, y: Operand, g: Operand, _ out: Operand, outer: Int, n: Int, inner: Int) {
+        for r in 0..<outer {
+            for i in 0..<inner {
+                let idx = (0..<n).map { (r * n + $0) * inner + i }
+                let s = log ? idx.reduce(0) { $0 + load(g, $1) } : idx.reduce(0) { $0 + load(g, $1) * load(y, $1) }
+                for j in idx {
+                    store(out, j, log ? load(g, j) - Foundation.exp(load(y, j)) * s : load(y, j) * (load(g, j) - s))
+                }
+            }
+        }
+    }
+
+    public func cumsum(_ x: Operand, _ out: Operand, outer: Int, n: Int, inner: Int) {
+        for r in 0..<outer {
+            for i in 0..<inner {
+                var acc = 0.0, iacc: Int64 = 0
+                for j in 0..<n {
+                    let k = (r * n + j) * inner + i
+                    if isInteger(x.dtype) { iacc = iacc &+ loadInt(x, k); storeInt(out, k, iacc) } else { acc += load(x, k); store(out, k, acc) }
+                }
+            }
+        }
+    }
+
+    public func gather(_ x: Operand, index: Operand, _ out: Operand, outer: Int, n: Int, m: Int, inner: Int) {
+        for o in 0..<outer { for j in 0..<m { for i in 0..<inner {
+            let k = (o * m + j) * inner + i
+            let ix = Int(loadInt(index, k))
+            precondition(ix >= 0 && ix < n, "gather: index \(ix) is out of range for a dimension of size \(n)")
+            copyElement(x, (o * n + ix) * inner + i, out, k)
+        } } }
+    }
+
+    public func scatterAdd(_ src: Operand, index: Operand, _ out: Operand, outer: Int, n: Int, m: Int, inner: Int) {
+        for o in 0..<outer { for j in 0..<m { for i in 0..<inner {
+            let k = (o * m + j) * inner + i
+            let ix = Int(loadInt(index, k))
+            precondition(ix >= 0 && ix < n, "scatterAdd: index \(ix) is out of range for a dimension of size \(n)")
+            let d = (o * n + ix) * inner + i
+            store(out, d, load(out, d) + load(src, k))
+        } } }
+    }
+
+    public func indexSelect(_ x: Operand, index: Operand, _ out: Operand, outer: Int, n: Int, m: Int, inner: Int) {
+        for o in 0..<outer { for j in 0..<m {
+            let ix = Int(loadInt(index, j))
+            precondition(ix >= 0 && ix < n, "indexSelect: index \(ix) is out of range for a dimension of size \(n)")
+            for i in 0..<inner { copyElement(x, (o * n + ix) * inner + i, out, (o * m + j) * inner + i) }
+        } }
+    }
+
+    public func indexAdd(_ src: Operand, index: Operand, _ out: Operand, outer: Int, n: Int, m: Int, inner: Int) {
+        for o in 0..<outer { for j in 0..<m {
+            let ix = Int(loadInt(index, j))
+            precondition(ix >= 0 && ix < n, "indexAdd: index \(ix) is out of range for a dimension of size \(n)")
+            for i in 0..<inner {
+                let d = (o * n + ix) * inner + i
+                store(out, d, load(out, d) + load(src, (o * m + j) * inner + i))
+            }
+        } }
+    }
+
+    private func copyElement(_ src: Operand, _ i: Int, _ dst: Operand, _ j: Int) {
+        let es = src.dtype.byteSize
+        (dst.pointer + j * es).copyMemory(from: src.pointer + i * es, byteCount: es)
+    }
+
+    // MARK: linear algebra and images
+
+    public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double, a: Operand, lda: Int,
+                     b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var acc = 0.0
+                for p in 0..<k {
+                    acc += load(a, transA ? p * lda + i : i * lda + p) * load(b, transB ? j * ldb + p : p * ldb + j)
+                }
+                let old = beta == 0 ? 0 : beta * load(c, i * ldc + j)
+                store(c, i * ldc + j, alpha * acc + old)
+            }
+        }
+    }
+
+    public func im2col(_ images: Operand, batch: Int, imageStride: Int, _ columns: Operand, _ g: Conv2dGeometry) {
+        let L = g.outH * g.outW, rows = g.channels * g.kernelH * g.kernelW
+        for row in 0..<rows {
+            let kj = row % g.kernelW, ki = (row / g.kernelW) % g.kernelH, ch = row / (g.kernelW * g.kernelH)
+            for img in 0..<batch {
+                for oy in 0..<g.outH {
+                    for ox in 0..<g.outW {
+                        let iy = oy * g.strideH - g.padH + ki * g.dilationH, ix = ox * g.strideW - g.padW + kj * g.dilationW
+                        let inside = iy >= 0 && iy < g.height && ix >= 0 && ix < g.width
+                        let v = inside ? load(images, img * imageStride + (ch * g.height + iy) * g.width + ix) : 0
+                        store(columns, row * batch * L + img * L + oy * g.outW + ox, v)
+                    }
+                }
+            }
+        }
+    }
+
+    public func col2im(_ columns: Operand, _ images: Operand, batch: Int, imageStride: Int, _ g: Conv2dGeometry) {
+        let L = g.outH * g.outW, rows = g.channels * g.kernelH * g.kernelW
+        for row in 0..<rows {
+            let kj = row % g.kernelW, ki = (row / g.kernelW) % g.kernelH, ch = row / (g.kernelW * g.kernelH)
+            for img in 0..<batch {
+                for oy in 0..<g.outH {
+                    for ox in 0..<g.outW {
+                        let iy = oy * g.strideH - g.padH + ki * g.dilationH, ix = ox * g.strideW - g.padW + kj * g.dilationW
+                        guard iy >= 0 && iy < g.height && ix >= 0 && ix < g.width else { continue }
+                        let d = img * imageStride + (ch * g.height + iy) * g.width + ix
+                        store(images, d, load(images, d) + load(columns, row * batch * L + img * L + oy * g.outW + ox))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The input positions (flat within one plane) of output (oy, ox)'s window, padding excluded.
+    private func window(_ oy: Int, _ ox: Int, _ g: Conv2dGeometry) -> [Int] {
+        var out: [Int] = []
+        for ki in 0..<g.kernelH {
+            let iy = oy * g.strideH - g.padH + ki * g.dilationH
+            guard iy >= 0 && iy < g.height else { continue }
+            for kj in 0..<g.kernelW {
+                let ix = ox * g.strideW - g.padW + kj * g.dilationW
+                if ix >= 0 && ix < g.width { out.append(iy * g.width + ix) }
+            }
+        }
+        return out
+    }
+
+    public func maxPool2d(_ x: Operand, _ out: Operand, indices: Operand, planes: Int, _ g: Conv2dGeometry) {
+        let hw = g.height * g.width, L = g.outH * g.outW
+        for p in 0..<planes {
+            for oy in 0..<g.outH {
+                for ox in 0..<g.outW {
+                    // PyTorch's rule: the last NaN of the window, else the first maximum.
+                    var best = -Double.infinity, bi = -1
+                    for pos in window(oy, ox, g) {
+                        let v = load(x, p * hw + pos)
+                        if v.isNaN || bi < 0 || (!best.isNaN && v > best) { best = v; bi = pos }
+                    }
+                    let o = p * L + oy * g.outW + ox
+                    store(out, o, best)
+                    storeInt(indices, o, Int64(bi))
+                }
+            }
+        }
+    }
+
+    public func maxPool2dBackward(_ g: Operand, indices: Operand, _ out: Operand, planes: Int, _ geo: Conv2dGeometry) {
+        let hw = geo.height * geo.width, L = geo.outH * geo.outW
+        for p in 0..<planes {
+            for j in 0..<L {
+                let ix = Int(loadInt(indices, p * L + j))
+                guard ix >= 0 else { continue }
+                store(out, p * hw + ix, load(out, p * hw + ix) + load(g, p * L + j))
+            }
+        }
+    }
+
+    /// PyTorch's average-pooling divisor for output (oy, ox).
+    private func divisor(_ oy: Int, _ ox: Int, _ g: Conv2dGeometry, includePad: Bool) -> Double {
+        func span(_ o: Int, _ s: Int, _ p: Int, _ k: Int, _ size: Int) -> (Int, Int) {
+            let start = o * s - p, end = Swift.min(start + k, size + p)
+            return (end - start, Swift.min(end, size) - Swift.max(start, 0))
+        }
+        let (fh, h) = span(oy, g.strideH, g.padH, g.kernelH, g.height), (fw, w) = span(ox, g.strideW, g.padW, g.kernelW, g.width)
+        return Double(includePad ? fh * fw : Swift.max(h * w, 1))
+    }
+
+    public func avgPool2d(_ x: Operand, _ out: Operand, planes: Int, _ g: Conv2dGeometry, countIncludePad: Bool) {
+        let hw = g.height * g.width, L = g.outH * g.outW
+        for p in 0..<planes {
+            for oy in 0..<g.outH {
+                for ox in 0..<g.outW {
+                    let s = window(oy, ox, g).reduce(0.0) { $0 + load(x, p * hw + $1) }
+                    store(out, p * L + oy * g.outW + ox, s / divisor(oy, ox, g, includePad: countIncludePad))
+                }
+            }
+        }
+    }
+
+    public func avgPool2dBackward(_ g: Operand, _ out: Operand, planes: Int, _ geo: Conv2dGeometry, countIncludePad: Bool) {
+        let hw = geo.height * geo.width, L = geo.outH * geo.outW
+        for p in 0..<planes {
+            for oy in 0..<geo.outH {
+                for ox in 0..<geo.outW {
+                    let gv = load(g, p * L + oy * geo.outW + ox) / divisor(oy, ox, geo, includePad: countIncludePad)
+                    for pos in window(oy, ox, geo) { store(out, p * hw + pos, load(out, p * hw + pos) + gv) }
+                }
+            }
+        }
+    }
+
+    // MARK: randomness and the optimizer
+
+    public func random(_ out: Operand, count: Int, normal: Bool, key: (UInt32, UInt32), counter: UInt64) {
+        for i in 0..<count { store(out, i, Philox.sample(key: key, counter: counter &+ UInt64(i), normal: normal, dtype: out.dtype)) }
+    }
+
+    public func adam(param: Operand, grad: Operand, m: Operand, v: Operand, count: Int, lr: Double, beta1: Double,
+                     beta2: Double, eps: Double, step: Int, l2: Double, decoupledDecay: Double) {
+        let c1 = 1 - Foundation.pow(beta1, Double(step)), c2 = 1 - Foundation.pow(beta2, Double(step))
+        for i in 0..<count {
+            let p = load(param, i)
+            let gi = load(grad, i) + l2 * p
+            let mi = load(m, i) * beta1 + (1 - beta1) * gi
+            let vi = load(v, i) * beta2 + (1 - beta2) * gi * gi
+            store(m, i, mi)
+            store(v, i, vi)
+            store(param, i, p * (1 - decoupledDecay) - lr / c1 * mi / (vi.squareRoot() / c2.squareRoot() + eps))
+        }
+    }
+}
