@@ -90,6 +90,7 @@ public final class Tensor: @unchecked Sendable {
     public func withUnsafeMutableBufferPointer<T: TensorScalar, R>(as: T.Type, _ body: (UnsafeMutableBufferPointer<T>) throws -> R) rethrows -> R {
         precondition(T.dtype == dtype, "withUnsafeMutableBufferPointer: tensor is \(dtype), asked for \(T.dtype)")
         precondition(isContiguous, "withUnsafeMutableBufferPointer: tensor of shape \(shape) is not contiguous")
+        storage.version += 1
         let p = (storage.pointer + offset * dtype.byteSize).assumingMemoryBound(to: T.self)
         return try body(UnsafeMutableBufferPointer(start: p, count: count))
     }
