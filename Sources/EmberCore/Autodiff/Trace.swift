@@ -42,6 +42,7 @@ public struct Trace: Sendable, CustomStringConvertible {
     public struct ValueInfo: Sendable, Hashable {
         public let shape: [Int]
         public let dtype: DType
+        public init(shape: [Int], dtype: DType) { self.shape = shape; self.dtype = dtype }
     }
 
     /// One primitive application.
