@@ -78,6 +78,18 @@ import Testing
         #expect(trace.replay([x])[0].scalars == ((x + 1).sqrt() * 2).scalars)
     }
 
+    @Test func plainBackwardInsideATraceIsNotTraced() throws {
+        let w = Self.randn([3], seed: 9)
+        w.requiresGrad = true
+        let trace = try Trace.record(input: Self.randn([3], seed: 10), names: [ObjectIdentifier(w): "w"]) { x in
+            let y = (x * w).sum()
+            y.backward()
+            return y
+        }
+        #expect(trace.nodes.map(\.name) == ["mul", "sum"])
+        #expect(w.grad != nil)
+    }
+
     @Test func everyRegistryNameIsUnique() {
         let names = OpRegistry.all.map { $0.name }
         #expect(Set(names).count == names.count)

@@ -112,7 +112,9 @@ public enum Autograd {
         precondition(seed.shape == root.shape, "backward: gradient of shape \(seed.shape) does not match tensor shape \(root.shape)")
         let order = topologicalOrder(root)
         var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
-        GradMode.$enabled.withValue(createGraph) {
+        // A plain backward inside a traced region is not part of the trace; a recorded one (createGraph) is.
+        let tracer = createGraph ? Tracer.current : nil
+        Tracer.$current.withValue(tracer) { GradMode.$enabled.withValue(createGraph) {
             for t in order.reversed() {
                 let id = ObjectIdentifier(t)
                 guard let g = grads.removeValue(forKey: id) else { continue }
@@ -137,7 +139,7 @@ public enum Autograd {
                     node.saved = []
                 }
             }
-        }
+        } }
     }
 }
 
