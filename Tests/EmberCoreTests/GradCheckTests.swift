@@ -244,6 +244,13 @@ fileprivate func precisionCheck(_ name: String, _ args: [Arg], tol: Double = 1e-
 /// Int64 index tensor.
 fileprivate func I(_ values: [Int], _ shape: [Int]) -> Tensor { Tensor(values.map { Int64($0) }, shape: shape) }
 
+/// The identity with a deliberately wrong VJP (twice the gradient), to show the harness is not vacuous.
+fileprivate struct BogusDouble: PrimitiveOp {
+    static let name = "bogus"
+    func forward(_ x: [Tensor]) -> Tensor { x[0].copied() }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [g * 2.0] }
+}
+
 // MARK: tests
 
 @Suite struct GradCheckTests {
@@ -251,11 +258,11 @@ fileprivate func I(_ values: [Int], _ shape: [Int]) -> Tensor { Tensor(values.ma
         // A deliberately wrong backward (gradient 2x instead of 1x) must be reported: the harness is not vacuous.
         let x = Tensor([0.3, -0.7, 1.1] as [Double])
         x.requiresGrad = true
-        let y = record(x.detached() * 1.0, "bogus", [x]) { g, _ in [g * 2.0] }
+        let y = Tensor.apply(BogusDouble(), [x])
         let g = gradients(of: y.sum(), wrt: [x])[0].toArray(Double.self)
         #expect(g == [2, 2, 2])
         withKnownIssue {
-            gradCheck("bogus", [U([3])]) { v in record(v[0].detached() * 1.0, "bogus", [v[0]]) { g, _ in [g * 2.0] } }
+            gradCheck("bogus", [U([3])]) { v in Tensor.apply(BogusDouble(), [v[0]]) }
         }
     }
 

@@ -83,6 +83,9 @@ public final class CachingAllocator: Sendable {
     }
 }
 
+/// The next `Storage.serial`.
+let storageSerial = Atomic<UInt64>(0)
+
 /// Reference-counted memory behind one or more tensors (views share it).
 public final class Storage: @unchecked Sendable {
     /// Start of the buffer.
@@ -92,8 +95,14 @@ public final class Storage: @unchecked Sendable {
     /// The backend that owns the memory.
     public let backend: any Backend
     let capacity: Int
+    /// Bumped by every in-place write (`assign`, `scaleAdd`, `fill`, `adamUpdate`, `withUnsafeMutableBufferPointer`):
+    /// a tensor saved for backward remembers the version it was saved at, and backward stops if it changed.
+    public internal(set) var version = 0
+    /// Order of creation (process-wide): a tracer tells tensors made during its recording from older ones.
+    let serial: UInt64
 
     init(byteCount: Int, backend: any Backend) {
+        serial = storageSerial.add(1, ordering: .relaxed).newValue
         let (p, cap) = backend.allocate(byteCount: byteCount)
         self.pointer = p
         self.capacity = cap

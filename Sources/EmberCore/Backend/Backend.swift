@@ -7,12 +7,19 @@ public struct Operand: @unchecked Sendable {
     public var strides: [Int]
     /// Element type.
     public var dtype: DType
+    /// What owns the memory (a tensor's storage), kept alive for as long as the operand is: an operand made from a
+    /// temporary (`x.contiguousData().operand`) must not point into memory freed before the kernel runs.
+    public var owner: AnyObject?
 
-    /// Creates an operand.
-    public init(pointer: UnsafeMutableRawPointer, strides: [Int], dtype: DType) {
+    /// The same memory and owner seen with other strides (a view the op lays out itself).
+    public func restrided(_ strides: [Int]) -> Operand { Operand(pointer: pointer, strides: strides, dtype: dtype, owner: owner) }
+
+    /// Creates an operand; `owner` keeps the memory alive while the operand exists.
+    public init(pointer: UnsafeMutableRawPointer, strides: [Int], dtype: DType, owner: AnyObject? = nil) {
         self.pointer = pointer
         self.strides = strides
         self.dtype = dtype
+        self.owner = owner
     }
 }
 

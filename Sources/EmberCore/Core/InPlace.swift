@@ -2,12 +2,14 @@ import CEmberKernels
 
 /// In-place updates outside autodiff: what optimizers, running statistics and state loading need.
 /// They write into this tensor's storage (so every view of it sees the change) and are never recorded on the tape.
+/// Each bumps the storage's `version`: backward stops with a message if a tensor its VJP reads changed this way.
 extension Tensor {
     /// Copies `other`'s values (broadcast to this shape, converted to this dtype) into this tensor.
     public func assign(_ other: Tensor) {
         checkOperands("assign", ["target": self, "source": other], sameDType: false)
         precondition(broadcastShape(other.shape, shape) == shape, "assign: cannot assign shape \(other.shape) to \(shape)")
         backend.copy(other.operand(broadcastTo: shape), into: operand, shape: shape)
+        storage.version += 1
     }
 
     /// self = self * alpha + other * beta, in place (float tensors of one shape).
@@ -20,6 +22,7 @@ extension Tensor {
             let p = (storage.pointer + offset * 4).assumingMemoryBound(to: Float.self)
             let q = (o.storage.pointer + o.offset * 4).assumingMemoryBound(to: Float.self)
             parallelFor(count, grain: 1 << 15) { s, e in ek_axpby_f32(p + s, Float(alpha), q + s, Float(beta), p + s, e - s) }
+            storage.version += 1
             return
         }
         let r = withoutGrad { self * alpha + other * beta }
@@ -28,7 +31,12 @@ extension Tensor {
 
     /// Fills this tensor with `value`.
     public func fill(_ value: Double) {
-        if isContiguous { backend.fill(operand, count: count, value: value) } else { assign(Tensor(value, dtype: dtype)) }
+        if isContiguous {
+            backend.fill(operand, count: count, value: value)
+            storage.version += 1
+        } else {
+            assign(Tensor(value, dtype: dtype))
+        }
     }
 
     /// One fused Adam/AdamW update of this parameter in place, with its moment buffers `m` and `v`.
@@ -42,6 +50,9 @@ extension Tensor {
         let g = grad.contiguousData().cast(dtype)
         backend.adam(param: operand, grad: g.operand, m: m.operand, v: v.operand, count: count, lr: lr, beta1: beta1,
                      beta2: beta2, eps: eps, step: step, l2: l2, decoupledDecay: decoupledDecay)
+        storage.version += 1
+        m.storage.version += 1
+        v.storage.version += 1
     }
 }
 

@@ -64,13 +64,13 @@ public final class Tensor: @unchecked Sendable {
 
     /// This tensor as a backend operand.
     var operand: Operand {
-        Operand(pointer: storage.pointer + offset * dtype.byteSize, strides: strides, dtype: dtype)
+        Operand(pointer: storage.pointer + offset * dtype.byteSize, strides: strides, dtype: dtype, owner: storage)
     }
 
     /// This tensor as an operand broadcast to `target` (stride 0 on broadcast dims).
     func operand(broadcastTo target: [Int]) -> Operand {
         Operand(pointer: storage.pointer + offset * dtype.byteSize,
-                strides: broadcastStrides(shape: shape, strides: strides, to: target), dtype: dtype)
+                strides: broadcastStrides(shape: shape, strides: strides, to: target), dtype: dtype, owner: storage)
     }
 
     /// A new view of the same storage.
@@ -90,6 +90,7 @@ public final class Tensor: @unchecked Sendable {
     public func withUnsafeMutableBufferPointer<T: TensorScalar, R>(as: T.Type, _ body: (UnsafeMutableBufferPointer<T>) throws -> R) rethrows -> R {
         precondition(T.dtype == dtype, "withUnsafeMutableBufferPointer: tensor is \(dtype), asked for \(T.dtype)")
         precondition(isContiguous, "withUnsafeMutableBufferPointer: tensor of shape \(shape) is not contiguous")
+        storage.version += 1
         let p = (storage.pointer + offset * dtype.byteSize).assumingMemoryBound(to: T.self)
         return try body(UnsafeMutableBufferPointer(start: p, count: count))
     }

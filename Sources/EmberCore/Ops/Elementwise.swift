@@ -5,15 +5,156 @@ infix operator .<= : ComparisonPrecedence
 infix operator .> : ComparisonPrecedence
 infix operator .>= : ComparisonPrecedence
 
+// MARK: primitives
+
+extension OpRegistry {
+    static let elementwiseOps: [any PrimitiveOp.Type] = [
+        Cast.self, Add.self, Sub.self, Mul.self, Div.self, Pow.self, Maximum.self, Minimum.self, Where.self,
+        Equal.self, NotEqual.self, Less.self, LessEqual.self, Greater.self, GreaterEqual.self, LogicalAnd.self,
+        LogicalOr.self, ReluBackward.self,
+    ]
+}
+
+/// Conversion to another dtype (differentiable between float types).
+struct Cast: PrimitiveOp {
+    static let name = "cast"
+    static var savesInputs: Bool { false }
+    let to: DType
+    var attributes: [String: OpAttribute] { ["to": .dtype(to)] }
+    func forward(_ x: [Tensor]) -> Tensor {
+        let out = Tensor.empty(x[0].shape, dtype: to, backend: x[0].backend)
+        x[0].backend.copy(x[0].operand, into: out.operand, shape: x[0].shape)
+        return out
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [g.cast(c.inputs[0].dtype)] }
+}
+
+/// A broadcasting elementwise kernel of two operands of one dtype (`Tensor.promoted` converts them first).
+protocol BinaryPrimitive: PrimitiveOp {
+    static var kernel: BinaryOp { get }
+}
+
+extension BinaryPrimitive {
+    func forward(_ x: [Tensor]) -> Tensor {
+        let a = x[0], b = x[1]
+        guard let shape = broadcastShape(a.shape, b.shape) else {
+            preconditionFailure("\(Self.name): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
+        }
+        let out = Tensor.empty(shape, dtype: Self.kernel.isComparison ? .bool : a.dtype, backend: a.backend)
+        a.backend.binary(Self.kernel, a.operand(broadcastTo: shape), b.operand(broadcastTo: shape), out.operand, shape: shape)
+        return out
+    }
+}
+
+struct Add: BinaryPrimitive {
+    static let name = "add", kernel = BinaryOp.add
+    static var savesInputs: Bool { false }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        [c.needs(0) ? g.sumTo(c.inputs[0].shape) : nil, c.needs(1) ? g.sumTo(c.inputs[1].shape) : nil]
+    }
+}
+
+struct Sub: BinaryPrimitive {
+    static let name = "sub", kernel = BinaryOp.sub
+    static var savesInputs: Bool { false }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        [c.needs(0) ? g.sumTo(c.inputs[0].shape) : nil, c.needs(1) ? (-g).sumTo(c.inputs[1].shape) : nil]
+    }
+}
+
+struct Mul: BinaryPrimitive {
+    static let name = "mul", kernel = BinaryOp.mul
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        let a = c.inputs[0], b = c.inputs[1]
+        return [c.needs(0) ? (g * b).sumTo(a.shape) : nil, c.needs(1) ? (g * a).sumTo(b.shape) : nil]
+    }
+}
+
+struct Div: BinaryPrimitive {
+    static let name = "div", kernel = BinaryOp.div
+    static var savesOutput: Bool { true }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        let a = c.inputs[0], b = c.inputs[1], y = c.output
+        return [c.needs(0) ? (g / b).sumTo(a.shape) : nil, c.needs(1) ? (-(g * y) / b).sumTo(b.shape) : nil]
+    }
+}
+
+struct Pow: BinaryPrimitive {
+    static let name = "pow", kernel = BinaryOp.pow
+    static var savesOutput: Bool { true }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        let a = c.inputs[0], b = c.inputs[1], y = c.output
+        return [c.needs(0) ? (g * b * a.pow(b - 1)).sumTo(a.shape) : nil,
+                c.needs(1) ? (g * y * a.log()).sumTo(b.shape) : nil]
+    }
+}
+
+/// PyTorch's rule for maximum/minimum: where(a == b, g / 2, g), zeroed for the operand that loses. Nothing is equal
+/// to or loses against NaN, so both operands get all of g there.
+private func minmaxVJP(_ g: Tensor, _ c: VJPContext, max: Bool) -> [Tensor?] {
+    let a = c.inputs[0], b = c.inputs[1]
+    let shared = Tensor.where(a .== b, g * 0.5, g), zero = g.scalarLike(0)
+    let aLoses = max ? a .< b : a .> b, bLoses = max ? a .> b : a .< b
+    return [c.needs(0) ? Tensor.where(aLoses, zero, shared).sumTo(a.shape) : nil,
+            c.needs(1) ? Tensor.where(bLoses, zero, shared).sumTo(b.shape) : nil]
+}
+
+struct Maximum: BinaryPrimitive {
+    static let name = "maximum", kernel = BinaryOp.maximum
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { minmaxVJP(g, c, max: true) }
+}
+
+struct Minimum: BinaryPrimitive {
+    static let name = "minimum", kernel = BinaryOp.minimum
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { minmaxVJP(g, c, max: false) }
+}
+
+/// Comparisons and logical ops: bool results, no gradient.
+struct Equal: BinaryPrimitive { static let name = "eq", kernel = BinaryOp.eq; static var isDifferentiable: Bool { false } }
+struct NotEqual: BinaryPrimitive { static let name = "ne", kernel = BinaryOp.ne; static var isDifferentiable: Bool { false } }
+struct Less: BinaryPrimitive { static let name = "lt", kernel = BinaryOp.lt; static var isDifferentiable: Bool { false } }
+struct LessEqual: BinaryPrimitive { static let name = "le", kernel = BinaryOp.le; static var isDifferentiable: Bool { false } }
+struct Greater: BinaryPrimitive { static let name = "gt", kernel = BinaryOp.gt; static var isDifferentiable: Bool { false } }
+struct GreaterEqual: BinaryPrimitive { static let name = "ge", kernel = BinaryOp.ge; static var isDifferentiable: Bool { false } }
+struct LogicalAnd: BinaryPrimitive { static let name = "logical_and", kernel = BinaryOp.logicalAnd; static var isDifferentiable: Bool { false } }
+struct LogicalOr: BinaryPrimitive { static let name = "logical_or", kernel = BinaryOp.logicalOr; static var isDifferentiable: Bool { false } }
+
+/// ReLU's backward, fused: g * (x > 0) for inputs [x, g]. A primitive of its own so that ReLU's gradient can be
+/// differentiated again (its derivative in x is zero almost everywhere; in g it is itself).
+struct ReluBackward: BinaryPrimitive {
+    static let name = "relu_backward", kernel = BinaryOp.reluBackward
+    func vjp(_ h: Tensor, _ c: VJPContext) -> [Tensor?] {
+        [nil, c.needs(1) ? Tensor.apply(ReluBackward(), [c.inputs[0], h]).sumTo(c.inputs[1].shape) : nil]
+    }
+}
+
+/// `condition ? a : b` for inputs [condition, a, b] (broadcast).
+struct Where: PrimitiveOp {
+    static let name = "where"
+    func forward(_ x: [Tensor]) -> Tensor {
+        let cond = x[0], a = x[1], b = x[2]
+        guard let s1 = broadcastShape(a.shape, b.shape), let shape = broadcastShape(cond.shape, s1) else {
+            preconditionFailure("where: shapes \(cond.shape), \(a.shape) and \(b.shape) cannot be broadcast together")
+        }
+        let out = Tensor.empty(shape, dtype: a.dtype, backend: a.backend)
+        a.backend.select(cond.operand(broadcastTo: shape), a.operand(broadcastTo: shape), b.operand(broadcastTo: shape),
+                         out.operand, shape: shape)
+        return out
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        let cond = c.inputs[0], z = g.scalarLike(0)
+        return [nil, c.needs(1) ? Tensor.where(cond, g, z).sumTo(c.inputs[1].shape) : nil,
+                c.needs(2) ? Tensor.where(cond, z, g).sumTo(c.inputs[2].shape) : nil]
+    }
+}
+
+// MARK: API
+
 extension Tensor {
     /// This tensor converted to `dtype` (differentiable between float types).
     public func cast(_ to: DType) -> Tensor {
         if to == dtype { return self }
-        let out = Tensor.empty(shape, dtype: to, backend: backend)
-        backend.copy(operand, into: out.operand, shape: shape)
-        guard to.isFloatingPoint && dtype.isFloatingPoint else { return out }
-        let from = dtype
-        return record(out, "cast", [self]) { g, _ in [g.cast(from)] }
+        return Tensor.apply(Cast(to: to), [self])
     }
 
     /// A scalar tensor for `value` that combines with this tensor without changing its dtype where possible.
@@ -23,52 +164,23 @@ extension Tensor {
         return Tensor(value, dtype: .float32, on: backend)
     }
 
-    /// Applies a broadcasting binary op; promotes dtypes first.
-    static func binaryOp(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ name: String) -> (Tensor, Tensor, Tensor) {
-        checkOperands(name, ["a": a, "b": b], sameDType: false)
+    /// Applies a broadcasting binary primitive after promoting both operands to one dtype (float32 for integer
+    /// division).
+    static func binary<Op: BinaryPrimitive>(_ op: Op, _ a: Tensor, _ b: Tensor) -> Tensor {
+        checkOperands(Op.name, ["a": a, "b": b], sameDType: false)
         var dt = DType.promote(a.dtype, b.dtype)
-        if (op == .div || op == .pow) && !dt.isFloatingPoint && op == .div { dt = .float32 }
-        let a2 = a.cast(dt), b2 = b.cast(dt)
-        guard let shape = broadcastShape(a.shape, b.shape) else {
-            preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
-        }
-        let out = Tensor.empty(shape, dtype: op.isComparison ? .bool : dt, backend: a.backend)
-        a.backend.binary(op, a2.operand(broadcastTo: shape), b2.operand(broadcastTo: shape), out.operand, shape: shape)
-        return (out, a2, b2)
+        if Op.kernel == .div && !dt.isFloatingPoint { dt = .float32 }
+        return apply(op, [a.cast(dt), b.cast(dt)])
     }
 
     // MARK: arithmetic
 
-    public static func + (a: Tensor, b: Tensor) -> Tensor {
-        let (out, a2, b2) = binaryOp(.add, a, b, "add")
-        return record(out, "add", [a2, b2]) { g, n in
-            [n[0] ? g.sumTo(a2.shape) : nil, n[1] ? g.sumTo(b2.shape) : nil]
-        }
-    }
+    public static func + (a: Tensor, b: Tensor) -> Tensor { binary(Add(), a, b) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { binary(Sub(), a, b) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { binary(Mul(), a, b) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { binary(Div(), a, b) }
 
-    public static func - (a: Tensor, b: Tensor) -> Tensor {
-        let (out, a2, b2) = binaryOp(.sub, a, b, "sub")
-        return record(out, "sub", [a2, b2]) { g, n in
-            [n[0] ? g.sumTo(a2.shape) : nil, n[1] ? (-g).sumTo(b2.shape) : nil]
-        }
-    }
-
-    public static func * (a: Tensor, b: Tensor) -> Tensor {
-        let (out, a2, b2) = binaryOp(.mul, a, b, "mul")
-        return record(out, "mul", [a2, b2]) { g, n in
-            [n[0] ? (g * b2).sumTo(a2.shape) : nil, n[1] ? (g * a2).sumTo(b2.shape) : nil]
-        }
-    }
-
-    public static func / (a: Tensor, b: Tensor) -> Tensor {
-        let (out, a2, b2) = binaryOp(.div, a, b, "div")
-        let y = out.savedForBackward
-        return record(out, "div", [a2, b2]) { g, n in
-            [n[0] ? (g / b2).sumTo(a2.shape) : nil, n[1] ? (-(g * y) / b2).sumTo(b2.shape) : nil]
-        }
-    }
-
-    public static prefix func - (a: Tensor) -> Tensor { a.unary(.neg, "neg") { g, _, _ in -g } }
+    public static prefix func - (a: Tensor) -> Tensor { apply(Neg(), [a]) }
 
     public static func + (a: Tensor, b: Double) -> Tensor { a + a.scalarLike(b) }
     public static func + (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) + b }
@@ -80,46 +192,25 @@ extension Tensor {
     public static func / (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) / b }
 
     /// Elementwise power with broadcasting.
-    public func pow(_ exponent: Tensor) -> Tensor {
-        let (out, a2, b2) = Tensor.binaryOp(.pow, self, exponent, "pow")
-        let y = out.savedForBackward
-        return record(out, "pow", [a2, b2]) { g, n in
-            [n[0] ? (g * b2 * a2.pow(b2 - 1)).sumTo(a2.shape) : nil,
-             n[1] ? (g * y * a2.log()).sumTo(b2.shape) : nil]
-        }
-    }
+    public func pow(_ exponent: Tensor) -> Tensor { Tensor.binary(Pow(), self, exponent) }
 
     /// Elementwise power by a constant.
-    public func pow(_ p: Double) -> Tensor {
-        unary(.powScalar(p), "pow") { g, x, _ in g * x.pow(p - 1) * p }
-    }
+    public func pow(_ p: Double) -> Tensor { Tensor.apply(PowScalar(p: p), [self]) }
 
     /// Elementwise maximum, as `torch.maximum`: NaN in either operand gives NaN; the gradient is split evenly on
     /// ties and goes whole to both operands where either is NaN.
-    public func maximum(_ other: Tensor) -> Tensor { Tensor.minmax(self, other, max: true) }
+    public func maximum(_ other: Tensor) -> Tensor { Tensor.binary(Maximum(), self, other) }
     /// Elementwise minimum (NaN and gradients as `maximum`).
-    public func minimum(_ other: Tensor) -> Tensor { Tensor.minmax(self, other, max: false) }
-
-    static func minmax(_ a: Tensor, _ b: Tensor, max: Bool) -> Tensor {
-        let (out, a2, b2) = binaryOp(max ? .maximum : .minimum, a, b, max ? "maximum" : "minimum")
-        return record(out, max ? "maximum" : "minimum", [a2, b2]) { g, n in
-            // PyTorch's rule: where(a == b, g / 2, g), zeroed for the operand that loses. Nothing is equal to or
-            // loses against NaN, so both operands get all of g there.
-            let shared = Tensor.where(a2 .== b2, g * 0.5, g), zero = g.zerosLike()
-            let aLoses = max ? a2 .< b2 : a2 .> b2, bLoses = max ? a2 .> b2 : a2 .< b2
-            return [n[0] ? Tensor.where(aLoses, zero, shared).sumTo(a2.shape) : nil,
-                    n[1] ? Tensor.where(bLoses, zero, shared).sumTo(b2.shape) : nil]
-        }
-    }
+    public func minimum(_ other: Tensor) -> Tensor { Tensor.binary(Minimum(), self, other) }
 
     // MARK: comparisons (bool results, no gradient)
 
-    public static func .== (a: Tensor, b: Tensor) -> Tensor { binaryOp(.eq, a, b, "eq").0 }
-    public static func .!= (a: Tensor, b: Tensor) -> Tensor { binaryOp(.ne, a, b, "ne").0 }
-    public static func .< (a: Tensor, b: Tensor) -> Tensor { binaryOp(.lt, a, b, "lt").0 }
-    public static func .<= (a: Tensor, b: Tensor) -> Tensor { binaryOp(.le, a, b, "le").0 }
-    public static func .> (a: Tensor, b: Tensor) -> Tensor { binaryOp(.gt, a, b, "gt").0 }
-    public static func .>= (a: Tensor, b: Tensor) -> Tensor { binaryOp(.ge, a, b, "ge").0 }
+    public static func .== (a: Tensor, b: Tensor) -> Tensor { binary(Equal(), a, b) }
+    public static func .!= (a: Tensor, b: Tensor) -> Tensor { binary(NotEqual(), a, b) }
+    public static func .< (a: Tensor, b: Tensor) -> Tensor { binary(Less(), a, b) }
+    public static func .<= (a: Tensor, b: Tensor) -> Tensor { binary(LessEqual(), a, b) }
+    public static func .> (a: Tensor, b: Tensor) -> Tensor { binary(Greater(), a, b) }
+    public static func .>= (a: Tensor, b: Tensor) -> Tensor { binary(GreaterEqual(), a, b) }
     public static func .== (a: Tensor, b: Double) -> Tensor { a .== a.scalarLike(b) }
     public static func .!= (a: Tensor, b: Double) -> Tensor { a .!= a.scalarLike(b) }
     public static func .< (a: Tensor, b: Double) -> Tensor { a .< a.scalarLike(b) }
@@ -128,9 +219,9 @@ extension Tensor {
     public static func .>= (a: Tensor, b: Double) -> Tensor { a .>= a.scalarLike(b) }
 
     /// Elementwise logical and of two bool tensors.
-    public func logicalAnd(_ other: Tensor) -> Tensor { Tensor.binaryOp(.logicalAnd, self, other, "logicalAnd").0 }
+    public func logicalAnd(_ other: Tensor) -> Tensor { Tensor.binary(LogicalAnd(), self, other) }
     /// Elementwise logical or of two bool tensors.
-    public func logicalOr(_ other: Tensor) -> Tensor { Tensor.binaryOp(.logicalOr, self, other, "logicalOr").0 }
+    public func logicalOr(_ other: Tensor) -> Tensor { Tensor.binary(LogicalOr(), self, other) }
     /// Elementwise logical not.
     public func logicalNot() -> Tensor { self .== 0 }
 
@@ -141,18 +232,7 @@ extension Tensor {
         precondition(condition.dtype == .bool, "where: condition must be a bool tensor, got \(condition.dtype)")
         checkOperands("where", ["condition": condition, "a": a, "b": b], sameDType: false)
         let dt = DType.promote(a.dtype, b.dtype)
-        let a2 = a.cast(dt), b2 = b.cast(dt)
-        guard let s1 = broadcastShape(a.shape, b.shape), let shape = broadcastShape(condition.shape, s1) else {
-            preconditionFailure("where: shapes \(condition.shape), \(a.shape) and \(b.shape) cannot be broadcast together")
-        }
-        let out = Tensor.empty(shape, dtype: dt, backend: a.backend)
-        a.backend.select(condition.operand(broadcastTo: shape), a2.operand(broadcastTo: shape),
-                         b2.operand(broadcastTo: shape), out.operand, shape: shape)
-        return record(out, "where", [a2, b2]) { g, n in
-            let z = g.zerosLike()
-            return [n[0] ? Tensor.where(condition, g, z).sumTo(a2.shape) : nil,
-                    n[1] ? Tensor.where(condition, z, g).sumTo(b2.shape) : nil]
-        }
+        return apply(Where(), [condition, a.cast(dt), b.cast(dt)])
     }
 
     /// This tensor with `value` wherever `mask` is true.

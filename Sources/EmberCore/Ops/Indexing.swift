@@ -1,3 +1,162 @@
+// MARK: primitives
+
+extension OpRegistry {
+    static let indexingOps: [any PrimitiveOp.Type] = [
+        Gather.self, ScatterAdd.self, IndexSelect.self, IndexAdd.self, Concat.self, Pad.self, OneHot.self,
+    ]
+}
+
+/// The [outer, n, m, inner] split of an indexed op along `axis` (n: the input's size there, m: the index's).
+private func indexGeometry(_ shape: [Int], _ axis: Int, m: Int) -> (outer: Int, n: Int, m: Int, inner: Int) {
+    (shape[..<axis].reduce(1, *), shape[axis], m, shape[(axis + 1)...].reduce(1, *))
+}
+
+/// out[..., j, ...] = x[..., index[..., j, ...], ...] along `axis`, inputs [x, index].
+struct Gather: PrimitiveOp {
+    static let name = "gather"
+    static var savesInputs: Bool { false }
+    let axis: Int
+    var attributes: [String: OpAttribute] { ["axis": .int(axis)] }
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let x = inputs[0].contiguousData(), index = inputs[1].contiguousData()
+        let d = indexGeometry(x.shape, axis, m: index.shape[axis])
+        let out = Tensor.empty(index.shape, dtype: x.dtype, backend: x.backend)
+        x.backend.gather(x.operand, index: index.operand, out.operand, outer: d.outer, n: d.n, m: d.m, inner: d.inner)
+        return out
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        [Tensor.zeros(c.inputs[0].shape, dtype: g.dtype, on: g.backend).scatterAdd(axis: axis, index: c.inputs[1], source: g), nil]
+    }
+}
+
+/// A copy of `x` with `source` added at `index` along `axis`, inputs [x, index, source].
+struct ScatterAdd: PrimitiveOp {
+    static let name = "scatter_add"
+    static var savesInputs: Bool { false }
+    let axis: Int
+    var attributes: [String: OpAttribute] { ["axis": .int(axis)] }
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let x = inputs[0], index = inputs[1].contiguousData(), src = inputs[2].contiguousData()
+        let d = indexGeometry(x.shape, axis, m: index.shape[axis])
+        let out = x.copied()
+        x.backend.scatterAdd(src.operand, index: index.operand, out.operand, outer: d.outer, n: d.n, m: d.m, inner: d.inner)
+        return out
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        [c.needs(0) ? g : nil, nil, c.needs(2) ? g.gather(axis: axis, index: c.inputs[1]) : nil]
+    }
+}
+
+/// Slices of `x` at the positions in the 1-D `index` along `axis`, inputs [x, index].
+struct IndexSelect: PrimitiveOp {
+    static let name = "index_select"
+    static var savesInputs: Bool { false }
+    let axis: Int
+    var attributes: [String: OpAttribute] { ["axis": .int(axis)] }
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let x = inputs[0].contiguousData(), index = inputs[1].contiguousData()
+        let d = indexGeometry(x.shape, axis, m: index.count)
+        var outShape = x.shape
+        outShape[axis] = index.count
+        let out = Tensor.empty(outShape, dtype: x.dtype, backend: x.backend)
+        x.backend.indexSelect(x.operand, index: index.operand, out.operand, outer: d.outer, n: d.n, m: d.m, inner: d.inner)
+        return out
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        [Tensor.zeros(c.inputs[0].shape, dtype: g.dtype, on: g.backend).indexAdd(axis: axis, index: c.inputs[1], source: g), nil]
+    }
+}
+
+/// A copy of `x` with the slices of `source` added at the positions in the 1-D `index` along `axis`, inputs
+/// [x, index, source].
+struct IndexAdd: PrimitiveOp {
+    static let name = "index_add"
+    static var savesInputs: Bool { false }
+    let axis: Int
+    var attributes: [String: OpAttribute] { ["axis": .int(axis)] }
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let x = inputs[0], index = inputs[1].contiguousData(), src = inputs[2].contiguousData()
+        let d = indexGeometry(x.shape, axis, m: index.count)
+        let out = x.copied()
+        x.backend.indexAdd(src.operand, index: index.operand, out.operand, outer: d.outer, n: d.n, m: d.m, inner: d.inner)
+        return out
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        [c.needs(0) ? g : nil, nil, c.needs(2) ? g.indexSelect(axis: axis, index: c.inputs[1]) : nil]
+    }
+}
+
+/// Joins its inputs (one dtype) along `axis`.
+struct Concat: PrimitiveOp {
+    static let name = "concat"
+    static var savesInputs: Bool { false }
+    let axis: Int
+    var attributes: [String: OpAttribute] { ["axis": .int(axis)] }
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let first = inputs[0]
+        var outShape = first.shape
+        outShape[axis] = inputs.reduce(0) { $0 + $1.shape[axis] }
+        let out = Tensor.empty(outShape, dtype: first.dtype, backend: first.backend)
+        var start = 0
+        for t in inputs {
+            let dst = out.sliceView(axis, start, start + t.shape[axis], 1)
+            first.backend.copy(t.operand, into: dst.operand, shape: t.shape)
+            start += t.shape[axis]
+        }
+        return out
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        var start = 0
+        return c.inputs.enumerated().map { i, t in
+            defer { start += t.shape[axis] }
+            return c.needs(i) ? g.slice(axis: axis, start: start, end: start + t.shape[axis]).contiguous() : nil
+        }
+    }
+}
+
+/// Constant padding of the trailing dimensions: `widths` = [before, after] per padded dimension, flattened.
+struct Pad: PrimitiveOp {
+    static let name = "pad"
+    static var savesInputs: Bool { false }
+    let widths: [Int], value: Double
+    var attributes: [String: OpAttribute] { ["widths": .ints(widths), "value": .double(value)] }
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let x = inputs[0], k = widths.count / 2, lead = x.rank - k
+        var outShape = x.shape
+        for i in 0..<k { outShape[lead + i] += widths[2 * i] + widths[2 * i + 1] }
+        let out = Tensor.full(outShape, value, dtype: x.dtype, on: x.backend)
+        var dst = out
+        for i in 0..<k { dst = dst.sliceView(lead + i, widths[2 * i], widths[2 * i] + x.shape[lead + i], 1) }
+        x.backend.copy(x.operand, into: dst.operand, shape: x.shape)
+        return out
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        let shape = c.inputs[0].shape, k = widths.count / 2, lead = shape.count - k
+        var s = g
+        for i in 0..<k { s = s.slice(axis: lead + i, start: widths[2 * i], end: widths[2 * i] + shape[lead + i]) }
+        return [s.contiguous()]
+    }
+}
+
+/// One-hot encoding of integer class indices: shape + [numClasses], as `dtype`. No gradient.
+struct OneHot: PrimitiveOp {
+    static let name = "one_hot"
+    static var isDifferentiable: Bool { false }
+    let numClasses: Int, dtype: DType
+    var attributes: [String: OpAttribute] { ["numClasses": .int(numClasses), "dtype": .dtype(dtype)] }
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let idx = inputs[0].toArray(Int64.self)
+        let out = Tensor.zeros(inputs[0].shape + [numClasses], dtype: dtype)
+        for (i, c) in idx.enumerated() {
+            precondition(c >= 0 && Int(c) < numClasses, "oneHot: class index \(c) is out of range for \(numClasses) classes")
+            storeDouble(out.storage.pointer, i * numClasses + Int(c), dtype, 1)
+        }
+        return out
+    }
+}
+
+// MARK: API
+
 extension Tensor {
     private func checkIndex(_ index: Tensor, _ op: String) {
         checkIndexDType(op, index)
@@ -11,17 +170,7 @@ extension Tensor {
         let ax = normalizeAxis(axis, rank: rank, "gather")
         precondition(index.rank == rank && (0..<rank).allSatisfy { $0 == ax || index.shape[$0] == shape[$0] },
                      "gather: index shape \(index.shape) must match input shape \(shape) except along axis \(ax)")
-        let outer = shape[..<ax].reduce(1, *), inner = shape[(ax + 1)...].reduce(1, *)
-        let n = shape[ax], m = index.shape[ax]
-        let x = contiguousData(), ic = index.contiguousData()
-        let out = Tensor.empty(index.shape, dtype: dtype, backend: backend)
-        backend.gather(x.operand, index: ic.operand, out.operand, outer: outer, n: n, m: m, inner: inner)
-        let from = shape
-        return record(out, "gather", [self]) { g, _ in
-            let gx = Tensor.zeros(from, dtype: g.dtype, on: g.backend)
-            g.backend.scatterAdd(g.contiguousData().operand, index: ic.operand, gx.operand, outer: outer, n: n, m: m, inner: inner)
-            return [gx]
-        }
+        return Tensor.apply(Gather(axis: ax), [self, index])
     }
 
     /// A copy of this tensor with `source` added at `index` along `axis` (as `torch.scatter_add`).
@@ -32,49 +181,33 @@ extension Tensor {
         let ax = normalizeAxis(axis, rank: rank, "scatterAdd")
         precondition(index.shape == source.shape && index.rank == rank && (0..<rank).allSatisfy { $0 == ax || index.shape[$0] == shape[$0] },
                      "scatterAdd: index \(index.shape) and source \(source.shape) must match each other, and input \(shape) except along axis \(ax)")
-        let outer = shape[..<ax].reduce(1, *), inner = shape[(ax + 1)...].reduce(1, *)
-        let n = shape[ax], m = index.shape[ax]
-        let out = Tensor.empty(shape, dtype: dtype, backend: backend)
-        backend.copy(operand, into: out.operand, shape: shape)
-        let ic = index.contiguousData()
-        let src = source.cast(dtype)
-        backend.scatterAdd(src.contiguousData().operand, index: ic.operand, out.operand, outer: outer, n: n, m: m, inner: inner)
-        return record(out, "scatterAdd", [self, src]) { g, need in
-            [need[0] ? g : nil, need[1] ? g.gather(axis: ax, index: ic) : nil]
-        }
+        return Tensor.apply(ScatterAdd(axis: ax), [self, index, source.cast(dtype)])
     }
 
     /// Slices of this tensor at the positions in the 1-D `index` along `axis` (as `torch.index_select`).
     public func indexSelect(axis: Int, index: Tensor) -> Tensor {
         checkIndex(index, "indexSelect")
         precondition(index.rank == 1, "indexSelect: index must be 1-D, got \(index.shape)")
-        let ax = normalizeAxis(axis, rank: rank, "indexSelect")
-        let outer = shape[..<ax].reduce(1, *), inner = shape[(ax + 1)...].reduce(1, *)
-        let n = shape[ax], m = index.count
-        var outShape = shape
-        outShape[ax] = m
-        let x = contiguousData(), ic = index.contiguousData()
-        let out = Tensor.empty(outShape, dtype: dtype, backend: backend)
-        backend.indexSelect(x.operand, index: ic.operand, out.operand, outer: outer, n: n, m: m, inner: inner)
-        let from = shape
-        return record(out, "indexSelect", [self]) { g, _ in
-            let gx = Tensor.zeros(from, dtype: g.dtype, on: g.backend)
-            g.backend.indexAdd(g.contiguousData().operand, index: ic.operand, gx.operand, outer: outer, n: n, m: m, inner: inner)
-            return [gx]
-        }
+        return Tensor.apply(IndexSelect(axis: normalizeAxis(axis, rank: rank, "indexSelect")), [self, index])
+    }
+
+    /// A copy of this tensor with the slices of `source` added at the positions in the 1-D `index` along `axis`
+    /// (as `torch.index_add`); `source` has this tensor's shape except `index.count` along `axis`.
+    public func indexAdd(axis: Int, index: Tensor, source: Tensor) -> Tensor {
+        checkIndex(index, "indexAdd")
+        checkOperands("indexAdd", ["input": self, "source": source], sameDType: false)
+        let ax = normalizeAxis(axis, rank: rank, "indexAdd")
+        precondition(index.rank == 1 && source.rank == rank
+                     && (0..<rank).allSatisfy { source.shape[$0] == ($0 == ax ? index.count : shape[$0]) },
+                     "indexAdd: index \(index.shape) and source \(source.shape) do not match input \(shape) along axis \(ax)")
+        return Tensor.apply(IndexAdd(axis: ax), [self, index, source.cast(dtype)])
     }
 
     /// One-hot encoding of integer class indices: shape + [numClasses], as `dtype` (float32 by default, ready for
     /// losses; PyTorch returns int64).
     public func oneHot(numClasses: Int, dtype: DType = .float32) -> Tensor {
         precondition(self.dtype == .int64 || self.dtype == .int32, "oneHot: indices must be int32 or int64, got \(self.dtype)")
-        let idx = toArray(Int64.self)
-        let out = Tensor.zeros(shape + [numClasses], dtype: dtype)
-        for (i, c) in idx.enumerated() {
-            precondition(c >= 0 && Int(c) < numClasses, "oneHot: class index \(c) is out of range for \(numClasses) classes")
-            storeDouble(out.storage.pointer, i * numClasses + Int(c), dtype, 1)
-        }
-        return out
+        return Tensor.apply(OneHot(numClasses: numClasses, dtype: dtype), [self])
     }
 }
 
@@ -98,21 +231,7 @@ public func concat(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
         precondition(t.rank == first.rank && (0..<t.rank).allSatisfy { $0 == ax || t.shape[$0] == first.shape[$0] },
                      "concat: shapes \(tensors.map(\.shape)) differ outside axis \(ax)")
     }
-    var outShape = first.shape
-    outShape[ax] = tensors.reduce(0) { $0 + $1.shape[ax] }
-    let out = Tensor.empty(outShape, dtype: dt, backend: first.backend)
-    var start = 0
-    var bounds: [(Int, Int)] = []
-    for t in tensors {
-        let dst = out.view(shape: out.shape, strides: out.strides, offset: 0).slice(axis: ax, start: start, end: start + t.shape[ax])
-        first.backend.copy(t.operand, into: dst.operand, shape: t.shape)
-        bounds.append((start, start + t.shape[ax]))
-        start += t.shape[ax]
-    }
-    let inputs = tensors.map { $0.cast(dt) }
-    return record(out, "concat", inputs) { g, need in
-        bounds.enumerated().map { i, b in need[i] ? g.slice(axis: ax, start: b.0, end: b.1).contiguous() : nil }
-    }
+    return Tensor.apply(Concat(axis: ax), tensors.map { $0.cast(dt) })
 }
 
 /// Joins tensors of one shape along a new axis.
@@ -155,17 +274,7 @@ extension Tensor {
         switch mode {
         case .constant(let v):
             precondition(widths.allSatisfy { $0.0 >= 0 && $0.1 >= 0 }, "pad: negative padding \(widths)")
-            var outShape = shape
-            for (i, w) in widths.enumerated() { outShape[lead + i] += w.0 + w.1 }
-            let out = Tensor.full(outShape, v, dtype: dtype, on: backend)
-            var dst = out.view(shape: out.shape, strides: out.strides, offset: 0)
-            for (i, w) in widths.enumerated() { dst = withoutGrad { dst.slice(axis: lead + i, start: w.0, end: w.0 + shape[lead + i]) } }
-            backend.copy(operand, into: dst.operand, shape: shape)
-            return record(out, "pad", [self]) { g, _ in
-                var s = g
-                for (i, w) in widths.enumerated() { s = s.slice(axis: lead + i, start: w.0, end: w.0 + self.shape[lead + i]) }
-                return [s.contiguous()]
-            }
+            return Tensor.apply(Pad(widths: widths.flatMap { [$0.0, $0.1] }, value: v), [self])
         case .reflect:
             var t = self
             for (i, w) in widths.enumerated() {

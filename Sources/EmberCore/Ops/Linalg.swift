@@ -17,26 +17,41 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     if a.rank == 1 && b.rank == 1 { return matmul(a.unsqueezed(axis: 0), b.unsqueezed(axis: -1)).reshaped([]) }
     if a.rank == 1 { return matmul(a.unsqueezed(axis: 0), b).squeezed(axis: -2) }
     if b.rank == 1 { return matmul(a, b.unsqueezed(axis: -1)).squeezed(axis: -1) }
-    let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], k2 = b.shape[b.rank - 2], n = b.shape[b.rank - 1]
+    let k = a.shape[a.rank - 1], k2 = b.shape[b.rank - 2]
     precondition(k == k2, "matmul: \(a.shape) x \(b.shape): inner dimensions \(k) and \(k2) differ")
     precondition(a.dtype == b.dtype, "matmul: \(a.shape) x \(b.shape): dtypes \(a.dtype) and \(b.dtype) differ")
     let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
-    guard let batch = broadcastShape(batchA, batchB) else {
+    guard broadcastShape(batchA, batchB) != nil else {
         preconditionFailure("matmul: \(a.shape) x \(b.shape): batch dimensions \(batchA) and \(batchB) cannot be broadcast")
     }
-    let out: Tensor
-    if b.rank == 2 && a.rank > 2 && a.isContiguous {
-        // Fold the batch into rows: one large GEMM.
-        let rows = a.count / Swift.max(k, 1)
-        let flat = matmulRaw(a.view(shape: [rows, k], strides: [k, 1], offset: a.offset), b)
-        out = flat.view(shape: batch + [m, n], strides: contiguousStrides(batch + [m, n]), offset: 0)
-    } else {
-        out = matmulBatched(a, b, batch: batch, m: m, n: n, k: k)
+    return Tensor.apply(Matmul(), [a, b])
+}
+
+extension OpRegistry {
+    static let linalgOps: [any PrimitiveOp.Type] = [Matmul.self, Linear.self]
+}
+
+/// Matrix product of operands of rank >= 2 (leading dimensions broadcast as a batch; checked by `matmul`).
+struct Matmul: PrimitiveOp {
+    static let name = "matmul"
+    func forward(_ x: [Tensor]) -> Tensor {
+        let a = x[0], b = x[1]
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+        let batch = broadcastShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)))!
+        if b.rank == 2 && a.rank > 2 && a.isContiguous {
+            // Fold the batch into rows: one large GEMM.
+            let rows = a.count / Swift.max(k, 1)
+            let flat = matmulRaw(a.view(shape: [rows, k], strides: [k, 1], offset: a.offset), b)
+            return flat.view(shape: batch + [m, n], strides: contiguousStrides(batch + [m, n]), offset: 0)
+        }
+        return matmulBatched(a, b, batch: batch, m: m, n: n, k: k)
     }
-    return record(out, "matmul", [a, b]) { g, need in
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        let a = c.inputs[0], b = c.inputs[1]
+        let k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         var ga: Tensor? = nil, gb: Tensor? = nil
-        if need[0] { ga = matmul(g, b.transposed()).sumTo(a.shape) }
-        if need[1] {
+        if c.needs(0) { ga = matmul(g, b.transposed()).sumTo(a.shape) }
+        if c.needs(1) {
             if b.rank == 2 && a.rank > 2 {
                 gb = matmul(a.reshaped([-1, k]).transposed(), g.reshaped([-1, n]))
             } else {
@@ -102,31 +117,42 @@ public func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil) -> Tens
     precondition(x.rank >= 1 && x.shape[x.rank - 1] == inF,
                  "linear: input \(x.shape) x weight \(weight.shape): input features \(x.shape.last ?? 0) and \(inF) differ")
     if let bias { precondition(bias.shape == [outF], "linear: bias must be [\(outF)], got \(bias.shape)") }
-    let rows = x.count / Swift.max(inF, 1)
-    let x2 = x.contiguousData()
-    let out = Tensor.empty(Array(x.shape.dropLast()) + [outF], dtype: x.dtype, backend: x.backend)
-    if let bias {
-        let bc = bias.contiguousData()
-        // out viewed as the [rows, outF] matrix the GEMM writes (its own strides are for x's rank)
-        x.backend.copy(bc.operand(broadcastTo: [rows, outF]),
-                       into: Operand(pointer: out.operand.pointer, strides: [outF, 1], dtype: out.dtype), shape: [rows, outF])
-    }
-    if rows > 0 && outF > 0 {
-        if inF == 0 {
-            if bias == nil { x.backend.fill(out.operand, count: out.count, value: 0) }
-        } else {
-            let w = weight.contiguousData()
-            x.backend.gemm(transA: false, transB: true, m: rows, n: outF, k: inF, alpha: 1, a: x2.operand, lda: inF,
-                           b: w.operand, ldb: inF, beta: bias == nil ? 0 : 1, c: out.operand, ldc: outF)
+    return Tensor.apply(Linear(), bias.map { [x, weight, $0] } ?? [x, weight])
+}
+
+/// y = x · weightᵀ + bias for inputs [x, weight] or [x, weight, bias], one GEMM with the bias as its C operand.
+struct Linear: PrimitiveOp {
+    static let name = "linear"
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let x = inputs[0], weight = inputs[1], bias: Tensor? = inputs.count > 2 ? inputs[2] : nil
+        let inF = weight.shape[1], outF = weight.shape[0]
+        let rows = x.count / Swift.max(inF, 1)
+        let x2 = x.contiguousData()
+        let out = Tensor.empty(Array(x.shape.dropLast()) + [outF], dtype: x.dtype, backend: x.backend)
+        if let bias {
+            let bc = bias.contiguousData()
+            // out viewed as the [rows, outF] matrix the GEMM writes (its own strides are for x's rank)
+            x.backend.copy(bc.operand(broadcastTo: [rows, outF]),
+                           into: out.operand.restrided([outF, 1]), shape: [rows, outF])
         }
+        if rows > 0 && outF > 0 {
+            if inF == 0 {
+                if bias == nil { x.backend.fill(out.operand, count: out.count, value: 0) }
+            } else {
+                let w = weight.contiguousData()
+                x.backend.gemm(transA: false, transB: true, m: rows, n: outF, k: inF, alpha: 1, a: x2.operand, lda: inF,
+                               b: w.operand, ldb: inF, beta: bias == nil ? 0 : 1, c: out.operand, ldc: outF)
+            }
+        }
+        return out
     }
-    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    return record(out, "linear", inputs) { g, need in
-        let g2 = g.contiguousData().reshaped([rows, outF])
-        var res: [Tensor?] = [nil, nil, nil]
-        if need[0] { res[0] = matmulRaw(g2, weight.contiguousData()).reshaped(x.shape) }
-        if need[1] { res[1] = matmulRaw(g2.transposed(), x2.reshaped([rows, inF])) }
-        if need.count > 2 && need[2] { res[2] = g2.sum(axis: 0) }
-        return Array(res.prefix(inputs.count))
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        let x = c.inputs[0], weight = c.inputs[1]
+        let inF = weight.shape[1], outF = weight.shape[0]
+        let rows = x.count / Swift.max(inF, 1)
+        let g2 = g.reshaped([rows, outF])
+        return [c.needs(0) ? matmul(g2, weight).reshaped(x.shape) : nil,
+                c.needs(1) ? matmul(g2.transposed(), x.reshaped([rows, inF])) : nil,
+                c.needs(2) ? g2.sum(axis: 0) : nil]
     }
 }

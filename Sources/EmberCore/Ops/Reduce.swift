@@ -1,3 +1,169 @@
+// Reductions, softmax and cumulative sums.
+
+extension OpRegistry {
+    static let reduceOps: [any PrimitiveOp.Type] = [
+        Sum.self, Max.self, Min.self, Prod.self, ArgMax.self, ArgMin.self, Softmax.self, LogSoftmax.self,
+        SoftmaxBackward.self, Cumsum.self,
+    ]
+}
+
+/// Sum over `axes` (normalized, sorted).
+struct Sum: PrimitiveOp {
+    static let name = "sum"
+    static var savesInputs: Bool { false }
+    let axes: [Int], keepDims: Bool
+    var attributes: [String: OpAttribute] { ["axes": .ints(axes), "keepDims": .bool(keepDims)] }
+    func forward(_ x: [Tensor]) -> Tensor { x[0].reduceRaw(.sum, axes, keepDims: keepDims) }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [c.inputs[0].expandReduced(g, axes).contiguous()] }
+}
+
+/// Maximum or minimum over `axes`; the gradient is split evenly among tied extrema (as `torch.amax`).
+protocol ExtremumPrimitive: PrimitiveOp {
+    static var kernel: ReduceOp { get }
+    var axes: [Int] { get }
+    var keepDims: Bool { get }
+}
+extension ExtremumPrimitive {
+    static var savesOutput: Bool { true }
+    var attributes: [String: OpAttribute] { ["axes": .ints(axes), "keepDims": .bool(keepDims)] }
+    func forward(_ x: [Tensor]) -> Tensor { x[0].reduceRaw(Self.kernel, axes, keepDims: keepDims) }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        let x = c.inputs[0]
+        let hit = (x .== x.expandReduced(c.output, axes)).cast(g.dtype)
+        let share = hit / x.expandReduced(hit.sum(axes: axes, keepDims: true), axes)
+        return [share * x.expandReduced(g, axes)]
+    }
+}
+struct Max: ExtremumPrimitive {
+    static let name = "max", kernel = ReduceOp.max
+    let axes: [Int], keepDims: Bool
+}
+struct Min: ExtremumPrimitive {
+    static let name = "min", kernel = ReduceOp.min
+    let axes: [Int], keepDims: Bool
+}
+
+/// Product over `axes`. The gradient is the product of the other elements, as PyTorch's (also where inputs are 0).
+struct Prod: PrimitiveOp {
+    static let name = "prod"
+    static var savesOutput: Bool { true }
+    let axes: [Int], keepDims: Bool
+    var attributes: [String: OpAttribute] { ["axes": .ints(axes), "keepDims": .bool(keepDims)] }
+    func forward(_ x: [Tensor]) -> Tensor { x[0].reduceRaw(.prod, axes, keepDims: keepDims) }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        let x = c.inputs[0], y = c.output, ax = axes
+        let isZero = x .== 0
+        if withoutGrad({ isZero.cast(.int64).sum().item() }) == 0 { return [x.expandReduced(g * y, ax) / x] }
+        // out / x is 0/0 at a zero. There the product of the others is the product of the slice's non-zero
+        // elements when it is the slice's only zero, else 0; elsewhere in a slice with a zero, out / x = 0 is right.
+        let safe = Tensor.where(isZero, x.onesLike(), x)
+        let zeros = isZero.cast(x.dtype).sum(axes: ax, keepDims: true)
+        let others = Tensor.where(zeros .== 1, safe.prod(axes: ax, keepDims: true), zeros.zerosLike())
+        let d = Tensor.where(isZero, others.expanded(to: x.shape), x.expandReduced(y, ax) / safe)
+        return [d * x.expandReduced(g, ax)]
+    }
+}
+
+/// Index (int64) of the maximum or minimum along `axis`, first on ties. No gradient.
+protocol ArgReducePrimitive: PrimitiveOp {
+    static var isMax: Bool { get }
+    var axis: Int { get }
+    var keepDims: Bool { get }
+}
+extension ArgReducePrimitive {
+    static var isDifferentiable: Bool { false }
+    var attributes: [String: OpAttribute] { ["axis": .int(axis), "keepDims": .bool(keepDims)] }
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let t = inputs[0]
+        let (x, outer, n, inner) = t.reductionLayout([axis])
+        let out = Tensor.empty(t.reducedShape([axis], keepDims: keepDims), dtype: .int64, backend: t.backend)
+        t.backend.argReduce(max: Self.isMax, x.operand, out.operand, outer: outer, n: n, inner: inner)
+        return out
+    }
+}
+struct ArgMax: ArgReducePrimitive {
+    static let name = "argmax", isMax = true
+    let axis: Int, keepDims: Bool
+}
+struct ArgMin: ArgReducePrimitive {
+    static let name = "argmin", isMax = false
+    let axis: Int, keepDims: Bool
+}
+
+/// Softmax or log-softmax along `axis`, one fused kernel each way.
+protocol SoftmaxPrimitive: PrimitiveOp {
+    static var log: Bool { get }
+    var axis: Int { get }
+}
+extension SoftmaxPrimitive {
+    static var savesInputs: Bool { false }
+    static var savesOutput: Bool { true }
+    var attributes: [String: OpAttribute] { ["axis": .int(axis)] }
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let t = inputs[0]
+        let (x, outer, n, inner) = t.reductionLayout([axis])
+        let out = Tensor.empty(t.shape, dtype: t.dtype, backend: t.backend)
+        if t.count > 0 { t.backend.softmax(log: Self.log, x.operand, out.operand, outer: outer, n: n, inner: inner) }
+        return out
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        [Tensor.apply(SoftmaxBackward(axis: axis, log: Self.log), [c.output, g])]
+    }
+}
+struct Softmax: SoftmaxPrimitive {
+    static let name = "softmax", log = false
+    let axis: Int
+}
+struct LogSoftmax: SoftmaxPrimitive {
+    static let name = "log_softmax", log = true
+    let axis: Int
+}
+
+/// The backward of softmax (`log` false: y (g - Σ g y)) or log-softmax (g - e^y Σ g) from inputs [y, g], one fused
+/// kernel; its own VJP (for gradients of gradients) is written in ops.
+struct SoftmaxBackward: PrimitiveOp {
+    static let name = "softmax_backward"
+    let axis: Int, log: Bool
+    var attributes: [String: OpAttribute] { ["axis": .int(axis), "log": .bool(log)] }
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let (y, outer, n, inner) = inputs[0].reductionLayout([axis])
+        let (g, _, _, _) = inputs[1].reductionLayout([axis])
+        let dx = Tensor.empty(y.shape, dtype: y.dtype, backend: y.backend)
+        if y.count > 0 {
+            y.backend.softmaxBackward(log: log, y: y.operand, g: g.operand, dx.operand, outer: outer, n: n, inner: inner)
+        }
+        return dx
+    }
+    func vjp(_ h: Tensor, _ c: VJPContext) -> [Tensor?] {
+        let y = c.inputs[0], g = c.inputs[1]
+        func total(_ t: Tensor) -> Tensor { t.sum(axes: [axis], keepDims: true) }
+        if log {
+            let e = y.exp()
+            return [c.needs(0) ? -(h * e * total(g)) : nil, c.needs(1) ? h - total(h * e) : nil]
+        }
+        return [c.needs(0) ? h * (g - total(g * y)) - g * total(h * y) : nil,
+                c.needs(1) ? Tensor.apply(SoftmaxBackward(axis: axis, log: false), [y, h]) : nil]
+    }
+}
+
+/// Inclusive cumulative sum along `axis`.
+struct Cumsum: PrimitiveOp {
+    static let name = "cumsum"
+    static var savesInputs: Bool { false }
+    let axis: Int
+    var attributes: [String: OpAttribute] { ["axis": .int(axis)] }
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let t = inputs[0]
+        let (x, outer, n, inner) = t.reductionLayout([axis])
+        let out = Tensor.empty(t.shape, dtype: t.dtype, backend: t.backend)
+        t.backend.cumsum(x.operand, out.operand, outer: outer, n: n, inner: inner)
+        return out
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        [g.flipped(axes: [axis]).cumsum(axis: axis).flipped(axes: [axis]).contiguous()]
+    }
+}
+
 extension Tensor {
     /// Normalized, sorted, unique axes (all axes when nil).
     func reductionAxes(_ axes: [Int]?, _ op: String) -> [Int] {
@@ -26,10 +192,12 @@ extension Tensor {
             return (x, outer, n, inner)
         }
         let rest = (0..<rank).filter { !axes.contains($0) }
-        let p = withoutGrad { permuted(rest + axes) }.contiguousData()
+        let order = rest + axes
+        let p = view(shape: order.map { shape[$0] }, strides: order.map { strides[$0] }, offset: offset).contiguousData()
         return (p, count / Swift.max(n, 1), n, 1)
     }
 
+    /// A reduction through the backend, outside autodiff.
     func reduceRaw(_ op: ReduceOp, _ axes: [Int], keepDims: Bool) -> Tensor {
         let (x, outer, n, inner) = reductionLayout(axes)
         let out = Tensor.empty(reducedShape(axes, keepDims: keepDims), dtype: dtype, backend: backend)
@@ -52,8 +220,7 @@ extension Tensor {
     public func sum(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
         let ax = reductionAxes(axes, "sum")
         let src = dtype == .bool ? cast(.int64) : self
-        let out = src.reduceRaw(.sum, ax, keepDims: keepDims)
-        return record(out, "sum", [src]) { g, _ in [src.expandReduced(g, ax).contiguous()] }
+        return Tensor.apply(Sum(axes: ax, keepDims: keepDims), [src])
     }
     /// Sum over one axis.
     public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }
@@ -69,43 +236,22 @@ extension Tensor {
     public func mean(axis: Int, keepDims: Bool = false) -> Tensor { mean(axes: [axis], keepDims: keepDims) }
 
     /// Maximum over `axes` (gradient split evenly among tied maxima, like `torch.amax`).
-    public func max(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor { extremum(axes, keepDims, .max) }
-    /// Maximum over one axis.
-    public func max(axis: Int, keepDims: Bool = false) -> Tensor { extremum([axis], keepDims, .max) }
-    /// Minimum over `axes`.
-    public func min(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor { extremum(axes, keepDims, .min) }
-    /// Minimum over one axis.
-    public func min(axis: Int, keepDims: Bool = false) -> Tensor { extremum([axis], keepDims, .min) }
-
-    func extremum(_ axes: [Int]?, _ keepDims: Bool, _ op: ReduceOp) -> Tensor {
-        let ax = reductionAxes(axes, op == .max ? "max" : "min")
-        let out = reduceRaw(op, ax, keepDims: keepDims)
-        let y = out.savedForBackward
-        return record(out, op == .max ? "max" : "min", [self]) { g, _ in
-            let hit = (self .== self.expandReduced(y, ax)).cast(g.dtype)
-            let share = hit / self.expandReduced(hit.sum(axes: ax, keepDims: true), ax)
-            return [(share * self.expandReduced(g, ax))]
-        }
+    public func max(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
+        Tensor.apply(Max(axes: reductionAxes(axes, "max"), keepDims: keepDims), [self])
     }
+    /// Maximum over one axis.
+    public func max(axis: Int, keepDims: Bool = false) -> Tensor { max(axes: [axis], keepDims: keepDims) }
+    /// Minimum over `axes`.
+    public func min(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
+        Tensor.apply(Min(axes: reductionAxes(axes, "min"), keepDims: keepDims), [self])
+    }
+    /// Minimum over one axis.
+    public func min(axis: Int, keepDims: Bool = false) -> Tensor { min(axes: [axis], keepDims: keepDims) }
 
     /// Product over `axes`. The gradient is the product of the other elements, as PyTorch's (also where inputs are 0).
     public func prod(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
-        let ax = reductionAxes(axes, "prod")
-        let out = reduceRaw(.prod, ax, keepDims: keepDims)
-        let y = out.savedForBackward
-        return record(out, "prod", [self]) { g, _ in
-            let isZero = self .== 0
-            if isZero.cast(.int64).sum().item() == 0 { return [self.expandReduced(g * y, ax) / self] }
-            // out / x is 0/0 at a zero. There the product of the others is the product of the slice's non-zero
-            // elements when it is the slice's only zero, else 0; elsewhere in a slice with a zero, out / x = 0 is right.
-            let safe = Tensor.where(isZero, self.onesLike(), self)
-            let zeros = isZero.cast(self.dtype).sum(axes: ax, keepDims: true)
-            let others = Tensor.where(zeros .== 1, safe.reduceRaw(.prod, ax, keepDims: true), zeros.zerosLike())
-            let d = Tensor.where(isZero, others.expanded(to: self.shape), self.expandReduced(y, ax) / safe)
-            return [d * self.expandReduced(g, ax)]
-        }
+        Tensor.apply(Prod(axes: reductionAxes(axes, "prod"), keepDims: keepDims), [self])
     }
-
     /// Product over one axis.
     public func prod(axis: Int, keepDims: Bool = false) -> Tensor { prod(axes: [axis], keepDims: keepDims) }
 
@@ -118,10 +264,8 @@ extension Tensor {
         guard let axis else { return withoutGrad { reshaped([-1]) }.argReduce(0, false, max: max) }
         let ax = normalizeAxis(axis, rank: rank, max ? "argmax" : "argmin")
         precondition(shape[ax] > 0, "\(max ? "argmax" : "argmin"): axis \(ax) of shape \(shape) is empty")
-        let (x, outer, n, inner) = reductionLayout([ax])
-        let out = Tensor.empty(reducedShape([ax], keepDims: keepDims), dtype: .int64, backend: backend)
-        backend.argReduce(max: max, x.operand, out.operand, outer: outer, n: n, inner: inner)
-        return out
+        return max ? Tensor.apply(ArgMax(axis: ax, keepDims: keepDims), [self])
+                   : Tensor.apply(ArgMin(axis: ax, keepDims: keepDims), [self])
     }
 
     /// Variance over `axes` with Bessel's `correction` (1 = unbiased, as PyTorch's default).
@@ -137,11 +281,11 @@ extension Tensor {
         variance(axes: axes, correction: correction, keepDims: keepDims).sqrt()
     }
 
-    /// log(sum(exp(x))) over `axes`, computed stably.
+    /// log(sum(exp(x))) over `axes`, computed stably (the shift by the maximum is cut from the tape).
     public func logsumexp(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
         let ax = reductionAxes(axes, "logsumexp")
         let m = withoutGrad { () -> Tensor in
-            let mx = reduceRaw(.max, ax, keepDims: true)
+            let mx = max(axes: ax, keepDims: true)
             return Tensor.where(mx.abs() .== Double.infinity, mx.zerosLike(), mx)
         }
         let r = (self - m).exp().sum(axes: ax, keepDims: true).log() + m
@@ -157,29 +301,13 @@ extension Tensor {
         precondition(dtype.isFloatingPoint, "softmax: needs a float tensor, got \(dtype)")
         let ax = normalizeAxis(axis, rank: rank, log ? "logSoftmax" : "softmax")
         if rank == 0 { return log ? zerosLike() : onesLike() }
-        let (x, outer, n, inner) = reductionLayout([ax])
-        let out = Tensor.empty(shape, dtype: dtype, backend: backend)
-        if count > 0 { backend.softmax(log: log, x.operand, out.operand, outer: outer, n: n, inner: inner) }
-        let y = out.savedForBackward
-        return record(out, log ? "logSoftmax" : "softmax", [self]) { g, _ in
-            let gc = g.contiguousData()
-            let dx = Tensor.empty(y.shape, dtype: y.dtype, backend: y.backend)
-            if y.count > 0 {
-                y.backend.softmaxBackward(log: log, y: y.operand, g: gc.operand, dx.operand, outer: outer, n: n, inner: inner)
-            }
-            return [dx]
-        }
+        return log ? Tensor.apply(LogSoftmax(axis: ax), [self]) : Tensor.apply(Softmax(axis: ax), [self])
     }
 
     /// Inclusive cumulative sum along `axis`.
     public func cumsum(axis: Int) -> Tensor {
         let ax = normalizeAxis(axis, rank: rank, "cumsum")
         if rank == 0 { return self }
-        let (x, outer, n, inner) = reductionLayout([ax])
-        let out = Tensor.empty(shape, dtype: dtype, backend: backend)
-        backend.cumsum(x.operand, out.operand, outer: outer, n: n, inner: inner)
-        return record(out, "cumsum", [self]) { g, _ in
-            [g.flipped(axes: [ax]).cumsum(axis: ax).flipped(axes: [ax]).contiguous()]
-        }
+        return Tensor.apply(Cumsum(axis: ax), [self])
     }
 }

@@ -12,7 +12,154 @@ public enum TensorIndex: Sendable, ExpressibleByIntegerLiteral {
     public init(integerLiteral value: Int) { self = .at(value) }
 }
 
+// MARK: primitives (views share memory with their input; their VJPs are views and sums)
+
+extension OpRegistry {
+    static let viewOps: [any PrimitiveOp.Type] = [
+        Reshape.self, Permute.self, Slice.self, SliceBackward.self, Expand.self, Squeeze.self, Unsqueeze.self,
+        Flip.self, Contiguous.self,
+    ]
+}
+
+/// The same elements in a new shape (`shape` resolved, no -1). A view of a contiguous input.
+struct Reshape: PrimitiveOp {
+    static let name = "reshape"
+    static var savesInputs: Bool { false }
+    let shape: [Int]
+    var attributes: [String: OpAttribute] { ["shape": .ints(shape)] }
+    func forward(_ x: [Tensor]) -> Tensor {
+        let src = x[0].contiguousData()
+        return src.view(shape: shape, strides: contiguousStrides(shape), offset: src.offset)
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [g.reshaped(c.inputs[0].shape)] }
+}
+
+/// Result dimension i is input dimension dims[i]. A view.
+struct Permute: PrimitiveOp {
+    static let name = "permute"
+    static var savesInputs: Bool { false }
+    let dims: [Int]
+    var attributes: [String: OpAttribute] { ["dims": .ints(dims)] }
+    func forward(_ x: [Tensor]) -> Tensor {
+        let t = x[0]
+        return t.view(shape: dims.map { t.shape[$0] }, strides: dims.map { t.strides[$0] }, offset: t.offset)
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        var inverse = [Int](repeating: 0, count: dims.count)
+        for (i, j) in dims.enumerated() { inverse[j] = i }
+        return [g.permuted(inverse)]
+    }
+}
+
+/// Elements start..<end by step along `axis` (bounds resolved). A view.
+struct Slice: PrimitiveOp {
+    static let name = "slice"
+    static var savesInputs: Bool { false }
+    let axis: Int, start: Int, end: Int, step: Int
+    var attributes: [String: OpAttribute] { ["axis": .int(axis), "start": .int(start), "end": .int(end), "step": .int(step)] }
+    func forward(_ x: [Tensor]) -> Tensor { x[0].sliceView(axis, start, end, step) }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        [Tensor.apply(SliceBackward(inputShape: c.inputs[0].shape, axis: axis, start: start, end: end, step: step), [g])]
+    }
+}
+
+/// Slice's backward: zeros of `inputShape` with the gradient written into the slice. Its VJP is the slice.
+struct SliceBackward: PrimitiveOp {
+    static let name = "slice_backward"
+    static var savesInputs: Bool { false }
+    let inputShape: [Int], axis: Int, start: Int, end: Int, step: Int
+    var attributes: [String: OpAttribute] {
+        ["inputShape": .ints(inputShape), "axis": .int(axis), "start": .int(start), "end": .int(end), "step": .int(step)]
+    }
+    func forward(_ x: [Tensor]) -> Tensor {
+        let g = x[0]
+        let z = Tensor.zeros(inputShape, dtype: g.dtype, on: g.backend)
+        let dst = z.sliceView(axis, start, end, step)
+        g.backend.copy(g.operand, into: dst.operand, shape: dst.shape)
+        return z
+    }
+    func vjp(_ h: Tensor, _ c: VJPContext) -> [Tensor?] { [h.slice(axis: axis, start: start, end: end, step: step)] }
+}
+
+/// Broadcast to `shape` without copying (stride 0). A view.
+struct Expand: PrimitiveOp {
+    static let name = "expand"
+    static var savesInputs: Bool { false }
+    let shape: [Int]
+    var attributes: [String: OpAttribute] { ["shape": .ints(shape)] }
+    func forward(_ x: [Tensor]) -> Tensor {
+        let t = x[0]
+        return t.view(shape: shape, strides: broadcastStrides(shape: t.shape, strides: t.strides, to: shape), offset: t.offset)
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [g.sumTo(c.inputs[0].shape)] }
+}
+
+/// Removes the size-1 dimensions `axes`. A view.
+struct Squeeze: PrimitiveOp {
+    static let name = "squeeze"
+    static var savesInputs: Bool { false }
+    let axes: [Int]
+    var attributes: [String: OpAttribute] { ["axes": .ints(axes)] }
+    func forward(_ x: [Tensor]) -> Tensor {
+        let t = x[0], keep = (0..<t.rank).filter { !axes.contains($0) }
+        return t.view(shape: keep.map { t.shape[$0] }, strides: keep.map { t.strides[$0] }, offset: t.offset)
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [g.reshaped(c.inputs[0].shape)] }
+}
+
+/// Inserts a size-1 dimension at `axis` of the result. A view.
+struct Unsqueeze: PrimitiveOp {
+    static let name = "unsqueeze"
+    static var savesInputs: Bool { false }
+    let axis: Int
+    var attributes: [String: OpAttribute] { ["axis": .int(axis)] }
+    func forward(_ x: [Tensor]) -> Tensor {
+        let t = x[0]
+        var s = t.shape, st = t.strides
+        s.insert(1, at: axis)
+        st.insert(axis < t.rank ? t.strides[axis] * t.shape[axis] : 1, at: axis)
+        return t.view(shape: s, strides: st, offset: t.offset)
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [g.reshaped(c.inputs[0].shape)] }
+}
+
+/// Reverses the order of elements along `axes`. A view (negative strides).
+struct Flip: PrimitiveOp {
+    static let name = "flip"
+    static var savesInputs: Bool { false }
+    let axes: [Int]
+    var attributes: [String: OpAttribute] { ["axes": .ints(axes)] }
+    func forward(_ x: [Tensor]) -> Tensor {
+        let t = x[0]
+        var st = t.strides, off = t.offset
+        for a in axes where t.shape[a] > 0 {
+            off += (t.shape[a] - 1) * t.strides[a]
+            st[a] = -t.strides[a]
+        }
+        return t.view(shape: t.shape, strides: st, offset: off)
+    }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [g.flipped(axes: axes)] }
+}
+
+/// A contiguous copy of a strided input.
+struct Contiguous: PrimitiveOp {
+    static let name = "contiguous"
+    static var savesInputs: Bool { false }
+    func forward(_ x: [Tensor]) -> Tensor { x[0].copied() }
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [g] }
+}
+
+// MARK: API
+
 extension Tensor {
+    /// The strided view of elements start..<end by step along `axis`, outside autodiff.
+    func sliceView(_ axis: Int, _ start: Int, _ end: Int, _ step: Int) -> Tensor {
+        var newShape = shape, newStrides = strides
+        newShape[axis] = (end - start + step - 1) / step
+        newStrides[axis] = strides[axis] * step
+        return view(shape: newShape, strides: newStrides, offset: offset + start * strides[axis])
+    }
+
     /// A tensor with the same elements in a new shape; one dimension may be -1 (inferred).
     /// A view when the layout allows, else a copy.
     public func reshaped(_ newShape: [Int]) -> Tensor {
@@ -25,10 +172,7 @@ extension Tensor {
         }
         precondition(s.reduce(1, *) == count, "reshape: cannot reshape \(shape) (\(count) elements) to \(newShape)")
         if s == shape { return self }
-        let src = isContiguous ? self : contiguous()
-        let out = src.view(shape: s, strides: contiguousStrides(s), offset: src.offset)
-        let from = shape
-        return record(out, "reshape", [src]) { g, _ in [g.reshaped(from)] }
+        return Tensor.apply(Reshape(shape: s), [isContiguous ? self : contiguous()])
     }
 
     /// Flattens dimensions start...end into one.
@@ -44,10 +188,7 @@ extension Tensor {
     public func permuted(_ dims: [Int]) -> Tensor {
         let d = dims.map { normalizeAxis($0, rank: rank, "permute") }
         precondition(d.count == rank && Set(d).count == rank, "permute: \(dims) is not a permutation of \(rank) dimensions (shape \(shape))")
-        let out = view(shape: d.map { shape[$0] }, strides: d.map { strides[$0] }, offset: offset)
-        var inverse = [Int](repeating: 0, count: rank)
-        for (i, j) in d.enumerated() { inverse[j] = i }
-        return record(out, "permute", [self]) { g, _ in [g.permuted(inverse)] }
+        return Tensor.apply(Permute(dims: d), [self])
     }
 
     /// Swaps two dimensions. A view.
@@ -69,17 +210,7 @@ extension Tensor {
         let n = shape[ax]
         func clampIndex(_ i: Int) -> Int { Swift.min(Swift.max(i < 0 ? i + n : i, 0), n) }
         let s = clampIndex(start), e = Swift.max(s, clampIndex(end ?? n))
-        var newShape = shape, newStrides = strides
-        newShape[ax] = (e - s + step - 1) / step
-        newStrides[ax] = strides[ax] * step
-        let out = view(shape: newShape, strides: newStrides, offset: offset + s * strides[ax])
-        let from = shape
-        return record(out, "slice", [self]) { g, _ in
-            let z = Tensor.zeros(from, dtype: g.dtype, on: g.backend)
-            let dst = z.slice(axis: ax, start: s, end: e, step: step)
-            g.backend.copy(g.operand, into: dst.operand, shape: dst.shape)
-            return [z]
-        }
+        return Tensor.apply(Slice(axis: ax, start: s, end: e, step: step), [self])
     }
 
     /// The sub-tensor at `index` along an axis, with that axis removed. A view.
@@ -117,55 +248,37 @@ extension Tensor {
         for i in 0..<rank where t[lead + i] == -1 { t[lead + i] = shape[i] }
         if t == shape { return self }
         guard broadcastShape(shape, t) == t else { preconditionFailure("expand: cannot expand shape \(shape) to \(target)") }
-        let out = view(shape: t, strides: broadcastStrides(shape: shape, strides: strides, to: t), offset: offset)
-        let from = shape
-        return record(out, "expand", [self]) { g, _ in [g.sumTo(from)] }
+        return Tensor.apply(Expand(shape: t), [self])
     }
 
     /// Removes size-1 dimensions (all, or just `axis`).
     public func squeezed(axis: Int? = nil) -> Tensor {
-        var keep: [Int]
+        let drop: [Int]
         if let a = axis {
             let ax = normalizeAxis(a, rank: rank, "squeeze")
-            keep = Array(0..<rank)
-            if shape[ax] == 1 { keep.remove(at: ax) }
+            drop = shape[ax] == 1 ? [ax] : []
         } else {
-            keep = (0..<rank).filter { shape[$0] != 1 }
+            drop = (0..<rank).filter { shape[$0] == 1 }
         }
-        if keep.count == rank { return self }
-        let out = view(shape: keep.map { shape[$0] }, strides: keep.map { strides[$0] }, offset: offset)
-        let from = shape
-        return record(out, "squeeze", [self]) { g, _ in [g.reshaped(from)] }
+        if drop.isEmpty { return self }
+        return Tensor.apply(Squeeze(axes: drop), [self])
     }
 
     /// Inserts a size-1 dimension at `axis` (negative counts from the end of the result).
     public func unsqueezed(axis: Int) -> Tensor {
-        let ax = normalizeAxis(axis, rank: rank + 1, "unsqueeze")
-        var s = shape, st = strides
-        s.insert(1, at: ax)
-        st.insert(ax < rank ? strides[ax] * shape[ax] : 1, at: ax)
-        let out = view(shape: s, strides: st, offset: offset)
-        let from = shape
-        return record(out, "unsqueeze", [self]) { g, _ in [g.reshaped(from)] }
+        Tensor.apply(Unsqueeze(axis: normalizeAxis(axis, rank: rank + 1, "unsqueeze")), [self])
     }
 
     /// Reverses the order of elements along the given axes. A view (negative strides).
     public func flipped(axes: [Int]) -> Tensor {
-        var st = strides, off = offset
-        let axs = Set(axes.map { normalizeAxis($0, rank: rank, "flip") })
-        for a in axs where shape[a] > 0 {
-            off += (shape[a] - 1) * strides[a]
-            st[a] = -strides[a]
-        }
-        let out = view(shape: shape, strides: st, offset: off)
-        return record(out, "flip", [self]) { g, _ in [g.flipped(axes: Array(axs))] }
+        let axs = Array(Set(axes.map { normalizeAxis($0, rank: rank, "flip") })).sorted()
+        return Tensor.apply(Flip(axes: axs), [self])
     }
 
     /// A contiguous tensor with the same values (self when already contiguous).
     public func contiguous() -> Tensor {
         if isContiguous { return self }
-        let out = contiguousData()
-        return record(out, "contiguous", [self]) { g, _ in [g] }
+        return Tensor.apply(Contiguous(), [self])
     }
 
     /// Sums a broadcast gradient back down to `target` (the shape before broadcasting).

@@ -50,18 +50,18 @@ extension CPUBackend {
         copy(x, into: t.operand, shape: compact)
         var strides = contiguousStrides(compact)
         for d in 0..<strides.count where x.strides[d] == 0 { strides[d] = 0 }
-        return (t, Operand(pointer: t.storage.pointer, strides: strides, dtype: .float32))
+        return (t, Operand(pointer: t.storage.pointer, strides: strides, dtype: .float32, owner: t.storage))
     }
 
     /// A float32 copy of `count` contiguous elements of `x`.
     func float32Copy(_ x: Operand, count: Int) -> (Tensor, Operand) {
-        float32Copy(Operand(pointer: x.pointer, strides: [1], dtype: x.dtype), shape: [count])
+        float32Copy(x.restrided([1]), shape: [count])
     }
 
     /// Rounds `count` contiguous float32 elements of `src` into `dst` (a half operand).
     func storeRounded(_ src: Tensor, into dst: Operand, count: Int) {
-        copy(Operand(pointer: src.storage.pointer, strides: [1], dtype: .float32),
-             into: Operand(pointer: dst.pointer, strides: [1], dtype: dst.dtype), shape: [count])
+        copy(Operand(pointer: src.storage.pointer, strides: [1], dtype: .float32, owner: src.storage),
+             into: dst.restrided([1]), shape: [count])
     }
 
     func unaryViaFloat32(_ op: UnaryOp, _ x: Operand, _ out: Operand, count: Int) {
@@ -131,8 +131,8 @@ extension CPUBackend {
         }
         // Only the m x n elements of C are written back (the gaps between rows of a strided C are left alone).
         for i in 0..<m {
-            copy(Operand(pointer: tc.storage.pointer + i * ldc * 4, strides: [1], dtype: .float32),
-                 into: Operand(pointer: c.pointer + i * ldc * c.dtype.byteSize, strides: [1], dtype: c.dtype), shape: [n])
+            copy(Operand(pointer: tc.storage.pointer + i * ldc * 4, strides: [1], dtype: .float32, owner: tc.storage),
+                 into: Operand(pointer: c.pointer + i * ldc * c.dtype.byteSize, strides: [1], dtype: c.dtype, owner: c.owner), shape: [n])
         }
     }
 
