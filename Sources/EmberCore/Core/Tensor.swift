@@ -6,13 +6,13 @@
 /// tape (see `Autograd`).
 public final class Tensor: @unchecked Sendable {
     /// The memory behind this tensor (shared by views).
-    public let storage: Storage
+    public internal(set) var storage: Storage
     /// Size of each dimension.
     public let shape: [Int]
     /// Step between neighbours in each dimension, in elements (0 for broadcast, negative for flipped views).
-    public let strides: [Int]
+    public internal(set) var strides: [Int]
     /// Index of element 0 in `storage`, in elements.
-    public let offset: Int
+    public internal(set) var offset: Int
     /// Element type.
     public let dtype: DType
     /// Whether gradients flow to this tensor. Set it on leaves (parameters, inputs) you want `grad` for.
