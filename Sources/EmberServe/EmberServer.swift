@@ -44,6 +44,7 @@ public final class EmberServer: Sendable {
     /// The metrics.
     public let metrics: ServeMetrics
     let logger: Logger
+    private let running = RunningGroup()
 
     /// Loads the models (failing early, before anything listens, on a directory that holds none).
     public init(configuration: ServeConfiguration, logger: Logger = Logger(label: "ember.serve")) throws {
@@ -72,8 +73,14 @@ public final class EmberServer: Sendable {
                                                       gracefulShutdownSignals: configuration.handleSignals ? [.sigterm, .sigint] : [],
                                                       logger: logger))
         defer { registry.finish() }
+        running.set(group)
         try await group.run()
         logger.info("server stopped")
+    }
+
+    /// Shuts down as SIGTERM does: stop accepting, answer the requests in flight, then `run` returns.
+    public func shutdown() async {
+        await running.get()?.triggerGracefulShutdown()
     }
 
     // MARK: routes
@@ -198,6 +205,14 @@ public final class EmberServer: Sendable {
         if let r = e.retryAfter { headers[Self.retryAfter] = String(r) }
         return Response(status: HTTPResponse.Status(code: e.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: e.body)))
     }
+}
+
+/// The running service group, for ``EmberServer/shutdown()``.
+private final class RunningGroup: @unchecked Sendable {
+    private let lock = NSLock()
+    private var group: ServiceGroup?
+    func set(_ g: ServiceGroup) { lock.withLock { group = g } }
+    func get() -> ServiceGroup? { lock.withLock { group } }
 }
 
 /// Reloads every model on SIGHUP, until graceful shutdown.
