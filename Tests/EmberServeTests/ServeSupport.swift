@@ -158,7 +158,7 @@ let emberBinary: URL? = {
 }()
 
 /// `ember serve` as a child process in its own process group, on a port it chose (`--port 0`, read from its stdout).
-final class ServeProcess {
+final class ServeProcess: @unchecked Sendable {
     let pid: pid_t
     let port: Int
     let log: URL, out: URL
