@@ -42,13 +42,20 @@ public final class Batcher: @unchecked Sendable {
     private var queue: [Pending] = []      // guarded by `condition`
     private var queuedExamples = 0          // guarded by `condition`
     private var stopping = false            // guarded by `condition`
+    private var running: [Pending] = []     // guarded by `condition`: the batch being computed
     private let finished = DispatchSemaphore(value: 0)
+    private let timer: any DispatchSourceTimer
 
     /// A batcher for `model`; its thread starts at once.
     public init(model: ServedModel, options: BatchingOptions, observer: (any BatchObserver)? = nil) {
         self.model = model
         self.options = options
         self.observer = observer
+        timer = DispatchSource.makeTimerSource(queue: .global())
+        let tick = Swift.min(Swift.max(options.requestTimeout / 20, 0.001), 0.1)
+        timer.schedule(deadline: .now() + tick, repeating: tick, leeway: .milliseconds(1))
+        timer.setEventHandler { [weak self] in self?.expire() }
+        timer.resume()
         let thread = Thread { [self] in self.loop() }
         thread.name = "ember-batch-\(model.name)"
         thread.stackSize = 8 << 20
@@ -59,7 +66,7 @@ public final class Batcher: @unchecked Sendable {
     /// - Throws: ``ServeError`` 429 when the queue is full, 503 when the batcher is shutting down, 504 past the
     ///   deadline, 500 when the model fails.
     public func predict(_ values: [Float], count: Int) async throws -> [Prediction] {
-        let pending = Pending(values: values, count: count)
+        let pending = Pending(values: values, count: count, deadline: Date().addingTimeInterval(options.requestTimeout))
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<[Prediction], any Error>) in
             pending.set(c)
             condition.lock()
@@ -80,13 +87,25 @@ public final class Batcher: @unchecked Sendable {
             condition.signal()
             condition.unlock()
             observer?.queueDepth(model: model.name, depth: depth)
-            let timeout = options.requestTimeout
-            // Weak: an answered request is released at once, not held (with its inputs) until its deadline.
-            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [weak self, weak pending] in
-                guard let pending, pending.complete(.failure(ServeError(504, "no answer within the request timeout of \(formatSeconds(timeout))"))) else { return }
-                self?.remove(pending)
-            }
         }
+    }
+
+    /// Answers 504 to every request past its deadline, queued or running. Called by one repeating timer per
+    /// batcher (a timer per request would hold tens of thousands of timers under load).
+    private func expire() {
+        let now = Date()
+        condition.lock()
+        let late = (queue + running).filter { $0.deadline <= now }
+        if !late.isEmpty {
+            queue.removeAll { $0.deadline <= now }
+            queuedExamples = queue.reduce(0) { $0 + $1.count }
+        }
+        let depth = queue.count
+        condition.unlock()
+        guard !late.isEmpty else { return }
+        let e = ServeError(504, "no answer within the request timeout of \(formatSeconds(options.requestTimeout))")
+        for p in late { p.complete(.failure(e)) }
+        observer?.queueDepth(model: model.name, depth: depth)
     }
 
     /// Stops taking requests, answers those already queued, then ends the thread; returns when it has.
@@ -105,16 +124,6 @@ public final class Batcher: @unchecked Sendable {
         return queue.count
     }
 
-    private func remove(_ p: Pending) {
-        condition.lock()
-        if let i = queue.firstIndex(where: { $0 === p }) {
-            queue.remove(at: i)
-            queuedExamples -= p.count
-        }
-        let depth = queue.count
-        condition.unlock()
-        observer?.queueDepth(model: model.name, depth: depth)
-    }
 
     private func loop() {
         while true {
@@ -122,6 +131,7 @@ public final class Batcher: @unchecked Sendable {
             while queue.isEmpty && !stopping { condition.wait() }
             if queue.isEmpty && stopping {
                 condition.unlock()
+                timer.cancel()
                 finished.signal()
                 return
             }
@@ -138,9 +148,13 @@ public final class Batcher: @unchecked Sendable {
                 queuedExamples -= next.count
             }
             let depth = queue.count
+            running = batch
             condition.unlock()
             observer?.queueDepth(model: model.name, depth: depth)
             run(batch.filter { !$0.isDone })
+            condition.lock()
+            running = []
+            condition.unlock()
         }
     }
 
@@ -173,13 +187,15 @@ final class Pending: @unchecked Sendable {
     let values: [Float]
     let count: Int
     let arrival = Date()
+    let deadline: Date
     private let lock = NSLock()
     private var continuation: CheckedContinuation<[Prediction], any Error>?
     private var done = false
 
-    init(values: [Float], count: Int) {
+    init(values: [Float], count: Int, deadline: Date) {
         self.values = values
         self.count = count
+        self.deadline = deadline
     }
 
     func set(_ c: CheckedContinuation<[Prediction], any Error>) {

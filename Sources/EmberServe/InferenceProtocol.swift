@@ -8,7 +8,9 @@ import Foundation
 public enum InferenceProtocol {
     /// One requested output: its name and whether its data goes in binary after the JSON header.
     public struct RequestedOutput: Sendable, Equatable {
+        /// The output's name (`probabilities`, `label`, `class`, `values`).
         public var name: String
+        /// Whether its data follows the JSON header as binary (the binary tensor data extension).
         public var binary: Bool
     }
 
@@ -184,7 +186,9 @@ public enum InferenceProtocol {
 
     /// An encoded response: the body and, when binary outputs follow the JSON, the JSON header's length.
     public struct Response: Sendable {
+        /// The JSON header, then any binary output data.
         public var body: [UInt8]
+        /// The JSON header's length (`Inference-Header-Content-Length`), nil for a JSON-only body.
         public var headerLength: Int?
     }
 

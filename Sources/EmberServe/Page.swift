@@ -126,6 +126,14 @@ $("file").onchange = () => {
   const f = $("file").files[0]; if (!f) return;
   const img = new Image(); img.onload = () => { fromCanvas(img, $("invert").checked); predict(); }; img.src = URL.createObjectURL(f);
 };
+// typed-in or linked pixel values, shown on the canvas
+function preview(values){
+  const im = current.image, cw = 280 / im.w, ch = 280 / im.h;
+  for (let y = 0; y < im.h; y++) for (let x = 0; x < im.w; x++) {
+    const g = Math.max(0, Math.min(255, Math.round(values[y * im.w + x] / current.pixelMax * 255)));
+    ctx.fillStyle = "rgb(" + g + "," + g + "," + g + ")"; ctx.fillRect(x * cw, y * ch, Math.ceil(cw), Math.ceil(ch));
+  }
+}
 function showError(msg){ $("error").textContent = msg; $("result").dataset.status = "error"; }
 async function predict(){
   const m = current; $("error").textContent = "";
@@ -133,6 +141,7 @@ async function predict(){
   if (values.length !== m.featureCount || values.some(v => !isFinite(v))) {
     return showError("expected " + m.featureCount + " numbers, got " + values.length);
   }
+  if (canDraw(m) && !drawing) preview(values);
   const integral = values.every(v => Number.isInteger(v) && v >= 0 && v <= 255);
   const body = { inputs: [{ name: "input", shape: [1].concat(m.rawShape), datatype: m.datatype === "UINT8" && integral ? "UINT8" : "FP32", data: values }] };
   $("result").dataset.status = "running";

@@ -102,9 +102,16 @@ public final class ServedModel: @unchecked Sendable {
 
 /// The Open Inference Protocol's tensor datatypes.
 public enum TensorDatatype: String, Sendable, CaseIterable {
-    case bool = "BOOL", uint8 = "UINT8", uint16 = "UINT16", uint32 = "UINT32", uint64 = "UINT64"
+    /// Booleans (not accepted as model input).
+    case bool = "BOOL"
+    /// Unsigned integers of 8, 16, 32 and 64 bits.
+    case uint8 = "UINT8", uint16 = "UINT16", uint32 = "UINT32", uint64 = "UINT64"
+    /// Signed integers of 8, 16, 32 and 64 bits.
     case int8 = "INT8", int16 = "INT16", int32 = "INT32", int64 = "INT64"
-    case fp16 = "FP16", fp32 = "FP32", fp64 = "FP64", bytes = "BYTES"
+    /// IEEE floating point of 16, 32 and 64 bits.
+    case fp16 = "FP16", fp32 = "FP32", fp64 = "FP64"
+    /// Byte strings (class names in responses; not accepted as model input).
+    case bytes = "BYTES"
 
     /// Bytes per element in the binary tensor data extension (nil for BYTES, whose elements carry their length).
     public var elementSize: Int? {
