@@ -83,10 +83,10 @@ public final class Batcher: @unchecked Sendable {
             }
             queue.append(pending)
             queuedExamples += count
-            let depth = queue.count
+            // Gauge updates under the lock, so that they land in order.
+            observer?.queueDepth(model: model.name, depth: queue.count)
             condition.signal()
             condition.unlock()
-            observer?.queueDepth(model: model.name, depth: depth)
         }
     }
 
@@ -100,12 +100,11 @@ public final class Batcher: @unchecked Sendable {
             queue.removeAll { $0.deadline <= now }
             queuedExamples = queue.reduce(0) { $0 + $1.count }
         }
-        let depth = queue.count
+        if !late.isEmpty { observer?.queueDepth(model: model.name, depth: queue.count) }
         condition.unlock()
         guard !late.isEmpty else { return }
         let e = ServeError(504, "no answer within the request timeout of \(formatSeconds(options.requestTimeout))")
         for p in late { p.complete(.failure(e)) }
-        observer?.queueDepth(model: model.name, depth: depth)
     }
 
     /// Stops taking requests, answers those already queued, then ends the thread; returns when it has.
@@ -147,10 +146,9 @@ public final class Batcher: @unchecked Sendable {
                 examples += next.count
                 queuedExamples -= next.count
             }
-            let depth = queue.count
             running = batch
+            observer?.queueDepth(model: model.name, depth: queue.count)
             condition.unlock()
-            observer?.queueDepth(model: model.name, depth: depth)
             run(batch.filter { !$0.isDone })
             condition.lock()
             running = []
