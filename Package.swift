@@ -7,11 +7,18 @@ let package = Package(
     products: [
         .library(name: "Ember", targets: ["Ember"]),
         .executable(name: "ember", targets: ["ember"]),
+        .library(name: "EmberServe", targets: ["EmberServe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // YAML (and so JSON) experiment configs for `ember train`.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // `ember serve`: the HTTP server (Hummingbird 2 on SwiftNIO), its logs, metrics and signal handling.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // OpenBLAS (Debian: libopenblas-dev), used for GEMM only.
@@ -61,9 +68,22 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/EmberCLI"
         ),
+        // `ember serve`: Open Inference Protocol (KServe v2) and SageMaker endpoints over saved run directories, with
+        // dynamic batching, Prometheus metrics and a page per model.
+        .target(
+            name: "EmberServe",
+            dependencies: ["EmberCLI", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/EmberServe"
+        ),
         .executableTarget(
             name: "ember",
-            dependencies: ["Ember", "EmberCLI", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Ember", "EmberCLI", "EmberServe", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/ember"
         ),
         .testTarget(
@@ -107,6 +127,11 @@ let package = Package(
             name: "EmberCLITests",
             dependencies: ["EmberCLI", "EmberTestSupport"],
             path: "Tests/EmberCLITests"
+        ),
+        .testTarget(
+            name: "EmberServeTests",
+            dependencies: ["EmberServe", "EmberTestSupport"],
+            path: "Tests/EmberServeTests"
         ),
         .testTarget(
             name: "EmberDataTests",

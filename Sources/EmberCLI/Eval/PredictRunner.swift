@@ -101,7 +101,9 @@ public enum PredictRunner {
         return columns
     }
 
-    static func predictions(_ out: Tensor, saved: SavedModel) -> [Prediction] {
+    /// Predictions from model outputs `[N, outputs]`: softmax probabilities and the best class (classification), or
+    /// the values (regression). Shared by `ember predict` and `ember serve`.
+    public static func predictions(_ out: Tensor, saved: SavedModel) -> [Prediction] {
         let n = out.shape[0]
         if saved.task == .classification {
             let probs = withoutGrad { out.softmax(axis: -1) }.cast(.float64).toArray(Double.self)
@@ -117,7 +119,8 @@ public enum PredictRunner {
         return (0..<n).map { Prediction(index: $0, label: nil, className: nil, probabilities: [], values: Array(v[($0 * k)..<(($0 + 1) * k)])) }
     }
 
-    static func json(_ p: Prediction, saved: SavedModel) -> JSONValue {
+    /// One prediction as `ember predict --json` prints it (class, label, probability, probabilities; or value(s)).
+    public static func json(_ p: Prediction, saved: SavedModel) -> JSONValue {
         if let label = p.label {
             return .object([("index", .number(Double(p.index))), ("class", .string(p.className ?? "")), ("label", .number(Double(label))),
                             ("probability", .number(p.probabilities[label])),

@@ -1,0 +1,98 @@
+import EmberCLI
+import Foundation
+import Logging
+
+/// The models a server holds, by name, each with its batcher; reloads them from their run directories (SIGHUP)
+/// without dropping a request.
+///
+/// A reload reads the directory into a new ``ServedModel`` with a new ``Batcher`` and swaps it in under a lock;
+/// requests already queued for the old model are answered by it (its batcher drains, then ends), new requests go
+/// to the new one. A directory that fails to load leaves the old model serving and is logged.
+public final class ModelRegistry: @unchecked Sendable {
+    /// One served model: where it comes from and what serves it now.
+    struct Slot {
+        let path: String
+        var batcher: Batcher
+    }
+
+    private let lock = NSLock()
+    private var slots: [String: Slot] = [:]
+    private var order: [String] = []
+    private let options: BatchingOptions
+    private let observer: (any BatchObserver)?
+    private let logger: Logger
+    private let onLoad: @Sendable (ServedModel) -> Void
+
+    /// Loads every directory in `paths`; model names come from the runs' saved names.
+    /// - Throws: `CLIError` for a directory that does not hold a model, `ServeError` for two models of one name.
+    public init(paths: [String], options: BatchingOptions, observer: (any BatchObserver)? = nil, logger: Logger,
+                onLoad: @escaping @Sendable (ServedModel) -> Void = { _ in }) throws {
+        self.options = options
+        self.observer = observer
+        self.logger = logger
+        self.onLoad = onLoad
+        for path in paths {
+            let model = try ServedModel(path: path)
+            if let other = slots[model.name] {
+                throw ServeError(400, "\(path) and \(other.path) both hold a model named \(jsonQuotedString(model.name)); "
+                                 + "serve them from separate servers or retrain one under another name")
+            }
+            onLoad(model)
+            logger.info("model loaded", metadata: ["model": .string(model.name), "path": .string(path),
+                                                   "seconds": .stringConvertible(model.loadSeconds)])
+            slots[model.name] = Slot(path: path, batcher: Batcher(model: model, options: options, observer: observer))
+            order.append(model.name)
+        }
+    }
+
+    /// Model names in the order they were given.
+    public var names: [String] { lock.withLock { order } }
+
+    /// The batcher serving `name` now.
+    public func batcher(_ name: String) throws -> Batcher {
+        try lock.withLock {
+            guard let s = slots[name] else { throw ServeError.noModel(name, known: order) }
+            return s.batcher
+        }
+    }
+
+    /// The model serving `name` now.
+    public func model(_ name: String) throws -> ServedModel { try batcher(name).model }
+
+    /// Every model now, in order.
+    public var models: [ServedModel] { lock.withLock { order.compactMap { slots[$0]?.batcher.model } } }
+
+    /// Reloads every model from its directory; returns how many reloaded (failures are logged, the old model stays).
+    @discardableResult
+    public func reload() -> Int {
+        let current = lock.withLock { order.compactMap { name in slots[name].map { (name, $0.path) } } }
+        var reloaded = 0
+        for (name, path) in current {
+            do {
+                let model = try ServedModel(path: path, name: name)
+                let fresh = Batcher(model: model, options: options, observer: observer)
+                let old: Batcher? = lock.withLock {
+                    let o = slots[name]?.batcher
+                    slots[name]?.batcher = fresh
+                    return o
+                }
+                onLoad(model)
+                logger.info("model reloaded", metadata: ["model": .string(name), "path": .string(path),
+                                                         "seconds": .stringConvertible(model.loadSeconds)])
+                // The old batcher answers what it had queued, then its thread ends and the old model is released.
+                if let old { DispatchQueue.global().async { old.finish() } }
+                reloaded += 1
+            } catch {
+                logger.error("model reload failed; the previous model keeps serving",
+                             metadata: ["model": .string(name), "path": .string(path), "error": .string("\(error)")])
+            }
+        }
+        return reloaded
+    }
+
+    /// Lets every batcher answer what it has queued, then stops them.
+    public func finish() {
+        let all = lock.withLock { slots.values.map(\.batcher) }
+        for b in all { b.finish() }
+    }
+}

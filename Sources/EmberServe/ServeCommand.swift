@@ -1,0 +1,128 @@
+import ArgumentParser
+import EmberCLI
+import Foundation
+import Logging
+
+/// `ember serve RUN_DIR [RUN_DIR ...]`: serves trained runs over HTTP (Open Inference Protocol, SageMaker, metrics,
+/// a page per model).
+public struct ServeCommand: AsyncParsableCommand {
+    /// Command name and help.
+    public static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve trained models over HTTP: Open Inference Protocol (KServe v2), SageMaker /invocations, /metrics and a page at /.",
+        discussion: """
+            Each run directory becomes /v2/models/NAME (NAME: the run's name). Inputs are raw examples as `ember predict` \
+            takes them; the saved preparation is applied. Requests are batched dynamically (--max-batch, --max-delay-ms). \
+            SIGTERM or Ctrl-C stops accepting connections, answers the requests in flight and exits 0; SIGHUP reloads every \
+            model from its directory without dropping requests. With --sagemaker the model comes from $SM_MODEL_DIR (default \
+            /opt/ml/model) and the server listens on 0.0.0.0:8080, as SageMaker's container contract asks.
+            """)
+
+    /// Run directories.
+    @Argument(help: "Run directories written by `ember train` (with --sagemaker: none, $SM_MODEL_DIR or /opt/ml/model is served).")
+    public var models: [String] = []
+
+    /// Host.
+    @Option(help: "Address to listen on (default 127.0.0.1; 0.0.0.0 with --sagemaker).")
+    public var host: String?
+
+    /// Port.
+    @Option(help: "Port to listen on (0: any free port, printed at start).")
+    public var port = 8080
+
+    /// SageMaker mode.
+    @Flag(help: "SageMaker's inference container contract: serve $SM_MODEL_DIR (or /opt/ml/model) on 0.0.0.0:8080.")
+    public var sagemaker = false
+
+    /// Batch size limit.
+    @Option(help: "Most examples run together in one forward pass.")
+    public var maxBatch = 64
+
+    /// Batch delay.
+    @Option(help: "Most milliseconds a request waits for others to batch with.")
+    public var maxDelayMs = 5.0
+
+    /// Queue limit.
+    @Option(help: "Most requests waiting per model; more get HTTP 429 with Retry-After.")
+    public var maxQueue = 256
+
+    /// Timeout.
+    @Option(help: "Milliseconds a request may take (queue and inference) before it gets HTTP 504.")
+    public var timeoutMs = 30_000.0
+
+    /// Body limit.
+    @Option(help: "Largest request body in bytes; larger ones get HTTP 413.")
+    public var maxBodyBytes = 16 << 20
+
+    /// Log level.
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    public var logLevel = "info"
+
+    /// Log format.
+    @Option(help: "Log format: json (one object per line) or text.")
+    public var logFormat = "json"
+
+    /// Parsed from the command line.
+    public init() {}
+
+    /// Checks the options' numbers.
+    public func validate() throws {
+        guard (1...65536).contains(maxBatch) else { throw ValidationError("--max-batch must be in 1...65536, got \(maxBatch)") }
+        guard maxDelayMs.isFinite, (0...60_000).contains(maxDelayMs) else { throw ValidationError("--max-delay-ms must be in 0...60000, got \(maxDelayMs)") }
+        guard (1...1_000_000).contains(maxQueue) else { throw ValidationError("--max-queue must be in 1...1000000, got \(maxQueue)") }
+        guard timeoutMs.isFinite, timeoutMs > 0, timeoutMs <= 3_600_000 else { throw ValidationError("--timeout-ms must be in (0, 3600000], got \(timeoutMs)") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
+        guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024, got \(maxBodyBytes)") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical, got \(logLevel)") }
+        guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text, got \(logFormat)") }
+        guard sagemaker || !models.isEmpty else { throw ValidationError("give at least one run directory (or --sagemaker)") }
+    }
+
+    /// Runs the server until SIGTERM/SIGINT.
+    public func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let json = logFormat == "json"
+        LoggingSystem.bootstrap { label in
+            var h: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        var paths = models
+        if sagemaker {
+            // SageMaker starts the container as `docker run IMAGE serve`: an ENTRYPOINT of `ember serve --sagemaker`
+            // then sees a stray `serve`, which is ignored unless it is a directory.
+            paths = paths.filter { $0 != "serve" || FileManager.default.fileExists(atPath: $0) }
+            if paths.isEmpty {
+                let env = ProcessInfo.processInfo.environment["SM_MODEL_DIR"]
+                paths = [env.flatMap { $0.isEmpty ? nil : $0 } ?? SageMaker.defaultModelDirectory]
+            }
+        }
+        var config = ServeConfiguration(modelPaths: paths)
+        config.host = host ?? (sagemaker ? "0.0.0.0" : "127.0.0.1")
+        config.port = port
+        config.batching.maxBatch = maxBatch
+        config.batching.maxDelay = maxDelayMs / 1000
+        config.batching.maxQueue = maxQueue
+        config.batching.requestTimeout = timeoutMs / 1000
+        config.maxBodyBytes = maxBodyBytes
+        config.handleSignals = true
+        let server: EmberServer
+        do {
+            server = try EmberServer(configuration: config)
+        } catch {
+            FileHandle.standardError.write(Data("ember: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let names = server.registry.names
+        let host = config.host
+        do {
+            try await server.run { port in
+                // One plain line on stdout, for people and for scripts that started it with --port 0.
+                FileHandle.standardOutput.write(Data("ember serve: listening on http://\(host):\(port) (models: \(names.joined(separator: ", ")))\n".utf8))
+            }
+        } catch {
+            FileHandle.standardError.write(Data("ember: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+import EmberTestSupport
+import EmberCLI
+@testable import EmberServe
+
+/// wrk (Debian package "wrk") for the short load test.
+let wrkPath: String? = ["/usr/bin/wrk", "/usr/local/bin/wrk"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+/// The built `ember` binary as a child process: SIGTERM finishes in-flight requests and exits 0, SIGHUP reloads a
+/// model without dropping requests, and a short bounded load (wrk, 127.0.0.1 only) gets only 2xx answers.
+@Suite(.serialized, needs(emberBinary != nil, "the ember executable is not built next to the test bundle (`swift build --build-tests` builds it)"))
+struct ProcessTests {
+    let runs = Runs.shared
+
+    /// A copy of a run's model files in a fresh directory (which the test may then overwrite).
+    func copyRun(_ run: String, to dir: URL) throws {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for f in [SavedModel.modelFile, SavedModel.jsonFile] {
+            let tmp = dir.appendingPathComponent(".\(f).tmp")
+            try? FileManager.default.removeItem(at: tmp)
+            try FileManager.default.copyItem(at: URL(fileURLWithPath: run).appendingPathComponent(f), to: tmp)
+            _ = rename(tmp.path, dir.appendingPathComponent(f).path)
+        }
+    }
+
+    @Test func sigtermFinishesInFlightRequestsAndExitsZero() async throws {
+        // The request waits 1.5 s for company, so it is in flight when SIGTERM arrives.
+        let p = try ServeProcess([runs.mlp, "--max-delay-ms", "1500", "--max-batch", "1000"])
+        defer { p.stop() }
+        let url = p.base + "/v2/models/digits-mlp/infer"
+        let body = inferJSON(Array(runs.digits.prefix(64)), shape: [1, 64])
+        #expect(try await http("GET", p.base + "/v2/health/ready").status == 200)
+        async let inFlight = post(url, json: body)
+        try await Task.sleep(for: .milliseconds(400))
+        p.signal(SIGTERM)
+        let r = try await inFlight
+        #expect(r.status == 200, "the in-flight request was answered: \(r.text)")
+        let status = try await blocking { p.wait(timeout: 30) }
+        #expect(status == 0, "exit status \(String(describing: status)); log: \(p.logText)")
+        // Nothing listens any more.
+        let after = try? await http("GET", p.base + "/v2/health/live", timeout: 3)
+        #expect(after == nil)
+        #expect(p.logText.contains("server stopped"))
+    }
+
+    @Test func sighupReloadsWithoutDroppingRequests() async throws {
+        let dir = serveTemp("reload").appendingPathComponent("model")
+        try copyRun(runs.mlp, to: dir)
+        let p = try ServeProcess([dir.path, "--max-delay-ms", "2"])
+        defer { p.stop() }
+        let url = p.base + "/v2/models/digits-mlp/infer"
+        let values = Array(runs.digits.prefix(4 * 64))
+        let body = inferJSON(values, shape: [4, 64])
+        let before = try await http("GET", p.base + "/v2/models/digits-mlp").json
+        // Clients keep sending while the model is swapped (bounded: at most 3000 requests or 60 s).
+        let stop = Flag()
+        let load = Task { () -> [Int] in
+            var statuses: [Int] = []
+            let deadline = Date().addingTimeInterval(60)
+            while !stop.value, statuses.count < 3000, Date() < deadline {
+                statuses.append((try? await post(url, json: body).status) ?? -1)
+            }
+            return statuses
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        try copyRun(runs.cnn, to: dir)   // a different network (a CNN) under the same name
+        p.signal(SIGHUP)
+        var reloaded = false
+        for _ in 0..<300 {
+            let m = try await http("GET", p.base + "/metrics").text
+            if m.contains(#"ember_model_loads_total{model="digits-mlp"} 2"#) { reloaded = true; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        stop.set()
+        let statuses = await load.value
+        #expect(reloaded, "log: \(p.logText)")
+        #expect(statuses.count > 5)
+        #expect(statuses.allSatisfy { $0 == 200 }, "statuses other than 200: \(statuses.filter { $0 != 200 })")
+        let after = try await http("GET", p.base + "/v2/models/digits-mlp").json
+        #expect((before["parameters"] as? [String: Any])?["loaded_at"] != nil)
+        let r = try await post(url, json: body)
+        let probs = (r.json["outputs"] as? [[String: Any]])?.first { $0["name"] as? String == "probabilities" }?["data"] as? [Double] ?? []
+        let cnn = try ServedModel(path: runs.cnn).predict(values, count: 4)
+        #expect(probs.count == 40)
+        for i in 0..<4 { for k in 0..<10 where probs.count == 40 { #expect(abs(probs[i * 10 + k] - cnn[i].probabilities[k]) < 1e-6) } }
+        #expect(after["name"] as? String == "digits-mlp")
+        #expect(((try? String(contentsOf: p.log, encoding: .utf8)) ?? "").contains("\"message\":\"model reloaded\""))
+    }
+
+    @Test(needs(wrkPath != nil, "wrk not found: install Debian's `wrk` package to run the load test"))
+    func shortLoadGetsOnly2xxAndKeepsMemory() async throws {
+        let wrk = try required(wrkPath, "wrk not found: install Debian's `wrk` package")
+        let p = try ServeProcess([runs.mlp, "--log-level", "warning"])
+        defer { p.stop() }
+        let dir = serveTemp("wrk")
+        let script = dir.appendingPathComponent("post.lua")
+        let body = inferJSON(Array(runs.digits.prefix(64)), shape: [1, 64])
+        try """
+            wrk.method = "POST"
+            wrk.body = '\(body)'
+            wrk.headers["Content-Type"] = "application/json"
+            """.write(to: script, atomically: true, encoding: .utf8)
+        let url = p.base + "/v2/models/digits-mlp/infer"
+        // Warm up, then measure resident memory before and after 3 s at 16 connections.
+        _ = try await blocking { try runTool(wrk, ["-t1", "-c4", "-d1s", "-s", script.path, url], timeout: 60) }
+        let rssBefore = p.rssKiB
+        let run = try await blocking { try runTool(wrk, ["-t2", "-c16", "-d3s", "-s", script.path, url], timeout: 60) }
+        let rssAfter = p.rssKiB
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("requests in"), "\(run.stdout)")
+        #expect(!run.stdout.contains("Non-2xx"), "\(run.stdout)")
+        #expect(!run.stdout.contains("Socket errors"), "\(run.stdout)")
+        #expect(rssAfter < rssBefore + 256 * 1024, "RSS grew from \(rssBefore) KiB to \(rssAfter) KiB")
+        print("serve load test: \(run.stdout.split(separator: "\n").filter { $0.contains("Requests/sec") || $0.contains("requests in") }.joined(separator: "; ")); RSS \(rssBefore) -> \(rssAfter) KiB")
+        let m = try await http("GET", p.base + "/metrics").text
+        #expect(!m.contains(#"status="5"#) && !m.contains(#"status="4"#))
+    }
+}
+
+/// A flag set once, read from another task.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var v = false
+    func set() { lock.withLock { v = true } }
+    var value: Bool { lock.withLock { v } }
+}
