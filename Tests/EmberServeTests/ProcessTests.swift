@@ -25,14 +25,23 @@ struct ProcessTests {
     }
 
     @Test func sigtermFinishesInFlightRequestsAndExitsZero() async throws {
-        // The request waits 1.5 s for company, so it is in flight when SIGTERM arrives.
-        let p = try ServeProcess([runs.mlp, "--max-delay-ms", "1500", "--max-batch", "1000"])
+        // The request waits up to 10 s for company, so it is still queued when SIGTERM arrives.
+        let p = try ServeProcess([runs.mlp, "--max-delay-ms", "10000", "--max-batch", "1000"])
         defer { p.stop() }
         let url = p.base + "/v2/models/digits-mlp/infer"
         let body = inferJSON(Array(runs.digits.prefix(64)), shape: [1, 64])
         #expect(try await http("GET", p.base + "/v2/health/ready").status == 200)
         async let inFlight = post(url, json: body)
-        try await Task.sleep(for: .milliseconds(400))
+        // Wait until the server holds the request (its queue-depth gauge shows it), not for a fixed time: on a
+        // loaded machine the request may take a while to arrive. The deadline only stops a broken server hanging.
+        let deadline = Date().addingTimeInterval(120)
+        var queued = false
+        while !queued && Date() < deadline {
+            let m = try await http("GET", p.base + "/metrics").text
+            queued = m.split(separator: "\n").contains { $0.hasPrefix("ember_queue_depth{") && $0.hasSuffix(" 1") || $0.hasPrefix("ember_queue_depth{") && $0.hasSuffix(" 1.0") }
+            if !queued { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(queued, "the request never reached the queue; log: \(p.logText)")
         p.signal(SIGTERM)
         let r = try await inFlight
         #expect(r.status == 200, "the in-flight request was answered: \(r.text)")
