@@ -28,13 +28,17 @@ import Testing
 
     @Test func gemmPartitionDependsOnlyOnTheShapeAndIsAligned() {
         #expect(CPUBackend.gemmPartition(m: 64, n: 64, k: 64).blocks == 1)            // small: one call
-        for (m, n, k) in [(300, 40, 200), (40, 300, 200), (257, 129, 64), (128, 512, 784), (2048, 2048, 2048), (96, 4000, 300)] {
+        #expect(CPUBackend.gemmPartition(m: 128, n: 512, k: 784).blocks == 2)        // the MLP's GEMMs: two even halves
+        #expect(CPUBackend.gemmPartition(m: 2048, n: 2048, k: 2048).blocks == 8)
+        for (m, n, k) in [(300, 40, 200), (40, 300, 200), (257, 129, 64), (128, 512, 784), (512, 784, 128), (2048, 2048, 2048), (96, 4000, 300)] {
             let p = CPUBackend.gemmPartition(m: m, n: n, k: k)
             let dim = p.alongColumns ? n : m
-            #expect(p.blocks >= 1 && p.blocks <= 8)
+            #expect(p.blocks >= 1 && p.blocks <= 8 && [1, 2, 4, 8].contains(p.blocks))
             if p.blocks > 1 {
-                #expect(p.blockSize % 64 == 0, "block boundaries must be multiples of 64")
-                #expect((p.blocks - 1) * p.blockSize < dim && p.blocks * p.blockSize >= dim, "blocks must cover \(dim)")
+                #expect(p.bounds.first == 0 && p.bounds.last == dim, "blocks must cover \(dim)")
+                #expect(p.bounds.dropLast().allSatisfy { $0 % 16 == 0 }, "boundaries at multiples of 16")
+                let sizes = zip(p.bounds.dropFirst(), p.bounds).map { $0 - $1 }
+                #expect(sizes.max()! - sizes.min()! <= 16, "blocks as equal as 16-alignment allows: \(sizes)")
             }
         }
     }

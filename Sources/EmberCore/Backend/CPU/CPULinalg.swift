@@ -4,8 +4,12 @@ import Foundation
 
 /// How a GEMM is cut into single-threaded BLAS calls (see `CPUBackend.gemmPartition`).
 struct GEMMPartition: Equatable, Sendable {
-    var alongColumns: Bool, blockSize: Int, blocks: Int
-    static let whole = GEMMPartition(alongColumns: true, blockSize: 0, blocks: 1)
+    /// Whether C is cut into column blocks (else row blocks).
+    var alongColumns: Bool
+    /// Block i spans bounds[i]..<bounds[i + 1] of the cut dimension.
+    var bounds: [Int]
+    var blocks: Int { Swift.max(bounds.count - 1, 1) }
+    static let whole = GEMMPartition(alongColumns: true, bounds: [])
 }
 
 extension CPUBackend {
@@ -43,39 +47,40 @@ extension CPUBackend {
             call(m, n, a.pointer, b.pointer, c.pointer)
             return
         }
-        let ap = a.pointer, bp = b.pointer, cp = c.pointer, size = part.blockSize
+        let ap = a.pointer, bp = b.pointer, cp = c.pointer, bounds = part.bounds
         parallelFor(part.blocks, grain: 1) { s, e in
             for blk in s..<e {
-                let start = blk * size
+                let start = bounds[blk], size = bounds[blk + 1] - start
                 if part.alongColumns {
                     // column block of C: B's columns (rows when transposed) move, A stays
-                    let width = Swift.min(size, n - start)
-                    call(m, width, ap, bp + (transB ? start * ldb : start) * es, cp + start * es)
+                    call(m, size, ap, bp + (transB ? start * ldb : start) * es, cp + start * es)
                 } else {
-                    let height = Swift.min(size, m - start)
-                    call(height, n, ap + (transA ? start : start * lda) * es, bp, cp + start * ldc * es)
+                    call(size, n, ap + (transA ? start : start * lda) * es, bp, cp + start * ldc * es)
                 }
             }
         }
     }
 
-    /// The blocks a GEMM's C is cut into: a function of the shape alone. Below 2^22 flops, one call. Above, about
-    /// one block per `gemmBlockFlops` (at least 2, at most 8) along the longer of m and n, with boundaries at
-    /// multiples of 64 so that no block boundary falls inside one of OpenBLAS's register tiles.
+    /// The blocks a GEMM's C is cut into: a function of the shape alone. Below 2^22 flops, one call. Above, 2, 4 or 8
+    /// blocks (one per `gemmBlockFlops`, rounded down to a power of two, at least 2) along the longer of m and n,
+    /// as equal as possible with boundaries at multiples of 16, so that no boundary falls inside one of OpenBLAS's
+    /// register tiles. Few, even blocks: each extra call packs the shared operand again.
     static func gemmPartition(m: Int, n: Int, k: Int) -> GEMMPartition {
         let flops = 2.0 * Double(m) * Double(n) * Double(k)
         let alongColumns = n >= m
         let dim = alongColumns ? n : m
         guard flops >= 4_194_304, dim >= 2 * gemmAlign else { return .whole }
-        let pieces = Swift.min(gemmMaxBlocks, Swift.max(2, Int(flops / gemmBlockFlops)))
-        let per = (dim + pieces - 1) / pieces
-        let size = (per + gemmAlign - 1) / gemmAlign * gemmAlign
-        return GEMMPartition(alongColumns: alongColumns, blockSize: size, blocks: (dim + size - 1) / size)
+        var pieces = 2
+        while pieces * 2 <= gemmMaxBlocks && Double(pieces * 2) * gemmBlockFlops <= flops { pieces *= 2 }
+        let units = (dim + gemmAlign - 1) / gemmAlign
+        pieces = Swift.min(pieces, units)
+        let bounds = (0...pieces).map { Swift.min(dim, units * $0 / pieces * gemmAlign) }
+        return GEMMPartition(alongColumns: alongColumns, bounds: bounds)
     }
 
-    static let gemmAlign = 64
+    static let gemmAlign = 16
     static let gemmMaxBlocks = ProcessInfo.processInfo.environment["EMBER_GEMM_MAX_BLOCKS"].flatMap(Int.init) ?? 8
-    static let gemmBlockFlops = ProcessInfo.processInfo.environment["EMBER_GEMM_BLOCK_FLOPS"].flatMap(Double.init) ?? 16_777_216
+    static let gemmBlockFlops = ProcessInfo.processInfo.environment["EMBER_GEMM_BLOCK_FLOPS"].flatMap(Double.init) ?? 67_108_864
 
     private func gemmInteger(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double, a: Operand, lda: Int,
                              b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int) {
