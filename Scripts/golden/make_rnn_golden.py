@@ -53,6 +53,20 @@ def randn(*shape, scale=1.0):
     return torch.tensor(rng.normal(size=shape) * scale, dtype=torch.float32)
 
 
+def gradients(loss, m, x, h0, c0):
+    """d loss / d (input, h0?, c0?, every named parameter) as the fixture's "grads" object."""
+    leaves = [x] + ([h0] if h0 is not None else []) + ([c0] if c0 is not None else []) + [p for _, p in m.named_parameters()]
+    grads = torch.autograd.grad(loss, leaves)
+    g = {"input": tensor(grads[0])}
+    k = 1
+    if h0 is not None:
+        g["h0"] = tensor(grads[k]); k += 1
+    if c0 is not None:
+        g["c0"] = tensor(grads[k]); k += 1
+    g["params"] = {n: tensor(gr) for (n, _), gr in zip(m.named_parameters(), grads[k:])}
+    return g
+
+
 def layer_case(name, kind, T=5, B=3, I=4, H=6, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
                bidirectional=False, with_state=False, lengths=None):
     opts = dict(input_size=I, hidden_size=H, num_layers=num_layers, bias=bias, batch_first=batch_first,
@@ -82,15 +96,7 @@ def layer_case(name, kind, T=5, B=3, I=4, H=6, num_layers=1, nonlinearity="tanh"
     if c_n is not None:
         u_c = randn(*c_n.shape)
         loss = loss + (c_n * u_c).sum()
-    leaves = [x] + ([h0] if h0 is not None else []) + ([c0] if c0 is not None else []) + [p for _, p in m.named_parameters()]
-    grads = torch.autograd.grad(loss, leaves)
-    g = {"input": tensor(grads[0])}
-    k = 1
-    if h0 is not None:
-        g["h0"] = tensor(grads[k]); k += 1
-    if c0 is not None:
-        g["c0"] = tensor(grads[k]); k += 1
-    g["params"] = {n: tensor(gr) for (n, _), gr in zip(m.named_parameters(), grads[k:])}
+    g = gradients(loss, m, x, h0, c0)
     case = {"name": name, "kind": kind, "options": opts, "state": state(m), "input": tensor(x), "output": tensor(out),
             "h_n": tensor(h_n), "upstream": {"out": tensor(u_out), "h": tensor(u_h)}, "grads": g}
     if h0 is not None:
@@ -127,15 +133,7 @@ def cell_case(name, kind, B=3, I=4, H=5, bias=True, nonlinearity="tanh", with_st
     if c is not None:
         u_c = randn(*c.shape)
         loss = loss + (c * u_c).sum()
-    leaves = [x] + ([h0] if h0 is not None else []) + ([c0] if c0 is not None else []) + [p for _, p in m.named_parameters()]
-    grads = torch.autograd.grad(loss, leaves)
-    g = {"input": tensor(grads[0])}
-    k = 1
-    if h0 is not None:
-        g["h0"] = tensor(grads[k]); k += 1
-    if c0 is not None:
-        g["c0"] = tensor(grads[k]); k += 1
-    g["params"] = {n: tensor(gr) for (n, _), gr in zip(m.named_parameters(), grads[k:])}
+    g = gradients(loss, m, x, h0, c0)
     case = {"name": name, "kind": kind, "options": opts, "state": state(m), "input": tensor(x), "h": tensor(h),
             "upstream": {"h": tensor(u_h)}, "grads": g}
     if h0 is not None:

@@ -7,17 +7,6 @@ import Testing
 import EmberTestSupport
 @testable import EmberMetrics
 
-/// The headless browser used by the report tests: $CHROMIUM, else `chromium` (Debian package "chromium"),
-/// `chromium-browser` or `google-chrome` on the PATH.
-let chromiumPath: String? = {
-    var candidates: [String] = []
-    if let env = ProcessInfo.processInfo.environment["CHROMIUM"] { candidates.append(env) }
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    for dir in path.split(separator: ":") {
-        for name in ["chromium", "chromium-browser", "google-chrome"] { candidates.append("\(dir)/\(name)") }
-    }
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-}()
 
 /// Runs headless Chromium on a local file and returns the DOM after the load event.
 func chromiumDOM(_ file: URL, screenshot: URL? = nil) throws -> String {

@@ -4,17 +4,6 @@ import EmberTestSupport
 import EmberCLI
 @testable import EmberServe
 
-/// The headless browser: $CHROMIUM, else `chromium` (Debian package "chromium"), `chromium-browser` or
-/// `google-chrome` on the PATH.
-let chromiumPath: String? = {
-    var candidates: [String] = []
-    if let env = ProcessInfo.processInfo.environment["CHROMIUM"] { candidates.append(env) }
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-    for dir in path.split(separator: ":") {
-        for name in ["chromium", "chromium-browser", "google-chrome"] { candidates.append("\(dir)/\(name)") }
-    }
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-}()
 
 /// The page at `/` in headless Chromium: it loads, lists the models, and a sample input typed in through the URL
 /// gives the same class and probabilities as `ember predict`.

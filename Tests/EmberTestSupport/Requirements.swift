@@ -147,3 +147,15 @@ public struct Mutator {
         return b
     }
 }
+
+/// The headless browser the page and report tests drive: $CHROMIUM, else `chromium` (Debian package "chromium"),
+/// `chromium-browser` or `google-chrome` on the PATH.
+public let chromiumPath: String? = {
+    var candidates: [String] = []
+    if let env = ProcessInfo.processInfo.environment["CHROMIUM"] { candidates.append(env) }
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    for dir in path.split(separator: ":") {
+        for name in ["chromium", "chromium-browser", "google-chrome"] { candidates.append("\(dir)/\(name)") }
+    }
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+}()
