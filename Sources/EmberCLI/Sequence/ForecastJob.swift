@@ -108,7 +108,7 @@ struct ForecastJob: SequenceJob {
             let best = rows.dropFirst().min { $0.1.mae < $1.1.mae }!
             kv.append(("beats_baselines", .bool(rows.dropFirst().allSatisfy { model.mae < $0.1.mae })))
             var lines = ["\(name) (\(origins.count) forecasts of \(h) steps from \(series.dates?[origins[0]] ?? "step \(origins[0])"); "
-                         + "MASE scaled by the \(m > 1 ? "seasonal (\(m))" : "") naive in-sample error):"]
+                         + "MASE scaled by the \(m > 1 ? "seasonal (\(m)) naive" : "naive") in-sample error):"]
             let shown = requested
             lines.append("  " + "".padding(toLength: 16, withPad: " ", startingAt: 0)
                          + shown.map { $0.uppercased().padding(toLength: 11, withPad: " ", startingAt: 0) }.joined())
