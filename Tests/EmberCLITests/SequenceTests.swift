@@ -64,6 +64,11 @@ let trainedLanguageModel: (dir: URL, outcome: SequenceOutcome) = {
         #expect(bits(model) == bits(outcome.model))
         // Other commands name what the directory holds instead of failing to decode it.
         #expect(throws: CLIError.self) { try SavedModel.read(from: dir.path) }
+        let text = try InspectRunner.run(model: dir.path, json: false, console: CapturedConsole().console)
+        #expect(text.contains("embedding.weight [\(file.tokenizer!.count), 8]") && text.contains("rnn.weight_hh_l0 [96, 24]"), "\(text)")
+        let json = try InspectRunner.run(model: dir.path, json: true, console: CapturedConsole().console)
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+        #expect(object["vocabulary"] as? [String] == file.tokenizer!.symbols)
     }
 
     @Test func generationIsDeterministicForASeed() throws {

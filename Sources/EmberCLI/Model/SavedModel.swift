@@ -98,7 +98,8 @@ public struct SavedModel: Codable, Sendable {
         }
         if SequenceModelFile.isSequenceModel(json) {
             throw CLIError("\(json.path) holds a sequence model (a language model or a forecaster), which this command does not take yet; "
-                           + "`ember generate \(path)` samples text from a language model, and its metrics.json holds the test figures")
+                           + "`ember inspect \(path)` describes it, `ember generate \(path)` samples text from a language model, "
+                           + "and its metrics.json holds the test figures")
         }
         let d = PreparationJSON.decoder()
         do {
