@@ -146,6 +146,9 @@ public struct TrainCommand: ParsableCommand {
                 // OpenBLAS stays single-threaded: Ember splits GEMMs itself (same bits for any --threads).
                 Threading.threads = threads
             }
+            if try TrainRunner.loadConfig(options).data.sequence != nil {
+                return try SequenceRunner.run(options, console: .standard).interrupted ? 130 : 0
+            }
             let outcome = try TrainRunner.run(options, console: .standard)
             return outcome.interrupted ? 130 : 0
         }

@@ -25,7 +25,9 @@ extension ExperimentConfig {
         let data = try parseData(try top.required("data", expected: "a mapping with `dataset` or `train` files"))
         let training = try parseTraining(top.optional("training"), task: data.task)
         let model = try parseModel(try top.required("model", expected: "a mapping with `preset` or `layers`"))
-        let evaluation = try parseEvaluation(top.optional("evaluation"), task: data.task)
+        let evaluation = try data.sequence.map { try parseSequenceEvaluation(top.optional("evaluation"), data: $0) }
+            ?? parseEvaluation(top.optional("evaluation"), task: data.task)
+        try checkSequenceModel(data: data, model: model, training: training, top: top)
         var outputs = OutputConfig()
         outputs.name = file.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "run"
         if let o = top.optional("outputs") {
@@ -61,7 +63,8 @@ extension ExperimentConfig {
 
     /// Callbacks that watch validation metrics need a validation split.
     private func checkMonitors(_ top: ConfigMapping) throws {
-        let known = data.task == .classification ? ["loss", "accuracy"] : ["loss"]
+        var known = data.task == .classification ? ["loss", "accuracy"] : ["loss"]
+        if case .text = data.sequence { known = ["loss", "bpc"] }
         var available = known
         if data.split.validation > 0 { available += known.map { "val_" + $0 } }
         func check(_ monitor: String, _ path: String) throws {
@@ -125,6 +128,11 @@ func setValue(_ value: Node, at keys: [String], in root: Node) throws -> Node {
 private func parseData(_ v: ConfigValue) throws -> DataConfig {
     let m = try v.mapping()
     var d = DataConfig()
+    if m.keys.contains("text") || m.keys.contains("series") {
+        try parseSequenceData(m, path: v.path, into: &d)
+        try m.finish()
+        return d
+    }
     if let t = m.optional("task") { d.task = TaskKind(rawValue: try t.choice(["classification", "regression"]))! }
     let dataset = m.optional("dataset"), train = m.optional("train")
     switch (dataset, train) {

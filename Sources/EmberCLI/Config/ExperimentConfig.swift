@@ -121,6 +121,8 @@ public struct DataConfig: Sendable {
     public var preparation: [PreparationStep] = []
     /// Training-time augmentations (image inputs).
     public var augmentation: [AugmentationSpec] = []
+    /// Text or a time series for a sequence model (`data.text`, `data.series`); nil for the other data sources.
+    public var sequence: SequenceDataConfig?
 }
 
 /// The model section: a preset with options, or explicit layers.
@@ -133,6 +135,8 @@ public struct ModelConfig: Sendable {
     public var layers: [LayerSpec]?
     /// Key paths of the explicit layers, for error messages.
     var layerPaths: [String] = []
+    /// A sequence model preset (`char-lstm`, `lstm-forecaster`) with its options.
+    public var sequence: SequenceModelConfig?
 }
 
 /// Options of the model presets (each preset reads the ones it uses).
@@ -238,6 +242,8 @@ public struct TrainingConfig: Sendable {
     public var earlyStopping: EarlyStoppingConfig?
     /// Checkpointing.
     public var checkpoint = CheckpointConfig()
+    /// Scale gradients to at most this global L2 norm before each step (sequence models).
+    public var clipGradNorm: Double?
 }
 
 /// Metrics computed on the test part after training.

@@ -15,6 +15,7 @@ func parseTraining(_ v: ConfigValue?, task: TaskKind) throws -> TrainingConfig {
     if let x = m.optional("optimizer") { t.optimizer = try parseOptimizer(x) }
     if let x = m.optional("schedule") { t.schedule = try parseSchedule(x) }
     if let x = m.optional("loss") { t.loss = try parseLoss(x, task: task) }
+    if let x = m.optional("clip_grad_norm") { t.clipGradNorm = try x.positiveDouble() }
     if let c = m.optional("callbacks") {
         let cm = try c.mapping()
         if let e = cm.optional("early_stopping") { t.earlyStopping = try parseEarlyStopping(e) }

@@ -30,6 +30,9 @@ public enum InspectRunner {
     /// Prints the summary (or JSON) and returns it.
     @discardableResult
     public static func run(model path: String, json: Bool, console: Console) throws -> String {
+        if SequenceModelFile.isSequenceModel(URL(fileURLWithPath: path).appendingPathComponent(SavedModel.jsonFile)) {
+            return try SequenceInspect.run(model: path, json: json, console: console)
+        }
         let m = try SavedModel.load(from: path)
         let s = m.saved, p = s.provenance
         let table = rows(m)

@@ -74,9 +74,12 @@ func parseModel(_ v: ConfigValue) throws -> ModelConfig {
     let preset = m.optional("preset"), layers = m.optional("layers")
     switch (preset, layers) {
     case (let p?, nil):
-        let name = try p.choice(ModelPreset.names, what: "a preset (\(ModelPreset.names.joined(separator: ", ")))")
+        let all = ModelPreset.names + SequencePreset.names
+        let name = try p.choice(all, what: "a preset (\(all.joined(separator: ", ")))")
         model.preset = name
-        if let o = m.optional("options") { model.options = try parsePresetOptions(o, preset: name) }
+        if SequencePreset.names.contains(name) {
+            model.sequence = try parseSequenceModel(name, options: m.optional("options"))
+        } else if let o = m.optional("options") { model.options = try parsePresetOptions(o, preset: name) }
     case (nil, let l?):
         let items = try l.list()
         guard !items.isEmpty else { throw l.mismatch("a non-empty list of layers") }

@@ -96,6 +96,11 @@ public struct SavedModel: Codable, Sendable {
             }
             throw CLIError("\(path): no \(jsonFile) here (expected a run directory written by `ember train`)")
         }
+        if SequenceModelFile.isSequenceModel(json) {
+            throw CLIError("\(json.path) holds a sequence model (a language model or a forecaster), which this command does not take yet; "
+                           + "`ember inspect \(path)` describes it, `ember generate \(path)` samples text from a language model, "
+                           + "and its metrics.json holds the test figures")
+        }
         let d = PreparationJSON.decoder()
         do {
             let m = try d.decode(SavedModel.self, from: try Data(contentsOf: json))

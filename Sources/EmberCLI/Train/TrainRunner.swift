@@ -91,6 +91,9 @@ public enum TrainRunner {
     public static func run(_ o: TrainOptions, console: Console) throws -> TrainOutcome {
         let start = Date()
         let config = try loadConfig(o)
+        guard config.data.sequence == nil else {
+            throw CLIError("\(config.file ?? "this config") trains a sequence model (data.text or data.series): use SequenceRunner.run")
+        }
         _ = try RunTracking.mlflowStore(config.tracking.mlflow, options: o)   // an unusable MLFLOW_TRACKING_URI fails here
         let dir = config.runDirectory
         let fm = FileManager.default

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+
+/// How `ember generate` picks each next character from the model's logits.
+public struct SamplingOptions: Sendable, Equatable {
+    /// Divides the logits before the softmax: below 1 sharper, above 1 flatter; 0 picks the most likely character.
+    public var temperature = 1.0
+    /// Keep only the `topK` most likely characters (nil or 0: all). 1 is greedy decoding.
+    public var topK: Int?
+    /// The seed of the draws: the same seed, model and prompt give the same text.
+    public var seed: UInt64 = 0
+
+    /// Default options: temperature 1, every character, seed 0.
+    public init(temperature: Double = 1, topK: Int? = nil, seed: UInt64 = 0) {
+        self.temperature = temperature; self.topK = topK; self.seed = seed
+    }
+
+    /// Picks a token from `logits` (one row), drawing from `rng`. The probabilities are computed in double precision
+    /// from the logits in a fixed order, so a draw depends only on the logits and the generator's position.
+    public func pick(_ logits: [Float], rng: inout RandomState) -> Int {
+        precondition(!logits.isEmpty, "SamplingOptions.pick: no logits")
+        // Candidates by decreasing logit, ties by lower id (a stable, deterministic order).
+        var order = Array(logits.indices)
+        order.sort { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }
+        if temperature == 0 || topK == 1 { return order[0] }
+        if let k = topK, k > 0, k < order.count { order = Array(order.prefix(k)) }
+        let top = Double(logits[order[0]])
+        let weights = order.map { Foundation.exp((Double(logits[$0]) - top) / temperature) }
+        let total = weights.reduce(0, +)
+        let u = rng.nextDouble() * total
+        var acc = 0.0
+        for (i, w) in weights.enumerated() {
+            acc += w
+            if u < acc { return order[i] }
+        }
+        return order[order.count - 1]
+    }
+}
+
+/// Samples text from a trained character-level language model.
+public enum TextGenerator {
+    /// The prompt followed by `count` sampled characters. The prompt is run through the model in one pass; then each
+    /// sampled character is fed back with the recurrent state carried, without gradients.
+    /// - Throws: `DataError` when the prompt has a character outside the vocabulary and `unknown` is `.error`.
+    public static func generate(_ model: CharLanguageModel, tokenizer: CharTokenizer, prompt: String, count: Int,
+                                options: SamplingOptions, unknown: CharTokenizer.UnknownPolicy = .error) throws -> String {
+        precondition(count >= 0, "TextGenerator.generate: count must be non-negative, got \(count)")
+        var ids = try tokenizer.encode(prompt, unknown: unknown, source: "the prompt")
+        let promptCount = ids.count
+        // An empty prompt starts from a newline when the vocabulary has one (a fresh line), else the first symbol.
+        if ids.isEmpty { ids = [tokenizer.id(of: "\n") ?? (tokenizer.count > 1 ? 1 : 0)] }
+        var rng = RandomState(seed: options.seed)
+        let was = model.training
+        model.eval()
+        defer { model.train(was) }
+        var out: [Int32] = []
+        out.reserveCapacity(count)
+        withoutGrad {
+            var (logits, state) = model(Tensor(ids.map { Int64($0) }, shape: [1, ids.count]), state: nil)
+            var last = logits.select(axis: 1, ids.count - 1).reshaped([-1]).cast(.float32).toArray(Float.self)
+            for _ in 0..<count {
+                let next = Int32(options.pick(last, rng: &rng))
+                out.append(next)
+                (logits, state) = model(Tensor([Int64(next)], shape: [1, 1]), state: state)
+                last = logits.reshaped([-1]).cast(.float32).toArray(Float.self)
+            }
+        }
+        return (promptCount > 0 ? prompt : "") + tokenizer.decode(out)
+    }
+}
+
+/// `ember generate RUN_DIR`: text from a trained character-level language model.
+public struct GenerateCommand: ParsableCommand {
+    /// Command name and help.
+    public static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Sample text from a character-level language model trained by `ember train` (data.text, preset char-lstm).",
+        discussion: """
+            The prompt is encoded with the model's saved vocabulary and run through the network; then --tokens \
+            characters are drawn one at a time, the recurrent state carried from each to the next. --temperature \
+            below 1 sharpens the distribution (0: always the most likely character), --top-k keeps the k most likely \
+            characters (1: greedy). The same --seed, model and prompt give the same text.
+            """)
+
+    /// The run directory.
+    @Argument(help: "Run directory written by `ember train` for a char-lstm model.")
+    public var model: String
+
+    /// Prompt.
+    @Option(help: "Text to start from (default: none, a fresh line).")
+    public var prompt = ""
+
+    /// Characters to sample.
+    @Option(parsing: .unconditional, help: "Characters to generate.")
+    public var tokens = 300
+
+    /// Temperature.
+    @Option(parsing: .unconditional, help: "Sampling temperature (> 0; 0: greedy).")
+    public var temperature = 1.0
+
+    /// Top-k.
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Sample among the k most likely characters only (0: all).")
+    public var topK = 0
+
+    /// Seed.
+    @Option(parsing: .unconditional, help: "Seed of the draws.")
+    public var seed = 0
+
+    /// Unknown characters.
+    @Option(help: "Prompt characters outside the vocabulary: error, replace (the unknown token) or skip.")
+    public var unknown = "error"
+
+    /// Parsed from the command line.
+    public init() {}
+
+    /// Numbers in range.
+    public func validate() throws {
+        guard tokens >= 0 && tokens <= 10_000_000 else { throw ValidationError("--tokens must be in 0...10000000, got \(tokens)") }
+        guard temperature >= 0 && temperature.isFinite else { throw ValidationError("--temperature must be a non-negative number, got \(temperature)") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be a non-negative integer, got \(topK)") }
+        guard seed >= 0 else { throw ValidationError("--seed must be a non-negative integer, got \(seed)") }
+        guard CharTokenizer.UnknownPolicy(rawValue: unknown) != nil else { throw ValidationError("--unknown must be error, replace or skip, got \(unknown)") }
+    }
+
+    /// Runs the command.
+    public func run() throws {
+        try reportingErrors {
+            let text = try GenerateRunner.run(model: model, prompt: prompt, tokens: tokens,
+                                              options: SamplingOptions(temperature: temperature, topK: topK, seed: UInt64(seed)),
+                                              unknown: CharTokenizer.UnknownPolicy(rawValue: unknown)!)
+            Console.standard.line(text)
+            return 0
+        }
+    }
+}
+
+/// `ember generate`'s logic, callable in-process.
+public enum GenerateRunner {
+    /// Loads the run directory's language model and samples from it.
+    public static func run(model path: String, prompt: String, tokens: Int, options: SamplingOptions,
+                           unknown: CharTokenizer.UnknownPolicy = .error) throws -> String {
+        let (file, module) = try SequenceModelFile.load(from: path)
+        guard let lm = module as? CharLanguageModel, let tok = file.tokenizer else {
+            throw CLIError("\(path) holds a forecaster, not a language model: its forecasts are in metrics.json")
+        }
+        return try TextGenerator.generate(lm, tokenizer: tok, prompt: prompt, count: tokens, options: options, unknown: unknown)
+    }
+}
