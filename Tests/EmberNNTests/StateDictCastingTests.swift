@@ -41,3 +41,22 @@ import Testing
         }
     }
 }
+
+/// A safetensors file whose F32 tensor was relabelled I32 (same bytes) is refused by a plain `loadStateDict`,
+/// naming the tensor and both dtypes — it used to be converted value by value, silently loading garbage.
+@Suite struct RelabelledDTypeTests {
+    @Test func relabelledTensorIsRefusedByDefault() throws {
+        let model = Linear(3, 2)
+        var state = Dictionary(uniqueKeysWithValues: model.stateDict())
+        let w = state["weight"]!
+        // the same 4-byte patterns read as int32, as a hand-edited header would make the reader do
+        let bits = w.scalars.map { Int32(bitPattern: $0.bitPattern) }
+        state["weight"] = Tensor(bits, shape: w.shape)
+        let before = model.weight.scalars
+        #expect(throws: StateDictDTypeError.self) { _ = try model.loadStateDict(state) }
+        do { _ = try model.loadStateDict(state) } catch {
+            #expect("\(error)".contains("weight") && "\(error)".contains("int32") && "\(error)".contains("float32"), "\(error)")
+        }
+        #expect(model.weight.scalars == before, "nothing loaded")
+    }
+}
