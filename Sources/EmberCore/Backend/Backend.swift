@@ -89,6 +89,16 @@ public protocol Backend: AnyObject, Sendable {
     func allocate(byteCount: Int) -> (UnsafeMutableRawPointer, Int)
     /// Frees memory from `allocate`.
     func deallocate(_ pointer: UnsafeMutableRawPointer, capacity: Int)
+    /// Whether the memory from `allocate` is ordinary host memory the CPU may read and write directly (true for the
+    /// CPU and reference backends, the default). A device backend says false: then only `upload`/`download` move
+    /// bytes between it and the host, and `withUnsafeBufferPointer` refuses its tensors.
+    var isHostMemory: Bool { get }
+    /// Copies `byteCount` bytes from host memory into this backend's memory at `destination` (default: a plain copy,
+    /// for host-memory backends).
+    func upload(_ source: UnsafeRawPointer, byteCount: Int, into destination: UnsafeMutableRawPointer)
+    /// Copies `byteCount` bytes of this backend's memory at `source` into host memory, after pending work on it has
+    /// finished: a synchronisation point (default: a plain copy, for host-memory backends).
+    func download(_ source: UnsafeRawPointer, byteCount: Int, into destination: UnsafeMutableRawPointer)
 
     /// Copies `shape` elements from a strided source into a strided destination, converting the dtype.
     func copy(_ src: Operand, into dst: Operand, shape: [Int])
@@ -137,6 +147,8 @@ public protocol Backend: AnyObject, Sendable {
     func indexAdd(_ src: Operand, index: Operand, _ out: Operand, outer: Int, n: Int, m: Int, inner: Int)
     /// Fills `count` float elements from the counter-based generator: uniform in [0,1) or standard normal.
     func random(_ out: Operand, count: Int, normal: Bool, key: (UInt32, UInt32), counter: UInt64)
+    /// y = alpha * x + beta * y over `count` contiguous elements of one float dtype (BLAS's axpby, in place).
+    func axpby(_ x: Operand, alpha: Double, _ y: Operand, beta: Double, count: Int)
     /// One fused Adam/AdamW update over contiguous float32 buffers.
     func adam(param: Operand, grad: Operand, m: Operand, v: Operand, count: Int, lr: Double, beta1: Double,
               beta2: Double, eps: Double, step: Int, l2: Double, decoupledDecay: Double)

@@ -25,14 +25,18 @@ public struct Device: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension Backend {
+    /// Host memory unless a backend says otherwise.
+    public var isHostMemory: Bool { true }
+
     /// Copies `byteCount` bytes from host memory into this backend's memory at `destination`. Host-memory backends
-    /// (CPU, reference) copy directly; a device backend overrides this with its upload.
+    /// (CPU, reference) copy directly; a device backend implements this requirement with its upload.
     public func upload(_ source: UnsafeRawPointer, byteCount: Int, into destination: UnsafeMutableRawPointer) {
         destination.copyMemory(from: source, byteCount: byteCount)
     }
 
     /// Copies `byteCount` bytes of this backend's memory at `source` into host memory, after pending work on it has
-    /// finished. Host-memory backends copy directly; a device backend synchronizes and downloads.
+    /// finished. Host-memory backends copy directly; a device backend implements this requirement: it synchronizes and
+    /// downloads.
     public func download(_ source: UnsafeRawPointer, byteCount: Int, into destination: UnsafeMutableRawPointer) {
         destination.copyMemory(from: source, byteCount: byteCount)
     }

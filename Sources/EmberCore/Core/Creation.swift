@@ -5,9 +5,7 @@ extension Tensor {
         precondition(shp.reduce(1, *) == values.count, "Tensor(values:shape:): \(values.count) values do not fill shape \(shp)")
         let t = Tensor.empty(shp, dtype: T.dtype)
         self.init(storage: t.storage, shape: shp, strides: t.strides, offset: 0, dtype: T.dtype)
-        values.withUnsafeBufferPointer { src in
-            if let base = src.baseAddress { storage.pointer.copyMemory(from: base, byteCount: values.count * T.dtype.byteSize) }
-        }
+        values.withUnsafeBytes { src in upload(from: src) }
     }
 
     /// A tensor of `dtype` holding `values` (row-major) converted as `cast` converts, e.g. float32 values rounded to
@@ -28,9 +26,7 @@ extension Tensor {
                      "Tensor(bitPatterns:): \(bitPatterns.count) values do not fill shape \(shp)")
         let t = Tensor.empty(shp, dtype: dtype)
         self.init(storage: t.storage, shape: shp, strides: t.strides, offset: 0, dtype: dtype)
-        bitPatterns.withUnsafeBytes { src in
-            if let base = src.baseAddress { storage.pointer.copyMemory(from: base, byteCount: src.count) }
-        }
+        bitPatterns.withUnsafeBytes { src in upload(from: src) }
     }
 
     /// A 2-D tensor from rows of equal length.
@@ -44,7 +40,49 @@ extension Tensor {
     public convenience init(_ value: Double, dtype: DType = .float32, on backend: any Backend = DefaultBackend.current) {
         let t = Tensor.empty([], dtype: dtype, backend: backend)
         self.init(storage: t.storage, shape: [], strides: [], offset: 0, dtype: dtype)
-        storeDouble(storage.pointer, 0, dtype, value)
+        withUnsafeTemporaryAllocation(byteCount: 16, alignment: 16) { host in
+            storeDouble(host.baseAddress!, 0, dtype, value)
+            upload(from: UnsafeRawBufferPointer(start: host.baseAddress!, count: dtype.byteSize))
+        }
+    }
+
+    /// A contiguous tensor in `backend`'s memory whose bytes `body` writes into zeroed host memory first.
+    static func fromHost(_ shape: [Int], dtype: DType, backend: any Backend = DefaultBackend.current,
+                         _ body: (UnsafeMutableRawPointer) -> Void) -> Tensor {
+        let t = empty(shape, dtype: dtype, backend: backend)
+        let bytes = t.count * dtype.byteSize
+        let host = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(bytes, 1), alignment: 64)
+        defer { host.deallocate() }
+        host.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        body(host)
+        t.upload(from: UnsafeRawBufferPointer(start: host, count: bytes))
+        return t
+    }
+
+    /// Copies host bytes (this contiguous tensor's elements, row-major) into its memory through the backend.
+    func upload(from src: UnsafeRawBufferPointer) {
+        precondition(isContiguous && src.count == count * dtype.byteSize, "upload: \(src.count) bytes for a tensor of \(count) \(dtype) elements")
+        guard let base = src.baseAddress, src.count > 0 else { return }
+        withExtendedLifetime(storage) { backend.upload(base, byteCount: src.count, into: operand.pointer) }
+    }
+
+    /// Calls `body` with this tensor's elements (row-major, contiguous) downloaded into host memory: a
+    /// synchronisation point on a device backend. The bytes are valid only inside `body`.
+    func withHostBytes<R>(_ body: (UnsafeRawPointer) throws -> R) rethrows -> R {
+        let bytes = count * dtype.byteSize
+        let host = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(bytes, 1), alignment: 64)
+        defer { host.deallocate() }
+        download(into: host)
+        return try body(UnsafeRawPointer(host))
+    }
+
+    /// Downloads this tensor's elements (row-major, made contiguous first when needed) into `count * byteSize`
+    /// bytes of host memory at `destination`, through the backend.
+    func download(into destination: UnsafeMutableRawPointer) {
+        let bytes = count * dtype.byteSize
+        guard bytes > 0 else { return }
+        let c = contiguousData()
+        withExtendedLifetime(c.storage) { c.backend.download(c.operand.pointer, byteCount: bytes, into: destination) }
     }
 
     /// A tensor of `shape` with every element `value`, in the memory of `backend` (default: the CPU).
@@ -72,30 +110,30 @@ extension Tensor {
     public static func arange(_ start: Double = 0, _ end: Double, step: Double = 1, dtype: DType = .float32) -> Tensor {
         precondition(step != 0, "arange: step must not be zero")
         let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
-        let t = empty([n], dtype: dtype)
-        for i in 0..<n { storeDouble(t.storage.pointer, i, dtype, start + Double(i) * step) }
-        return t
+        return fromHost([n], dtype: dtype) { host in
+            for i in 0..<n { storeDouble(host, i, dtype, start + Double(i) * step) }
+        }
     }
 
     /// `count` evenly spaced values from start to end inclusive.
     public static func linspace(_ start: Double, _ end: Double, count: Int, dtype: DType = .float32) -> Tensor {
         precondition(count >= 0, "linspace: count must be non-negative, got \(count)")
-        let t = empty([count], dtype: dtype)
         let step = count > 1 ? (end - start) / Double(count - 1) : 0
-        for i in 0..<count {
-            // Fill from both ends as PyTorch does, so the last value is exactly `end`.
-            let v = i < count / 2 ? start + step * Double(i) : end - step * Double(count - 1 - i)
-            storeDouble(t.storage.pointer, i, dtype, v)
+        return fromHost([count], dtype: dtype) { host in
+            for i in 0..<count {
+                // Fill from both ends as PyTorch does, so the last value is exactly `end`.
+                let v = i < count / 2 ? start + step * Double(i) : end - step * Double(count - 1 - i)
+                storeDouble(host, i, dtype, v)
+            }
         }
-        return t
     }
 
     /// The identity matrix (n x m, default square).
     public static func eye(_ n: Int, _ m: Int? = nil, dtype: DType = .float32) -> Tensor {
         let cols = m ?? n
-        let t = zeros([n, cols], dtype: dtype)
-        for i in 0..<Swift.min(n, cols) { storeDouble(t.storage.pointer, i * cols + i, dtype, 1) }
-        return t
+        return fromHost([n, cols], dtype: dtype) { host in
+            for i in 0..<Swift.min(n, cols) { storeDouble(host, i * cols + i, dtype, 1) }
+        }
     }
 
     // MARK: random
@@ -136,9 +174,10 @@ extension Tensor {
     /// Uniform integers in [low, high).
     public static func randint(_ low: Int, _ high: Int, shape: [Int], dtype: DType = .int64, rng: inout RandomState) -> Tensor {
         precondition(high > low, "randint: high (\(high)) must exceed low (\(low))")
-        let t = empty(shape, dtype: dtype)
-        for i in 0..<t.count { storeDouble(t.storage.pointer, i, dtype, Double(low + rng.nextInt(below: high - low))) }
-        return t
+        let n = shape.reduce(1, *)
+        return fromHost(shape, dtype: dtype) { host in
+            for i in 0..<n { storeDouble(host, i, dtype, Double(low + rng.nextInt(below: high - low))) }
+        }
     }
 
     /// A random permutation of 0..<n as int64.
@@ -180,25 +219,25 @@ extension Tensor {
     /// The elements in row-major order, converted to `T`. float16 and bfloat16 elements read as `Float` exactly;
     /// `UInt8` from other dtypes converts as `cast(.uint8)` does (low byte of the truncated value).
     public func toArray<T: TensorScalar>(_: T.Type = T.self) -> [T] {
-        let c = contiguousData()
         let n = count
         if T.dtype == dtype {
             return [T](unsafeUninitializedCapacity: n) { buf, initialized in
-                if n > 0 { UnsafeMutableRawPointer(buf.baseAddress!).copyMemory(from: c.storage.pointer + c.offset * dtype.byteSize, byteCount: n * dtype.byteSize) }
+                if n > 0 { download(into: UnsafeMutableRawPointer(buf.baseAddress!)) }
                 initialized = n
             }
         }
-        let base = c.storage.pointer + c.offset * dtype.byteSize
-        return (0..<n).map { T(fromDouble: loadDouble(base, $0, dtype)) }
+        return withHostBytes { base in
+            let p = UnsafeMutableRawPointer(mutating: base)
+            return (0..<n).map { T(fromDouble: loadDouble(p, $0, dtype)) }
+        }
     }
 
     /// The raw 16-bit patterns of a float16 or bfloat16 tensor (row-major), as PyTorch's `t.view(torch.int16)`.
     public func bitPatterns() -> [UInt16] {
         precondition(dtype.isHalf, "bitPatterns: tensor is \(dtype), not float16 or bfloat16")
-        let c = contiguousData()
         let n = count
         return [UInt16](unsafeUninitializedCapacity: n) { buf, initialized in
-            if n > 0 { UnsafeMutableRawPointer(buf.baseAddress!).copyMemory(from: c.storage.pointer + c.offset * 2, byteCount: n * 2) }
+            if n > 0 { download(into: UnsafeMutableRawPointer(buf.baseAddress!)) }
             initialized = n
         }
     }
@@ -209,7 +248,10 @@ extension Tensor {
     /// The single element as a Double. The tensor must hold exactly one element.
     public func item() -> Double {
         precondition(count == 1, "item: tensor of shape \(shape) holds \(count) elements, not one")
-        return loadDouble(storage.pointer + offset * dtype.byteSize, 0, dtype)
+        return withUnsafeTemporaryAllocation(byteCount: 16, alignment: 16) { host in
+            download(into: host.baseAddress!)
+            return loadDouble(host.baseAddress!, 0, dtype)
+        }
     }
 
     /// A contiguous copy in memory of its own, outside autodiff (PyTorch's `clone()` under `no_grad`).

@@ -1,5 +1,3 @@
-import CEmberKernels
-
 /// In-place updates outside autodiff: what optimizers, running statistics and state loading need.
 /// They write into this tensor's storage (so every view of it sees the change) and are never recorded on the tape.
 /// Each bumps the storage's `version`: backward stops with a message if a tensor its VJP reads changed this way.
@@ -18,10 +16,7 @@ extension Tensor {
         precondition(other.shape == shape, "scaleAdd: shapes \(shape) and \(other.shape) differ")
         precondition(dtype.isFloatingPoint && other.dtype == dtype, "scaleAdd: needs two float tensors of one dtype, got \(dtype) and \(other.dtype)")
         if dtype == .float32 && isContiguous && other.isContiguous {
-            let o = other
-            let p = (storage.pointer + offset * 4).assumingMemoryBound(to: Float.self)
-            let q = (o.storage.pointer + o.offset * 4).assumingMemoryBound(to: Float.self)
-            parallelFor(count, grain: 1 << 15) { s, e in ek_axpby_f32(p + s, Float(alpha), q + s, Float(beta), p + s, e - s) }
+            backend.axpby(other.operand, alpha: beta, operand, beta: alpha, count: count)
             storage.version += 1
             return
         }

@@ -79,16 +79,26 @@ public final class Tensor: @unchecked Sendable {
     }
 
     /// Typed access to contiguous elements (for kernels in higher modules). The tensor must be contiguous.
+    ///
+    /// This is the explicit host-access API: the buffer is the tensor's own memory, so it requires a host-memory
+    /// backend (`backend.isHostMemory`, true for `Device.cpu` and `Device.reference`) and stops with a message on a
+    /// device backend. To read values on any backend use `toArray`, `item()` or `bitPatterns()`, which download.
     public func withUnsafeBufferPointer<T: TensorScalar, R>(as: T.Type, _ body: (UnsafeBufferPointer<T>) throws -> R) rethrows -> R {
         precondition(T.dtype == dtype, "withUnsafeBufferPointer: tensor is \(dtype), asked for \(T.dtype)")
+        precondition(backend.isHostMemory, "withUnsafeBufferPointer: the tensor's memory is on the \(backend.name) backend, not host memory; read it with toArray() or move it with to(.cpu)")
         precondition(isContiguous, "withUnsafeBufferPointer: tensor of shape \(shape) is not contiguous; call contiguous()")
         let p = (storage.pointer + offset * dtype.byteSize).assumingMemoryBound(to: T.self)
         return try body(UnsafeBufferPointer(start: p, count: count))
     }
 
     /// Typed mutable access to contiguous elements, for in-place updates outside autodiff (optimizers, loaders).
+    ///
+    /// Like `withUnsafeBufferPointer`, this hands out the tensor's own memory, so it requires a host-memory backend
+    /// (`backend.isHostMemory`) and stops with a message on a device backend. To write values on any backend, build a
+    /// tensor (`Tensor(values)`, which uploads) and `assign` it.
     public func withUnsafeMutableBufferPointer<T: TensorScalar, R>(as: T.Type, _ body: (UnsafeMutableBufferPointer<T>) throws -> R) rethrows -> R {
         precondition(T.dtype == dtype, "withUnsafeMutableBufferPointer: tensor is \(dtype), asked for \(T.dtype)")
+        precondition(backend.isHostMemory, "withUnsafeMutableBufferPointer: the tensor's memory is on the \(backend.name) backend, not host memory; write it with assign(Tensor(values)) or move it with to(.cpu)")
         precondition(isContiguous, "withUnsafeMutableBufferPointer: tensor of shape \(shape) is not contiguous")
         storage.version += 1
         let p = (storage.pointer + offset * dtype.byteSize).assumingMemoryBound(to: T.self)

@@ -79,6 +79,18 @@ extension CPUBackend {
         }
     }
 
+    public func axpby(_ x: Operand, alpha: Double, _ y: Operand, beta: Double, count: Int) {
+        switch y.dtype {
+        case .float32:
+            let yp = y.pointer.assumingMemoryBound(to: Float.self), xp = x.pointer.assumingMemoryBound(to: Float.self)
+            parallelFor(count, grain: 1 << 15) { s, e in ek_axpby_f32(yp + s, Float(beta), xp + s, Float(alpha), yp + s, e - s) }
+        default:
+            for i in 0..<count {
+                storeDouble(y.pointer, i, y.dtype, beta * loadDouble(y.pointer, i, y.dtype) + alpha * loadDouble(x.pointer, i, x.dtype))
+            }
+        }
+    }
+
     public func adam(param: Operand, grad: Operand, m: Operand, v: Operand, count: Int, lr: Double, beta1: Double,
                      beta2: Double, eps: Double, step: Int, l2: Double, decoupledDecay: Double) {
         let c1 = 1 - Foundation.pow(beta1, Double(step)), c2 = 1 - Foundation.pow(beta2, Double(step))

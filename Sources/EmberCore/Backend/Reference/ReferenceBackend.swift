@@ -16,7 +16,9 @@ import Foundation
 ///   pooling forward and backward.
 /// - Randomness: `random` fills from the counter-based Philox stream, element i from block `counter + i`, so every
 ///   backend draws the same numbers for a seed.
-/// - Optimizer: `adam` (one fused Adam/AdamW step).
+/// - Optimizer: `axpby` (y = alpha x + beta y in place) and `adam` (one fused Adam/AdamW step).
+/// - Host transfer: `upload`/`download` and `isHostMemory` have host-memory defaults (plain copies); a device backend
+///   implements them, and everything outside a backend reaches a tensor's bytes only through them.
 /// Semantics to keep (tested on both backends): PyTorch's on NaN (maximum/minimum/max-pool/softmax/relu propagate it),
 /// -0.0 and ties; first index on ties for argmax/argmin; `beta == 0` in `gemm` ignores what C held.
 public final class ReferenceBackend: Backend {
@@ -476,6 +478,10 @@ public final class ReferenceBackend: Backend {
 
     public func random(_ out: Operand, count: Int, normal: Bool, key: (UInt32, UInt32), counter: UInt64) {
         for i in 0..<count { store(out, i, Philox.sample(key: key, counter: counter &+ UInt64(i), normal: normal, dtype: out.dtype)) }
+    }
+
+    public func axpby(_ x: Operand, alpha: Double, _ y: Operand, beta: Double, count: Int) {
+        for i in 0..<count { store(y, i, alpha * load(x, i) + beta * load(y, i)) }
     }
 
     public func adam(param: Operand, grad: Operand, m: Operand, v: Operand, count: Int, lr: Double, beta1: Double,
