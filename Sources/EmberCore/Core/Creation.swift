@@ -61,6 +61,7 @@ extension Tensor {
 
     /// Copies host bytes (this contiguous tensor's elements, row-major) into its memory through the backend.
     func upload(from src: UnsafeRawBufferPointer) {
+        if count == 0 && src.count == 0 { return }   // nothing to move (and an empty tensor's strides may be anything)
         precondition(isContiguous && src.count == count * dtype.byteSize, "upload: \(src.count) bytes for a tensor of \(count) \(dtype) elements")
         guard let base = src.baseAddress, src.count > 0 else { return }
         withExtendedLifetime(storage) { backend.upload(base, byteCount: src.count, into: operand.pointer) }

@@ -146,12 +146,13 @@ struct OneHot: PrimitiveOp {
     var attributes: [String: OpAttribute] { ["numClasses": .int(numClasses), "dtype": .dtype(dtype)] }
     func forward(_ inputs: [Tensor]) -> Tensor {
         let idx = inputs[0].toArray(Int64.self)
-        let out = Tensor.zeros(inputs[0].shape + [numClasses], dtype: dtype)
-        for (i, c) in idx.enumerated() {
-            precondition(c >= 0 && Int(c) < numClasses, "oneHot: class index \(c) is out of range for \(numClasses) classes")
-            storeDouble(out.storage.pointer, i * numClasses + Int(c), dtype, 1)
+        // built in host memory (zeros, then the ones) and uploaded to the input's backend
+        return Tensor.fromHost(inputs[0].shape + [numClasses], dtype: dtype, backend: inputs[0].backend) { host in
+            for (i, c) in idx.enumerated() {
+                precondition(c >= 0 && Int(c) < numClasses, "oneHot: class index \(c) is out of range for \(numClasses) classes")
+                storeDouble(host, i * numClasses + Int(c), dtype, 1)
+            }
         }
-        return out
     }
 }
 
