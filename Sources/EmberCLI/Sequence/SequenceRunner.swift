@@ -83,17 +83,9 @@ public enum SequenceRunner {
         var ownFiles = [SavedModel.configFile, SavedModel.checkpointFile, SavedModel.historyFile]
         if t.checkpoint.saveBest { ownFiles.append(SavedModel.bestCheckpointFile) }
         try RunDirectory.writeManifest(earlierFiles + ownFiles, in: dir)
-        if let s = schedules.batch { callbacks.append(BatchSchedule(s)) }
-        if let p = schedules.plateau { callbacks.append(p) }
-        let early = t.earlyStopping.map {
-            EarlyStopping(monitor: $0.monitor ?? config.defaultMonitor, patience: $0.patience, minDelta: $0.minDelta, restoreBest: $0.restoreBest)
-        }
-        if let early { callbacks.append(early) }
-        callbacks.append(ModelCheckpoint(directory: dir, monitor: t.checkpoint.monitor ?? config.defaultMonitor,
-                                         saveBest: t.checkpoint.saveBest, everyBatches: t.checkpoint.everyBatches))
-        callbacks.append(HistoryWriter(url: dir.appendingPathComponent(SavedModel.historyFile)))
-        let interrupt = InterruptHandler(checkpoint: checkpoint, watchSignals: o.handleSignals, stopAfterBatches: o.stopAfterBatches)
-        callbacks.append(interrupt)
+        let (closing, interrupt, early) = TrainingSetup.closingCallbacks(t, schedules: schedules, defaultMonitor: config.defaultMonitor,
+                                                                  directory: dir, checkpoint: checkpoint, options: o)
+        callbacks += closing
         if o.handleSignals { InterruptSignal.install() }
         defer { if o.handleSignals { InterruptSignal.uninstall() } }
 

@@ -73,6 +73,27 @@ enum TrainingSetup {
         }
     }
 
+    /// The callbacks every `ember train` run ends with, in this order: the per-batch schedule, the plateau reducer,
+    /// early stopping, the checkpoint writer, the history.csv writer and the interrupt handler (the last two kinds
+    /// are returned on their own too: the runner asks them whether and why the run stopped).
+    static func closingCallbacks(_ t: TrainingConfig, schedules: (epoch: LRScheduler?, batch: LRScheduler?, plateau: Callback?),
+                                 defaultMonitor: String, directory dir: URL, checkpoint: URL,
+                                 options o: TrainOptions) -> ([Callback], InterruptHandler, EarlyStopping?) {
+        var callbacks: [Callback] = []
+        if let s = schedules.batch { callbacks.append(BatchSchedule(s)) }
+        if let p = schedules.plateau { callbacks.append(p) }
+        let early = t.earlyStopping.map {
+            EarlyStopping(monitor: $0.monitor ?? defaultMonitor, patience: $0.patience, minDelta: $0.minDelta, restoreBest: $0.restoreBest)
+        }
+        if let early { callbacks.append(early) }
+        callbacks.append(ModelCheckpoint(directory: dir, monitor: t.checkpoint.monitor ?? defaultMonitor,
+                                         saveBest: t.checkpoint.saveBest, everyBatches: t.checkpoint.everyBatches))
+        callbacks.append(HistoryWriter(url: dir.appendingPathComponent(SavedModel.historyFile)))
+        let interrupt = InterruptHandler(checkpoint: checkpoint, watchSignals: o.handleSignals, stopAfterBatches: o.stopAfterBatches)
+        callbacks.append(interrupt)
+        return (callbacks, interrupt, early)
+    }
+
     /// The epoch scheduler (stepped by the trainer and saved in checkpoints), the per-batch one, and the plateau
     /// reducer, whichever the config asks for.
     static func schedule(_ s: ScheduleConfig, optimizer: Optimizer, epochs: Int, batchesPerEpoch: Int, lr: Double,
