@@ -57,9 +57,7 @@ public enum SafeTensors {
             let c = t.contiguous()
             let bytes = c.count * c.dtype.byteSize
             header[name] = ["dtype": code(c.dtype), "shape": c.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
-            if bytes > 0 {
-                body.append(Data(bytes: c.storage.pointer + c.offset * c.dtype.byteSize, count: bytes))
-            }
+            if bytes > 0 { c.withHostBytes { body.append(Data(bytes: $0, count: bytes)) } }
             offset += bytes
         }
         var json = try! JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -148,15 +146,13 @@ public enum SafeTensors {
             }
             guard offs[1] <= bodyCount else { throw bad("tensor '\(name)': byte range \(offs) runs past the end of the data (\(bodyCount) bytes)") }
             spans.append((offs[0], offs[1], name))
-            let t = Tensor.zeros(shape, dtype: dt)
-            if count > 0 {
-                data.withUnsafeBytes { raw in
-                    t.storage.pointer.copyMemory(from: raw.baseAddress! + base + offs[0], byteCount: offs[1] - offs[0])
+            // checked in the file's bytes, then uploaded through the backend
+            let t = try data.withUnsafeBytes { raw -> Tensor in
+                let slice = UnsafeRawBufferPointer(rebasing: raw[(base + offs[0])..<(base + offs[1])])
+                if dt == .bool, let i = slice.firstIndex(where: { $0 > 1 }) {
+                    throw bad("tensor '\(name)': BOOL element \(i) is \(slice[i]), not 0 or 1")
                 }
-                if dt == .bool {
-                    let p = t.storage.pointer.assumingMemoryBound(to: UInt8.self)
-                    for i in 0..<count where p[i] > 1 { throw bad("tensor '\(name)': BOOL element \(i) is \(p[i]), not 0 or 1") }
-                }
+                return Tensor(rawBytes: slice, shape: shape, dtype: dt)
             }
             tensors[name] = t
         }

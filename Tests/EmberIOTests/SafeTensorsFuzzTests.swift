@@ -57,3 +57,19 @@ import EmberTestSupport
         }
     }
 }
+
+/// safetensors files are read and written through the backend (upload/download), not by touching tensor memory:
+/// tensors read under another default backend live there, and such tensors write the same bytes.
+@Suite struct SafeTensorsBackendTests {
+    @Test func readAndWriteOnTheReferenceBackend() throws {
+        let data = SafeTensorsFuzzTests.seed()
+        let (cpu, _) = try SafeTensors.decode(data)
+        let (ref, _) = try DefaultBackend.with(ReferenceBackend.shared) { try SafeTensors.decode(data) }
+        for (name, t) in ref {
+            #expect(t.device == .reference, "\(name)")
+            #expect(t.toArray(Double.self) == cpu[name]!.toArray(Double.self), "\(name)")
+        }
+        #expect(SafeTensors.encode(ref.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+                == SafeTensors.encode(cpu.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
+    }
+}

@@ -67,9 +67,21 @@ extension Tensor {
         withExtendedLifetime(storage) { backend.upload(base, byteCount: src.count, into: operand.pointer) }
     }
 
+    /// A tensor of `shape` and `dtype` whose elements are `bytes` (row-major, in the dtype's little-endian layout,
+    /// as file formats store them), uploaded to `backend` through the backend.
+    public convenience init(rawBytes bytes: UnsafeRawBufferPointer, shape: [Int], dtype: DType,
+                            on backend: any Backend = DefaultBackend.current) {
+        let t = Tensor.empty(shape, dtype: dtype, backend: backend)
+        precondition(bytes.count == t.count * dtype.byteSize,
+                     "Tensor(rawBytes:): \(bytes.count) bytes for \(t.count) \(dtype) elements of shape \(shape)")
+        self.init(storage: t.storage, shape: shape, strides: t.strides, offset: 0, dtype: dtype)
+        upload(from: bytes)
+    }
+
     /// Calls `body` with this tensor's elements (row-major, contiguous) downloaded into host memory: a
-    /// synchronisation point on a device backend. The bytes are valid only inside `body`.
-    func withHostBytes<R>(_ body: (UnsafeRawPointer) throws -> R) rethrows -> R {
+    /// synchronisation point on a device backend. The bytes are valid only inside `body` (`count * dtype.byteSize`
+    /// of them). What file writers use instead of touching the tensor's memory.
+    public func withHostBytes<R>(_ body: (UnsafeRawPointer) throws -> R) rethrows -> R {
         let bytes = count * dtype.byteSize
         let host = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(bytes, 1), alignment: 64)
         defer { host.deallocate() }
