@@ -172,6 +172,9 @@ public class RecurrentLayer: Module {
         }
     }
 
+    /// The output sequence only (so a recurrent layer can sit in a `Sequential`).
+    override public func forward(_ x: Tensor) -> Tensor { run(x, h0: nil, c0: nil, lengths: nil).0 }
+
     override public var layerDescription: String {
         "\(type(of: self))(\(inputSize), \(hiddenSize)" + (numLayers > 1 ? ", layers: \(numLayers)" : "")
             + (bidirectional ? ", bidirectional" : "") + (batchFirst ? ", batchFirst" : "") + (hasBias ? "" : ", bias: false")
@@ -179,8 +182,22 @@ public class RecurrentLayer: Module {
     }
 }
 
+/// A recurrent layer whose state is one hidden tensor (RNN, GRU): `(output, hidden) = layer(x, h0, lengths:)`.
+public class HiddenStateLayer: RecurrentLayer {
+    public func forward(_ input: (Tensor, Tensor?)) -> (Tensor, Tensor) {
+        let (y, h, _) = run(input.0, h0: input.1, c0: nil, lengths: nil)
+        return (y, h)
+    }
+
+    /// The output sequence and the final hidden state `[layers * directions, B, H]`.
+    public func callAsFunction(_ x: Tensor, _ h0: Tensor? = nil, lengths: [Int]? = nil) -> (output: Tensor, hidden: Tensor) {
+        let (y, h, _) = run(x, h0: h0, c0: nil, lengths: lengths)
+        return (y, h)
+    }
+}
+
 /// An Elman RNN (`torch.nn.RNN`): `let (output, hn) = rnn(x)` or `rnn(x, h0, lengths: [...])`.
-public final class RNN: RecurrentLayer, Layer {
+public final class RNN: HiddenStateLayer, Layer {
     public typealias Input = (Tensor, Tensor?)
     public typealias Output = (Tensor, Tensor)
 
@@ -192,20 +209,6 @@ public final class RNN: RecurrentLayer, Layer {
                    numLayers: numLayers, bias: bias, batchFirst: batchFirst, dropout: dropout, bidirectional: bidirectional,
                    generator: generator)
     }
-
-    public func forward(_ input: Input) -> Output {
-        let (y, h, _) = run(input.0, h0: input.1, c0: nil, lengths: nil)
-        return (y, h)
-    }
-
-    /// The output sequence and the final hidden state `[layers * directions, B, H]`.
-    public func callAsFunction(_ x: Tensor, _ h0: Tensor? = nil, lengths: [Int]? = nil) -> (output: Tensor, hidden: Tensor) {
-        let (y, h, _) = run(x, h0: h0, c0: nil, lengths: lengths)
-        return (y, h)
-    }
-
-    /// The output sequence only (so an RNN can sit in a `Sequential`).
-    override public func forward(_ x: Tensor) -> Tensor { run(x, h0: nil, c0: nil, lengths: nil).0 }
 }
 
 /// A long short-term memory layer (`torch.nn.LSTM`): `let (output, (h, c)) = lstm(x)` or `lstm(x, (h0, c0))`.
@@ -230,12 +233,10 @@ public final class LSTM: RecurrentLayer, Layer {
         let (y, h, c) = run(x, h0: state?.0, c0: state?.1, lengths: lengths)
         return (y, (h, c!))
     }
-
-    override public func forward(_ x: Tensor) -> Tensor { run(x, h0: nil, c0: nil, lengths: nil).0 }
 }
 
 /// A gated recurrent unit layer (`torch.nn.GRU`): `let (output, h) = gru(x)` or `gru(x, h0)`.
-public final class GRU: RecurrentLayer, Layer {
+public final class GRU: HiddenStateLayer, Layer {
     public typealias Input = (Tensor, Tensor?)
     public typealias Output = (Tensor, Tensor)
 
@@ -244,19 +245,6 @@ public final class GRU: RecurrentLayer, Layer {
         super.init(kind: .gru, inputSize: inputSize, hiddenSize: hiddenSize, numLayers: numLayers, bias: bias,
                    batchFirst: batchFirst, dropout: dropout, bidirectional: bidirectional, generator: generator)
     }
-
-    public func forward(_ input: Input) -> Output {
-        let (y, h, _) = run(input.0, h0: input.1, c0: nil, lengths: nil)
-        return (y, h)
-    }
-
-    /// The output sequence and the final hidden state `[layers * directions, B, H]`.
-    public func callAsFunction(_ x: Tensor, _ h0: Tensor? = nil, lengths: [Int]? = nil) -> (output: Tensor, hidden: Tensor) {
-        let (y, h, _) = run(x, h0: h0, c0: nil, lengths: lengths)
-        return (y, h)
-    }
-
-    override public func forward(_ x: Tensor) -> Tensor { run(x, h0: nil, c0: nil, lengths: nil).0 }
 }
 
 /// One step of a recurrence for custom loops (`torch.nn.RNNCell`/`LSTMCell`/`GRUCell`): parameters `weight_ih`,
