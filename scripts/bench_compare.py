@@ -8,9 +8,9 @@ the median over rounds.
 
 Usage (a venv with torch==2.13.0, see ../shared/bench-ref/README.md):
     swift build -c release --product ember
-    /path/to/venv/bin/python Scripts/bench_compare.py --rounds 3 [--threads 2] [--ember-args "--blas-threads 1"]
+    /path/to/venv/bin/python scripts/bench_compare.py --rounds 3 [--threads 2] [--ember-args "--blas-threads 1"]
     # before/after a change: a release build of the earlier commit runs in the same rounds
-    /path/to/venv/bin/python Scripts/bench_compare.py --rounds 4 --baseline ../old-checkout/.build/release/ember
+    /path/to/venv/bin/python scripts/bench_compare.py --rounds 4 --baseline ../old-checkout/.build/release/ember
 """
 import argparse, json, os, pathlib, statistics, subprocess, sys, tempfile
 

@@ -6,7 +6,7 @@ import Testing
 // multi-threaded splits (elementwise ops over >= 2^15 elements, sums over >= 2^16, GEMMs of >= 2^22 flops split by
 // rows or columns of C) and conv2d with a batch, including special values placed on chunk boundaries and vector tails.
 //
-// The fixture `Fixtures/core_golden_large.json` is written by `Scripts/golden/make_core_golden.py` together with
+// The fixture `Fixtures/core_golden_large.json` is written by `scripts/golden/make_core_golden.py` together with
 // `core_golden.json` (see the script's docstring, "Large cases"). Inputs are not stored: both sides compute them from
 // an integer hash (`goldenHashed` below, `hashed_values` in the script) that gives the same float32 bits on both, and
 // each input carries a sample and a checksum of its bits so a drift between the two formulas fails loudly. Outputs
@@ -62,7 +62,7 @@ struct GoldenLargeFile: Decodable, Sendable {
 enum GoldenLargeFixture {
     static let file: GoldenLargeFile = {
         guard let url = Bundle.module.url(forResource: "core_golden_large", withExtension: "json", subdirectory: "Fixtures") else {
-            fatalError("GoldenLargeTests: Fixtures/core_golden_large.json is missing; run Scripts/golden/make_core_golden.py")
+            fatalError("GoldenLargeTests: Fixtures/core_golden_large.json is missing; run scripts/golden/make_core_golden.py")
         }
         do {
             return try JSONDecoder().decode(GoldenLargeFile.self, from: Data(contentsOf: url))

@@ -4,7 +4,7 @@ import Testing
 
 // Forward values and gradients of EmberCore ops against PyTorch 2.13 (CPU; float32, and float64 for the special group).
 //
-// The fixture `Fixtures/core_golden.json` is written by `Scripts/golden/make_core_golden.py` (see its header for the
+// The fixture `Fixtures/core_golden.json` is written by `scripts/golden/make_core_golden.py` (see its header for the
 // format, the case list and how to regenerate). Each case names an op key, its parameters and its inputs; `pre` view
 // transforms (transpose, flip, strided slice, expand, permute) are applied to the stored leaves before the op exactly
 // as the script does, so ops see non-contiguous inputs. The loss is sum_k sum(outputs[k] * upstream[k]) and the
@@ -122,7 +122,7 @@ struct GoldenFile: Decodable, Sendable {
 enum GoldenFixture {
     static let file: GoldenFile = {
         guard let url = Bundle.module.url(forResource: "core_golden", withExtension: "json", subdirectory: "Fixtures") else {
-            fatalError("GoldenTests: Fixtures/core_golden.json is missing from the test bundle; run Scripts/golden/make_core_golden.py")
+            fatalError("GoldenTests: Fixtures/core_golden.json is missing from the test bundle; run scripts/golden/make_core_golden.py")
         }
         do {
             return try JSONDecoder().decode(GoldenFile.self, from: Data(contentsOf: url))

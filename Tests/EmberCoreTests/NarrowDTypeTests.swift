@@ -4,13 +4,13 @@ import EmberTestSupport
 @testable import EmberCore
 
 // uint8, float16 and bfloat16 against PyTorch 2.13 (Fixtures/dtype_golden.json, written by
-// Scripts/golden/make_dtype_golden.py; every float as its bit pattern) and against the IEEE definitions exhaustively.
+// scripts/golden/make_dtype_golden.py; every float as its bit pattern) and against the IEEE definitions exhaustively.
 
 nonisolated(unsafe) private let golden: [String: Any] = {
     guard let url = Bundle.module.url(forResource: "dtype_golden", withExtension: "json", subdirectory: "Fixtures"),
           let data = try? Data(contentsOf: url),
           let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-        fatalError("NarrowDTypeTests: Fixtures/dtype_golden.json is missing; run Scripts/golden/make_dtype_golden.py")
+        fatalError("NarrowDTypeTests: Fixtures/dtype_golden.json is missing; run scripts/golden/make_dtype_golden.py")
     }
     return obj
 }()

@@ -5,7 +5,7 @@ import EmberTestSupport
 
 // Gradients of gradients (`createGraph`) against PyTorch 2.13's `torch.autograd.grad(..., create_graph=True)`.
 //
-// The fixture `Fixtures/autodiff_golden.json` is written by `Scripts/golden/make_autodiff_golden.py` (see its header).
+// The fixture `Fixtures/autodiff_golden.json` is written by `scripts/golden/make_autodiff_golden.py` (see its header).
 // For each case: L1 = sum_k sum(f(x)_k * u_k), g = dL1/dx with createGraph, L2 = sum_i sum(g_i * v_i), and the test
 // compares f(x), g and dL2/dx (Hessian-vector products, cross terms between inputs included) with PyTorch's.
 // Inputs are float64, so the tolerance |a - b| <= 1e-8 + 1e-6 |b| measures the formulas, not float32 rounding: two
@@ -42,7 +42,7 @@ struct SecondOrderFile: Decodable, Sendable {
 enum SecondOrderFixture {
     static let file: SecondOrderFile = {
         guard let url = Bundle.module.url(forResource: "autodiff_golden", withExtension: "json", subdirectory: "Fixtures") else {
-            fatalError("SecondOrderTests: Fixtures/autodiff_golden.json is missing; run Scripts/golden/make_autodiff_golden.py")
+            fatalError("SecondOrderTests: Fixtures/autodiff_golden.json is missing; run scripts/golden/make_autodiff_golden.py")
         }
         do {
             return try JSONDecoder().decode(SecondOrderFile.self, from: Data(contentsOf: url))

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import EmberData
 
-/// scikit-learn 1.9.1 / NumPy 2.4 results from Scripts/golden/make_cleaning_golden.py (non-finite numbers as the
+/// scikit-learn 1.9.1 / NumPy 2.4 results from scripts/golden/make_cleaning_golden.py (non-finite numbers as the
 /// strings "NaN", "Infinity", "-Infinity", read by `PreparationJSON.decoder()`).
 struct CleaningGolden: Decodable {
     struct Poly: Decodable {

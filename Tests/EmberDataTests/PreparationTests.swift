@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import EmberData
 
-/// scikit-learn 1.9.1 results from Scripts/golden/make_data_golden.py (NaN written as null).
+/// scikit-learn 1.9.1 results from scripts/golden/make_data_golden.py (NaN written as null).
 struct PrepGolden: Decodable {
     struct Imputed: Decodable { let statistics: [Double?]; let test: [[Double?]] }
     struct Standard: Decodable { let mean: [Double?]; let scale: [Double?]; let test: [[Double?]] }

@@ -4,12 +4,12 @@ import EmberTestSupport
 @testable import EmberIO
 
 /// F16, BF16 and U8 in safetensors files: a Hugging Face style checkpoint written by PyTorch + safetensors
-/// (Fixtures/hf_half.safetensors, from Scripts/golden/make_dtype_golden.py) loads bit for bit as PyTorch's `t.float()`
+/// (Fixtures/hf_half.safetensors, from scripts/golden/make_dtype_golden.py) loads bit for bit as PyTorch's `t.float()`
 /// gives (Fixtures/hf_half_float32.json), and files Ember writes in these dtypes are read by the official reader.
 @Suite struct HalfPrecisionTests {
     func fixture(_ name: String, _ ext: String) throws -> URL {
         try required(Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "Fixtures"),
-                     "Fixtures/\(name).\(ext) is missing; run Scripts/golden/make_dtype_golden.py")
+                     "Fixtures/\(name).\(ext) is missing; run scripts/golden/make_dtype_golden.py")
     }
 
     func expected() throws -> [String: [String: Any]] {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import EmberMetrics
 
-/// ForecastMetrics against NumPy (Scripts/golden/make_forecast_golden.py): MAE, RMSE, MAPE, sMAPE, MASE and the
+/// ForecastMetrics against NumPy (scripts/golden/make_forecast_golden.py): MAE, RMSE, MAPE, sMAPE, MASE and the
 /// naive and seasonal naive baselines on a fixed seasonal series.
 @Suite struct ForecastGoldenTests {
     static let fixture: J = {

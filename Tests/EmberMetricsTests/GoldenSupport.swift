@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import EmberMetrics
 
-// Shared helpers for the scikit-learn golden tests. The fixture is written by Scripts/golden/make_metrics_golden.py
+// Shared helpers for the scikit-learn golden tests. The fixture is written by scripts/golden/make_metrics_golden.py
 // (see its header for the format): each expected "result" holds scikit-learn's value, or the ValueError it raised,
 // plus the warnings it emitted.
 //
@@ -45,7 +45,7 @@ struct J: @unchecked Sendable {
 enum Fixture {
     static let golden: J = {
         guard let url = Bundle.module.url(forResource: "metrics_golden", withExtension: "json", subdirectory: "Fixtures") else {
-            preconditionFailure("fixture metrics_golden.json missing: run Scripts/golden/make_metrics_golden.py")
+            preconditionFailure("fixture metrics_golden.json missing: run scripts/golden/make_metrics_golden.py")
         }
         return J(raw: try! JSONSerialization.jsonObject(with: try! Data(contentsOf: url)))
     }()

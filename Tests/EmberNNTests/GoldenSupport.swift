@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import EmberNN
 
-// Shared helpers for the PyTorch golden tests: fixture loading (files written by Scripts/golden/make_nn_golden.py,
+// Shared helpers for the PyTorch golden tests: fixture loading (files written by scripts/golden/make_nn_golden.py,
 // see its header for the format), tensors from JSON, and an elementwise comparison that reports the worst element.
 
 /// A parsed JSON value with convenient, crashing accessors (fixtures are ours; a malformed one is a test bug).
@@ -47,7 +47,7 @@ struct J: @unchecked Sendable {
 enum Fixtures {
     static func load(_ name: String) -> J {
         guard let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures") else {
-            preconditionFailure("fixture \(name).json missing: run Scripts/golden/make_nn_golden.py")
+            preconditionFailure("fixture \(name).json missing: run scripts/golden/make_nn_golden.py")
         }
         let data = try! Data(contentsOf: url)
         return J(raw: try! JSONSerialization.jsonObject(with: data))

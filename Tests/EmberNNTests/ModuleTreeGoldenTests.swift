@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import EmberNN
 
-// The Ember twin of the model in Scripts/golden/make_module_tree_golden.py: it must produce PyTorch's names, in
+// The Ember twin of the model in scripts/golden/make_module_tree_golden.py: it must produce PyTorch's names, in
 // PyTorch's order (Fixtures/nn_module_tree.json).
 
 /// A sub-module whose parameters are registered directly (as `nn.MultiheadAttention`'s), one of them optional.

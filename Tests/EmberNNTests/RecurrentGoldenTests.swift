@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import EmberNN
 
-/// RNN, LSTM and GRU layers and cells against PyTorch (Scripts/golden/make_rnn_golden.py): PyTorch's parameter names
+/// RNN, LSTM and GRU layers and cells against PyTorch (scripts/golden/make_rnn_golden.py): PyTorch's parameter names
 /// and order, forward outputs and final states, and gradients with respect to the input, the initial states and every
 /// parameter; variable-length batches against PyTorch's packed sequences; 10 Adam steps of a small LSTM language model.
 @Suite struct RecurrentGoldenTests {

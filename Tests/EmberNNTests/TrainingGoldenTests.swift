@@ -5,7 +5,7 @@ import Testing
 // The acceptance test: an MLP and a CNN (with BatchNorm), built with Ember's layers, loaded from PyTorch's initial
 // state dict (names as PyTorch spells them), trained 10 steps with cross-entropy under SGD(momentum 0.9) and
 // AdamW(weight decay 0.01) must reproduce PyTorch's per-step losses and final weights and running statistics
-// (Fixtures/nn_training.json, from Scripts/golden/make_nn_golden.py).
+// (Fixtures/nn_training.json, from scripts/golden/make_nn_golden.py).
 //
 // Tolerance: |ember - torch| <= 1e-6 + 1e-5 |torch| per element (llm.c's habit of 1e-5 relative).
 // - Why 1e-5 relative is loose enough: both sides are float32 implementations that differ only in summation order

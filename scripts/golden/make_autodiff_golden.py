@@ -5,7 +5,7 @@ Writes Tests/EmberCoreTests/Fixtures/autodiff_golden.json, read by Tests/EmberCo
 
 Regenerate
 ----------
-    .venv-torch/bin/python Scripts/golden/make_autodiff_golden.py      # torch==2.13.0, CPU wheel
+    .venv-torch/bin/python scripts/golden/make_autodiff_golden.py      # torch==2.13.0, CPU wheel
     # then: swift test --filter SecondOrder
 
 What each case holds
@@ -273,7 +273,7 @@ def main():
     assert len({c["name"] for c in cases}) == len(cases)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.path.join(root, "Tests", "EmberCoreTests", "Fixtures", "autodiff_golden.json")
-    doc = {"generator": "Scripts/golden/make_autodiff_golden.py", "torch": torch.__version__, "seed": SEED,
+    doc = {"generator": "scripts/golden/make_autodiff_golden.py", "torch": torch.__version__, "seed": SEED,
            "cases": cases, "wgan_gp": wgan_gp()}
     with open(path, "w") as f:
         json.dump(doc, f, separators=(",", ":"))

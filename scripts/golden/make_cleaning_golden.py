@@ -4,7 +4,7 @@
 Setup (once):
     python3 -m venv /work/.venv-sk && /work/.venv-sk/bin/pip install scikit-learn==1.9.1 numpy
 Run from the repository root:
-    /work/.venv-sk/bin/python Scripts/golden/make_cleaning_golden.py
+    /work/.venv-sk/bin/python scripts/golden/make_cleaning_golden.py
 
 Contents:
   poly       scikit-learn 1.9.1 PolynomialFeatures: output names and transformed test rows for several

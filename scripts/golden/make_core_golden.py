@@ -8,9 +8,9 @@ Regenerate
 ----------
     python3 -m venv .venv-torch
     .venv-torch/bin/pip install torch==2.13.0 numpy      # CPU wheel is enough
-    .venv-torch/bin/python Scripts/golden/make_core_golden.py
+    .venv-torch/bin/python scripts/golden/make_core_golden.py
     # then: swift test --filter Golden
-    .venv-torch/bin/python Scripts/golden/make_core_golden.py --check-capabilities    # optional, see below
+    .venv-torch/bin/python scripts/golden/make_core_golden.py --check-capabilities    # optional, see below
 
 The output is deterministic (numpy seed below, CPU kernels, one thread) so a regeneration with the same
 torch version gives the same file up to the last ulp of a few transcendental results.
@@ -1189,7 +1189,7 @@ def main():
     assert len(names) == len(set(names)), "duplicate case names"
     check_special_consistency()
     cases = [build(c) for c in CASES]
-    doc = {"generator": "Scripts/golden/make_core_golden.py", "torch": torch.__version__, "numpy": np.__version__,
+    doc = {"generator": "scripts/golden/make_core_golden.py", "torch": torch.__version__, "numpy": np.__version__,
            "seed": SEED, "cases": cases}
     here = os.path.dirname(os.path.abspath(__file__))
     out_dir = args.out_dir or os.path.normpath(os.path.join(here, "..", "..", "Tests", "EmberCoreTests", "Fixtures"))
@@ -1202,7 +1202,7 @@ def main():
     large_names = [c["name"] for c in LARGE]
     assert len(large_names) == len(set(large_names)), "duplicate large case names"
     large_cases = [build_large(c) for c in LARGE]
-    doc = {"generator": "Scripts/golden/make_core_golden.py", "torch": torch.__version__, "numpy": np.__version__,
+    doc = {"generator": "scripts/golden/make_core_golden.py", "torch": torch.__version__, "numpy": np.__version__,
            "cases": large_cases}
     path = os.path.join(out_dir, "core_golden_large.json")
     text = json.dumps(doc, separators=(",", ":"))

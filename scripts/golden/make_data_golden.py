@@ -4,7 +4,7 @@
 Setup (once):
     python3 -m venv /work/.venv-sk && /work/.venv-sk/bin/pip install scikit-learn==1.9.1 numpy
 Run from the repository root:
-    /work/.venv-sk/bin/python Scripts/golden/make_data_golden.py
+    /work/.venv-sk/bin/python scripts/golden/make_data_golden.py
 
 Writes:
   npy/*.npy, npy/*.npz   arrays saved by NumPy itself (np.save / np.savez / np.savez_compressed), with their

@@ -11,7 +11,7 @@ Regenerate
 ----------
     python3 -m venv .venv-torch && .venv-torch/bin/pip install torch==2.13.0 numpy
     .venv-torch/bin/python -m pip install --target .venv-golden-st safetensors==0.8.0   # safetensors beside torch
-    PYTHONPATH=.venv-golden-st .venv-torch/bin/python Scripts/golden/make_dtype_golden.py
+    PYTHONPATH=.venv-golden-st .venv-torch/bin/python scripts/golden/make_dtype_golden.py
 
 Deterministic: a fixed numpy seed, one thread. Every float is stored as its bit pattern (an integer; float64 ones
 as 16 hex digits), so the JSON carries NaN payloads, -0 and subnormals exactly.
@@ -176,7 +176,7 @@ names = ["float32", "float64", "int32", "int64", "bool", "uint8", "float16", "bf
 tdt = {n: getattr(torch, n) for n in names}
 promote = [[x, y, str(torch.promote_types(tdt[x], tdt[y])).replace("torch.", "")] for x in names for y in names]
 
-out = {"generator": "Scripts/golden/make_dtype_golden.py", "torch": torch.__version__, "numpy": np.__version__,
+out = {"generator": "scripts/golden/make_dtype_golden.py", "torch": torch.__version__, "numpy": np.__version__,
        "f32_to_half": f32_to_half, "f64_to_half": f64_to_half, "to_uint8": to_uint8, "uint8_ops": uint8_ops,
        "half_ops": half_ops, "mixed": mixed, "promote": promote}
 path = os.path.join(ROOT, "Tests/EmberCoreTests/Fixtures/dtype_golden.json")
@@ -206,7 +206,7 @@ expected["embeddings.position_ids"] = {"dtype": "int64", "shape": [1, 4], "value
 expected["image"] = {"dtype": "uint8", "shape": [1, 4], "values": [0, 17, 128, 255]}
 jpath = os.path.join(ROOT, "Tests/EmberIOTests/Fixtures/hf_half_float32.json")
 with open(jpath, "w") as fh:
-    json.dump({"generator": "Scripts/golden/make_dtype_golden.py", "torch": torch.__version__, "tensors": expected},
+    json.dump({"generator": "scripts/golden/make_dtype_golden.py", "torch": torch.__version__, "tensors": expected},
               fh, indent=1, sort_keys=True)
     fh.write("\n")
 print("wrote", st_path, os.path.getsize(st_path), "bytes;", jpath, os.path.getsize(jpath), "bytes")

@@ -4,7 +4,7 @@ Formulas (Hyndman & Koehler 2006; Hyndman & Athanasopoulos, Forecasting: Princip
   MAE = mean|e|, RMSE = sqrt(mean e^2), MAPE = 100 mean|e/y|, sMAPE = 100 mean 2|e|/(|y|+|f|),
   MASE = MAE / mean_{t>=m}|y_t - y_{t-m}| over the training part; naive: last value; seasonal naive: the same season
   of the last full season before the origin.
-Run: python Scripts/golden/make_forecast_golden.py > Tests/EmberMetricsTests/Fixtures/forecast_golden.json
+Run: python scripts/golden/make_forecast_golden.py > Tests/EmberMetricsTests/Fixtures/forecast_golden.json
 """
 import json
 import numpy as np

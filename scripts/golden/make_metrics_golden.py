@@ -8,7 +8,7 @@ tests never use Ember's own output as an expected value.
 Regenerate
 ----------
     python3 -m venv /work/.venv-sk && /work/.venv-sk/bin/pip install scikit-learn==1.9.1 numpy
-    /work/.venv-sk/bin/python Scripts/golden/make_metrics_golden.py
+    /work/.venv-sk/bin/python scripts/golden/make_metrics_golden.py
     OPENBLAS_NUM_THREADS=1 swift test --filter EmberMetricsTests
 
 Deterministic: fixed numpy seeds. Scores are rounded to 2 decimals on purpose, so that many of them tie.

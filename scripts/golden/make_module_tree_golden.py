@@ -11,7 +11,7 @@ head's weight is the embedding's).
 
 Regenerate
 ----------
-    /work/.venv-torch/bin/python Scripts/golden/make_module_tree_golden.py
+    /work/.venv-torch/bin/python scripts/golden/make_module_tree_golden.py
 
 Format
 ------

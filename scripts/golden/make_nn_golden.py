@@ -17,7 +17,7 @@ Writes four JSON files under Tests/EmberNNTests/Fixtures, read by the Swift test
 Regenerate
 ----------
     python3 -m venv /work/.venv-torch && /work/.venv-torch/bin/pip install torch==2.13.0 numpy   # CPU wheel
-    /work/.venv-torch/bin/python Scripts/golden/make_nn_golden.py
+    /work/.venv-torch/bin/python scripts/golden/make_nn_golden.py
     OPENBLAS_NUM_THREADS=1 swift test --filter EmberNNTests
 
 Deterministic: numpy seed below for all data, one torch thread, float32 (the float64 twin runs of the training
@@ -200,7 +200,7 @@ def make_training():
         models.append({"name": name, "input": tj(x), "labels": tj(y), "initial": initial,
                        "sgd": {"lr": 0.05, "momentum": 0.9}, "adamw": {"lr": 0.01, "weight_decay": 0.01},
                        "runs": runs})
-    return {"generator": "Scripts/golden/make_nn_golden.py", "torch": torch.__version__, "seed": SEED,
+    return {"generator": "scripts/golden/make_nn_golden.py", "torch": torch.__version__, "seed": SEED,
             "models": models}
 
 
@@ -353,7 +353,7 @@ def make_layers():
         cases.append(build_layer(c))
     names = [c["name"] for c in cases]
     assert len(names) == len(set(names))
-    return {"generator": "Scripts/golden/make_nn_golden.py", "torch": torch.__version__, "seed": SEED,
+    return {"generator": "scripts/golden/make_nn_golden.py", "torch": torch.__version__, "seed": SEED,
             "case_names": names, "cases": cases,
             # torch.nn.init.calculate_gain, for Init.gain (the random draws themselves are tested statistically)
             "gains": {"linear": nn.init.calculate_gain("linear"), "sigmoid": nn.init.calculate_gain("sigmoid"),
@@ -638,7 +638,7 @@ def make_optim():
     add_c("clip_norm_1", "clipGradNorm", 1.0, g)
     add_c("clip_norm_large_noop", "clipGradNorm", 100.0, g)
     add_c("clip_value_0.5", "clipGradValue", 0.5, g)
-    return {"generator": "Scripts/golden/make_nn_golden.py", "torch": torch.__version__, "seed": SEED,
+    return {"generator": "scripts/golden/make_nn_golden.py", "torch": torch.__version__, "seed": SEED,
             "problem": {"X": tj(OPT_X), "Y": tj(OPT_Y), "w1": tj(OPT_W1), "b": tj(OPT_B),
                         "loss": "mean((X @ w1 + b - Y)^2)"},
             "optimizers": cases, "schedulers": sched, "clipping": clip}
@@ -649,7 +649,7 @@ def main():
     total += write("nn_training.json", make_training())
     total += write("nn_layers.json", make_layers())
     losses = make_losses()
-    total += write("nn_losses.json", {"generator": "Scripts/golden/make_nn_golden.py", "torch": torch.__version__,
+    total += write("nn_losses.json", {"generator": "scripts/golden/make_nn_golden.py", "torch": torch.__version__,
                                       "seed": SEED, "cases": losses})
     total += write("nn_optim.json", make_optim())
     print(f"total {total / 1024:.0f} KiB", file=sys.stderr)

@@ -6,7 +6,7 @@ Writes Tests/EmberNNTests/Fixtures/nn_rnn.json, read by Tests/EmberNNTests/Recur
 
 Regenerate
 ----------
-    /work/.venv-torch/bin/python Scripts/golden/make_rnn_golden.py      # torch==2.13.0 CPU wheel
+    /work/.venv-torch/bin/python scripts/golden/make_rnn_golden.py      # torch==2.13.0 CPU wheel
     OPENBLAS_NUM_THREADS=1 swift test --filter RecurrentGoldenTests
 
 Format (tensors as in make_nn_golden.py: {"shape", "data"} with float32 values, "dtype": "int64" for integers)
@@ -197,7 +197,7 @@ cells = [
     cell_case("gru_cell", "GRUCell"),
     cell_case("gru_cell_nostate", "GRUCell", with_state=False),
 ]
-data = {"generator": "Scripts/golden/make_rnn_golden.py", "torch": torch.__version__, "layers": layers, "cells": cells,
+data = {"generator": "scripts/golden/make_rnn_golden.py", "torch": torch.__version__, "layers": layers, "cells": cells,
         "lm": lm_case()}
 with open(OUT, "w") as f:
     json.dump(data, f, separators=(",", ":"))
