@@ -2,10 +2,10 @@
 /// Counter-based means element i of any draw can be computed on its own, so streams split cleanly across workers
 /// and results never depend on the thread count.
 enum Philox {
-    @inline(__always)
     /// The value every backend draws for element i of a random fill: from block `counter + i`, uniform in [0, 1)
     /// (24 bits for float32 and the half types, 53 for float64) or standard normal (Box-Muller on two 32-bit
     /// uniforms, u1 in (0, 1]).
+    @inline(__always)
     static func sample(key: (UInt32, UInt32), counter: UInt64, normal: Bool, dtype: DType) -> Double {
         let b = block(key: key, counter: counter)
         if normal {
@@ -17,6 +17,7 @@ enum Philox {
         return Double(b.0 >> 8) / 16777216.0
     }
 
+    @inline(__always)
     static func block(key: (UInt32, UInt32), counter: UInt64, stream: UInt64 = 0) -> (UInt32, UInt32, UInt32, UInt32) {
         var c0 = UInt32(truncatingIfNeeded: counter), c1 = UInt32(truncatingIfNeeded: counter >> 32)
         var c2 = UInt32(truncatingIfNeeded: stream), c3 = UInt32(truncatingIfNeeded: stream >> 32)
