@@ -276,6 +276,17 @@ fileprivate struct BogusDouble: PrimitiveOp {
         }
     }
 
+    /// Tensor-scalar ops (the number is a kernel argument), on non-contiguous leaves.
+    @Test func scalarOperands() {
+        gradCheck("x + 2.5 transposed", [U([3, 4], -1, 1, .transposed)]) { $0[0] + 2.5 }
+        gradCheck("x - 1.5 strided", [U([3, 4], -1, 1, .strided)]) { $0[0] - 1.5 }
+        gradCheck("0.5 - x flipped", [U([3, 4], -1, 1, .flipped)]) { 0.5 - $0[0] }
+        gradCheck("x * -3 transposed", [U([3, 4], -1, 1, .transposed)]) { $0[0] * -3 }
+        gradCheck("x / 0.7 strided", [U([3, 4], -1, 1, .strided)]) { $0[0] / 0.7 }
+        gradCheck("2 / x away from 0", [A([3, 4], 0.2, 1.5, .transposed)]) { 2 / $0[0] }
+        gradCheck("scalar chain", [A([2, 3])]) { v in ((v[0] * 2 + 1) / 3 - 0.25) * (1 / v[0]) }
+    }
+
     @Test func binaryBroadcasting() {
         gradCheck("add [3,1]+[1,4]", [U([3, 1]), U([1, 4])]) { $0[0] + $0[1] }
         gradCheck("add [2,3,4]+[4]", [U([2, 3, 4]), U([4])]) { $0[0] + $0[1] }

@@ -40,6 +40,10 @@ final class CountingBackend: Backend, @unchecked Sendable {
     func binary(_ op: BinaryOp, _ a: Operand, _ b: Operand, _ out: Operand, shape: [Int]) {
         base.binary(op, a, b, out, shape: shape)
     }
+    func binaryScalar(_ op: BinaryOp, _ a: Operand, _ scalar: Double, reversed: Bool, _ out: Operand, shape: [Int]) {
+        bump("binaryScalar")
+        base.binaryScalar(op, a, scalar, reversed: reversed, out, shape: shape)
+    }
     func select(_ cond: Operand, _ a: Operand, _ b: Operand, _ out: Operand, shape: [Int]) {
         base.select(cond, a, b, out, shape: shape)
     }
@@ -224,6 +228,18 @@ final class CountingBackend: Backend, @unchecked Sendable {
         b.reset()
         _ = DefaultBackend.with(b) { (Tensor.arange(0, 4), Tensor.linspace(0, 1, count: 3), Tensor.eye(2)) }
         #expect(b.count("upload") == 3)
+    }
+
+    /// A Swift number travels as a kernel argument: `x * 2` uploads nothing, it asks for one `binaryScalar`.
+    @Test func scalarsAreKernelArgumentsNotUploads() {
+        let backend = CountingBackend(hostMemory: false)
+        let x = DefaultBackend.with(backend) { Tensor([1, 2, 3] as [Float]) }
+        backend.reset()
+        let ys = [x * 2, x + 1, 1 - x, x / 4, 3 / x, x .> 1.5, x - 0.5]
+        #expect(backend.count("upload") == 0)
+        #expect(backend.count("binaryScalar") == ys.count)
+        #expect(ys[0].toArray(Float.self) == [2, 4, 6])
+        #expect(ys[5].toArray(Bool.self) == [false, true, true])
     }
 
     @Test func inPlaceUpdatesRunBackendKernels() {

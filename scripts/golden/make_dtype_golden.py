@@ -24,7 +24,9 @@ Format of dtype_golden.json
   uint8_ops     {"a", "b": [u8], "add", "sub", "mul", "neg", "maximum", "minimum", "lt", "eq", "pow" (a ** (b % 4)),
                  "add_300" (a + 300, a Python int), "mul_neg1" (a * -1), "mul_half" (a * 0.5 as f32 bits)}
   half_ops      per dtype ("float16", "bfloat16"): {"shape", "a", "b" (bits), "add", "sub", "mul", "div", "maximum",
-                 "exp", "tanh", "sum1" (sum over axis 1), "matmul" (a @ b.T), "softmax1", "to_f32" ...}
+                 "exp", "tanh", "sum1" (sum over axis 1), "matmul" (a @ b.T), "softmax1", "to_f32", and a with Python
+                 numbers: "mul_scalar" (a * 0.1), "add_scalar", "rsub_scalar" (0.3 - a), "div_scalar" (a / 3),
+                 "rdiv_scalar" (1.5 / a), "lt_scalar" (a < 0.1, bools)}
                  results as bit patterns of the same dtype
   mixed         [[dtype a, dtype b, result dtype, a bits/values, b bits/values, result (bits for floats)]]
   promote       [[dtype a, dtype b, torch.promote_types(a, b)]] over Ember's eight dtypes
@@ -155,6 +157,9 @@ for dt in (torch.float16, torch.bfloat16):
         "maximum": half_bits(torch.maximum(av, bv)), "exp": half_bits(av.exp()), "tanh": half_bits(av.tanh()),
         "sum1": half_bits(av.sum(1)), "matmul": half_bits(av @ bv.T), "softmax1": half_bits(torch.softmax(av, 1)),
         "mul_scalar": half_bits(av * 0.1), "to_f32": float_bits(av.float()),
+        # Python numbers stay float32 in half arithmetic (opmath); comparisons are exact
+        "add_scalar": half_bits(av + 0.1), "rsub_scalar": half_bits(0.3 - av), "div_scalar": half_bits(av / 3.0),
+        "rdiv_scalar": half_bits(1.5 / av), "lt_scalar": (av < 0.1).flatten().tolist(),
     }
 
 # ---- mixed dtypes --------------------------------------------------------------------------------------------

@@ -108,6 +108,12 @@ public protocol Backend: AnyObject, Sendable {
     func unary(_ op: UnaryOp, _ x: Operand, _ out: Operand, count: Int)
     /// out = a op b over `shape`, with broadcast strides on a and b; out contiguous.
     func binary(_ op: BinaryOp, _ a: Operand, _ b: Operand, _ out: Operand, shape: [Int])
+    /// out = a op scalar over `shape` (`scalar op a` when `reversed`), a strided, out contiguous: the scalar travels
+    /// as a kernel argument, never as a tensor in this backend's memory. It takes a's dtype as `copy` converts a
+    /// double (integers truncate, uint8 wraps). float16/bfloat16 tensors compute in float32 and round the result
+    /// once; as in PyTorch 2.13 the scalar is rounded to the tensor's dtype first, except for `mul` and `div` (not
+    /// reversed) and `scalar / a`, where it stays a float32. Comparisons produce `bool`.
+    func binaryScalar(_ op: BinaryOp, _ a: Operand, _ scalar: Double, reversed: Bool, _ out: Operand, shape: [Int])
     /// out = cond ? a : b over `shape` (broadcast strides); out contiguous.
     func select(_ cond: Operand, _ a: Operand, _ b: Operand, _ out: Operand, shape: [Int])
     /// Reduces a contiguous [outer, n, inner] tensor along n into [outer, inner].

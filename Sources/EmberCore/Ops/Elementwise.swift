@@ -11,7 +11,8 @@ extension OpRegistry {
     static let elementwiseOps: [any PrimitiveOp.Type] = [
         Cast.self, Add.self, Sub.self, Mul.self, Div.self, Pow.self, Maximum.self, Minimum.self, Where.self,
         Equal.self, NotEqual.self, Less.self, LessEqual.self, Greater.self, GreaterEqual.self, LogicalAnd.self,
-        LogicalOr.self, ReluBackward.self,
+        LogicalOr.self, ReluBackward.self, AddScalar.self, RSubScalar.self, MulScalar.self, DivScalar.self,
+        RDivScalar.self, CompareScalar.self,
     ]
 }
 
@@ -128,6 +129,83 @@ struct ReluBackward: BinaryPrimitive {
     }
 }
 
+// MARK: tensor-scalar primitives: the scalar is an attribute and a kernel argument, never a tensor
+
+/// A tensor combined with a constant through `Backend.binaryScalar`.
+protocol ScalarPrimitive: PrimitiveOp {
+    static var kernel: BinaryOp { get }
+    static var reversed: Bool { get }
+    var scalar: Double { get }
+}
+
+extension ScalarPrimitive {
+    static var reversed: Bool { false }
+    var attributes: [String: OpAttribute] { ["scalar": .double(scalar)] }
+    func forward(_ x: [Tensor]) -> Tensor {
+        let a = x[0]
+        let out = Tensor.empty(a.shape, dtype: Self.kernel.isComparison ? .bool : a.dtype, backend: a.backend)
+        a.backend.binaryScalar(Self.kernel, a.operand, scalar, reversed: Self.reversed, out.operand, shape: a.shape)
+        return out
+    }
+}
+
+/// x + c (x - c is x + (-c): the same bits in IEEE arithmetic).
+struct AddScalar: ScalarPrimitive {
+    static let name = "add_scalar", kernel = BinaryOp.add
+    static var savesInputs: Bool { false }
+    let scalar: Double
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [g] }
+}
+
+/// c - x.
+struct RSubScalar: ScalarPrimitive {
+    static let name = "rsub_scalar", kernel = BinaryOp.sub
+    static var reversed: Bool { true }
+    static var savesInputs: Bool { false }
+    let scalar: Double
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [-g] }
+}
+
+/// x * c.
+struct MulScalar: ScalarPrimitive {
+    static let name = "mul_scalar", kernel = BinaryOp.mul
+    static var savesInputs: Bool { false }
+    let scalar: Double
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [g * scalar] }
+}
+
+/// x / c (a true division, as `x / tensor(c)`, not a multiplication by 1/c).
+struct DivScalar: ScalarPrimitive {
+    static let name = "div_scalar", kernel = BinaryOp.div
+    static var savesInputs: Bool { false }
+    let scalar: Double
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [g / scalar] }
+}
+
+/// c / x; d/dx = -c / x^2 = -y / x.
+struct RDivScalar: ScalarPrimitive {
+    static let name = "rdiv_scalar", kernel = BinaryOp.div
+    static var reversed: Bool { true }
+    static var savesOutput: Bool { true }
+    let scalar: Double
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] { [-(g * c.output) / c.inputs[0]] }
+}
+
+/// A comparison with a constant (bool result, no gradient); `op` is one of eq, ne, lt, le, gt, ge.
+struct CompareScalar: PrimitiveOp {
+    static let name = "compare_scalar"
+    static var isDifferentiable: Bool { false }
+    let op: BinaryOp
+    let scalar: Double
+    var attributes: [String: OpAttribute] { ["op": .string("\(op)"), "scalar": .double(scalar)] }
+    func forward(_ x: [Tensor]) -> Tensor {
+        let a = x[0]
+        let out = Tensor.empty(a.shape, dtype: .bool, backend: a.backend)
+        a.backend.binaryScalar(op, a.operand, scalar, reversed: false, out.operand, shape: a.shape)
+        return out
+    }
+}
+
 /// `condition ? a : b` for inputs [condition, a, b] (broadcast).
 struct Where: PrimitiveOp {
     static let name = "where"
@@ -164,6 +242,15 @@ extension Tensor {
         return Tensor(value, dtype: .float32, on: backend)
     }
 
+    /// The dtype a tensor-scalar op computes in, as PyTorch promotes a tensor with a Python number: float tensors
+    /// keep their dtype; integer tensors keep theirs for whole numbers (bool becomes int64) and become float32 for
+    /// fractions (and for division).
+    private func scalarOperand(_ value: Double, division: Bool = false) -> Tensor {
+        if dtype.isFloatingPoint { return self }
+        if division || value.rounded() != value || !value.isFinite { return cast(.float32) }
+        return dtype == .bool ? cast(.int64) : self
+    }
+
     /// Applies a broadcasting binary primitive after promoting both operands to one dtype (float32 for integer
     /// division).
     static func binary<Op: BinaryPrimitive>(_ op: Op, _ a: Tensor, _ b: Tensor) -> Tensor {
@@ -182,14 +269,19 @@ extension Tensor {
 
     public static prefix func - (a: Tensor) -> Tensor { apply(Neg(), [a]) }
 
-    public static func + (a: Tensor, b: Double) -> Tensor { a + a.scalarLike(b) }
-    public static func + (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) + b }
-    public static func - (a: Tensor, b: Double) -> Tensor { a - a.scalarLike(b) }
-    public static func - (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) - b }
-    public static func * (a: Tensor, b: Double) -> Tensor { a * a.scalarLike(b) }
-    public static func * (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) * b }
-    public static func / (a: Tensor, b: Double) -> Tensor { a / a.scalarLike(b) }
-    public static func / (a: Double, b: Tensor) -> Tensor { b.scalarLike(a) / b }
+    // Tensor-scalar arithmetic: the number is an op attribute and a kernel argument (no 0-d tensor is made).
+    public static func + (a: Tensor, b: Double) -> Tensor { apply(AddScalar(scalar: b), [a.scalarOperand(b)]) }
+    public static func + (a: Double, b: Tensor) -> Tensor { b + a }
+    public static func - (a: Tensor, b: Double) -> Tensor { apply(AddScalar(scalar: -b), [a.scalarOperand(b)]) }
+    public static func - (a: Double, b: Tensor) -> Tensor { apply(RSubScalar(scalar: a), [b.scalarOperand(a)]) }
+    public static func * (a: Tensor, b: Double) -> Tensor { apply(MulScalar(scalar: b), [a.scalarOperand(b)]) }
+    public static func * (a: Double, b: Tensor) -> Tensor { b * a }
+    public static func / (a: Tensor, b: Double) -> Tensor {
+        apply(DivScalar(scalar: b), [a.scalarOperand(b, division: true)])
+    }
+    public static func / (a: Double, b: Tensor) -> Tensor {
+        apply(RDivScalar(scalar: a), [b.scalarOperand(a, division: true)])
+    }
 
     /// Elementwise power with broadcasting.
     public func pow(_ exponent: Tensor) -> Tensor { Tensor.binary(Pow(), self, exponent) }
@@ -211,12 +303,16 @@ extension Tensor {
     public static func .<= (a: Tensor, b: Tensor) -> Tensor { binary(LessEqual(), a, b) }
     public static func .> (a: Tensor, b: Tensor) -> Tensor { binary(Greater(), a, b) }
     public static func .>= (a: Tensor, b: Tensor) -> Tensor { binary(GreaterEqual(), a, b) }
-    public static func .== (a: Tensor, b: Double) -> Tensor { a .== a.scalarLike(b) }
-    public static func .!= (a: Tensor, b: Double) -> Tensor { a .!= a.scalarLike(b) }
-    public static func .< (a: Tensor, b: Double) -> Tensor { a .< a.scalarLike(b) }
-    public static func .<= (a: Tensor, b: Double) -> Tensor { a .<= a.scalarLike(b) }
-    public static func .> (a: Tensor, b: Double) -> Tensor { a .> a.scalarLike(b) }
-    public static func .>= (a: Tensor, b: Double) -> Tensor { a .>= a.scalarLike(b) }
+    public static func .== (a: Tensor, b: Double) -> Tensor { compare(.eq, a, b) }
+    public static func .!= (a: Tensor, b: Double) -> Tensor { compare(.ne, a, b) }
+    public static func .< (a: Tensor, b: Double) -> Tensor { compare(.lt, a, b) }
+    public static func .<= (a: Tensor, b: Double) -> Tensor { compare(.le, a, b) }
+    public static func .> (a: Tensor, b: Double) -> Tensor { compare(.gt, a, b) }
+    public static func .>= (a: Tensor, b: Double) -> Tensor { compare(.ge, a, b) }
+
+    private static func compare(_ op: BinaryOp, _ a: Tensor, _ b: Double) -> Tensor {
+        apply(CompareScalar(op: op, scalar: b), [a.scalarOperand(b)])
+    }
 
     /// Elementwise logical and of two bool tensors.
     public func logicalAnd(_ other: Tensor) -> Tensor { Tensor.binary(LogicalAnd(), self, other) }

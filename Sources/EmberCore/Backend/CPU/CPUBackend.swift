@@ -204,6 +204,44 @@ public final class CPUBackend: Backend {
         }
     }
 
+    public func binaryScalar(_ op: BinaryOp, _ a: Operand, _ scalar: Double, reversed: Bool, _ out: Operand,
+                             shape: [Int]) {
+        // The scalar lives in a register-sized local, seen by the broadcasting kernels with all strides 0.
+        let half = a.dtype == .float16 || a.dtype == .bfloat16
+        let dt: DType = half ? .float32 : a.dtype
+        var source = scalar, converted: UInt64 = 0, rounded: UInt64 = 0
+        withUnsafeMutablePointer(to: &source) { sp in
+            withUnsafeMutablePointer(to: &converted) { cp in
+                let d = Operand(pointer: UnsafeMutableRawPointer(sp), strides: [], dtype: .float64)
+                if half && !(op == .div || (op == .mul && !reversed)) {
+                    // PyTorch rounds the number to the half type first for everything but products and quotients
+                    withUnsafeMutablePointer(to: &rounded) { rp in
+                        let h = Operand(pointer: UnsafeMutableRawPointer(rp), strides: [], dtype: a.dtype)
+                        copy(d, into: h, shape: [])
+                        copy(h, into: Operand(pointer: UnsafeMutableRawPointer(cp), strides: [], dtype: dt), shape: [])
+                    }
+                } else {
+                    copy(d, into: Operand(pointer: UnsafeMutableRawPointer(cp), strides: [], dtype: dt), shape: [])
+                }
+                let s = Operand(pointer: UnsafeMutableRawPointer(cp), strides: shape.map { _ in 0 }, dtype: dt)
+                if half {
+                    let (t, a32) = float32Copy(a, shape: shape)
+                    withExtendedLifetime(t) {
+                        if op.isComparison {
+                            binary(op, reversed ? s : a32, reversed ? a32 : s, out, shape: shape)
+                        } else {
+                            let r = Tensor.empty(shape, dtype: .float32, backend: self)
+                            binary(op, reversed ? s : a32, reversed ? a32 : s, r.operand, shape: shape)
+                            storeRounded(r, into: out, count: r.count)
+                        }
+                    }
+                } else {
+                    binary(op, reversed ? s : a, reversed ? a : s, out, shape: shape)
+                }
+            }
+        }
+    }
+
     static let cBinaryCodes: [BinaryOp: Int32] = [.add: 0, .sub: 1, .mul: 2, .div: 3, .maximum: 4, .minimum: 5]
 
     private func binaryTyped<T: KernelNumeric>(_ op: BinaryOp, _ a: Operand, _ b: Operand, _ out: Operand,

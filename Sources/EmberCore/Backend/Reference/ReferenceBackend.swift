@@ -207,6 +207,58 @@ public final class ReferenceBackend: Backend {
         }
     }
 
+    public func binaryScalar(_ op: BinaryOp, _ a: Operand, _ scalar: Double, reversed: Bool, _ out: Operand,
+                             shape: [Int]) {
+        if a.dtype.isFloatingPoint {
+            // float16/bfloat16 as PyTorch: the result rounded through float32 once; the number rounded to the
+            // tensor's dtype except in products and quotients, where it is a float32.
+            let half = a.dtype == .float16 || a.dtype == .bfloat16
+            var s = a.dtype == .float64 ? scalar : Double(Float(scalar))
+            if half && !(op == .div || (op == .mul && !reversed)) {
+                var slot: UInt64 = 0
+                withUnsafeMutableBytes(of: &slot) { b in
+                    storeDouble(b.baseAddress!, 0, a.dtype, scalar)
+                    s = loadDouble(b.baseAddress!, 0, a.dtype)
+                }
+            }
+            forEach(shape, [a.strides]) { i, o in
+                let v = load(a, o[0])
+                let x = reversed ? s : v, y = reversed ? v : s
+                let r: Double
+                switch op {
+                case .eq: r = x == y ? 1 : 0
+                case .ne: r = x != y ? 1 : 0
+                case .lt: r = x < y ? 1 : 0
+                case .le: r = x <= y ? 1 : 0
+                case .gt: r = x > y ? 1 : 0
+                case .ge: r = x >= y ? 1 : 0
+                case .logicalAnd: r = x != 0 && y != 0 ? 1 : 0
+                case .logicalOr: r = x != 0 || y != 0 ? 1 : 0
+                case .add: r = x + y
+                case .sub: r = x - y
+                case .mul: r = x * y
+                case .div: r = x / y
+                case .pow: r = Foundation.pow(x, y)
+                case .maximum: r = (y > x || y.isNaN) ? y : x
+                case .minimum: r = (y < x || y.isNaN) ? y : x
+                case .reluBackward: r = x <= 0 ? 0 : y
+                }
+                store(out, i, half && !op.isComparison ? Double(Float(r)) : r)
+            }
+            return
+        }
+        // Integers and bool: the scalar converted as `copy` converts, then the ordinary kernel with stride 0.
+        var source = scalar, converted: Int64 = 0
+        withUnsafeMutablePointer(to: &source) { sp in
+            withUnsafeMutablePointer(to: &converted) { cp in
+                copy(Operand(pointer: UnsafeMutableRawPointer(sp), strides: [], dtype: .float64),
+                     into: Operand(pointer: UnsafeMutableRawPointer(cp), strides: [], dtype: a.dtype), shape: [])
+                let s = Operand(pointer: UnsafeMutableRawPointer(cp), strides: shape.map { _ in 0 }, dtype: a.dtype)
+                binary(op, reversed ? s : a, reversed ? a : s, out, shape: shape)
+            }
+        }
+    }
+
     public func select(_ cond: Operand, _ a: Operand, _ b: Operand, _ out: Operand, shape: [Int]) {
         let es = a.dtype.byteSize
         forEach(shape, [cond.strides, a.strides, b.strides]) { i, o in
