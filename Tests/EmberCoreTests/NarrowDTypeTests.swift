@@ -203,6 +203,11 @@ private func ieeeHalf(_ h: UInt16) -> Double {
         #expect(half.dtype == .float32 && half.toArray(Float.self).map { Int($0.bitPattern) } == ints(g["mul_half"]))
         let q = a / b.maximum(Tensor([1] as [UInt8]))
         #expect(q.dtype == .float32 && q.toArray(Float.self).map { Int($0.bitPattern) } == ints(g["div"]))
+        // sums accumulate in int64 (no wrap-around)
+        let sum = a.sum(), running = a.cumsum(axis: 0)
+        #expect(sum.dtype.rawValue == g["sum_dtype"] as? String && sum.item() == (g["sum"] as! NSNumber).doubleValue)
+        #expect(running.dtype.rawValue == g["cumsum_dtype"] as? String)
+        #expect(running.toArray(Int64.self).map(Int.init) == ints(g["cumsum"]))
     }
 
     @Test func uint8StorageAndCreation() {

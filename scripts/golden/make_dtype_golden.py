@@ -22,7 +22,7 @@ Format of dtype_golden.json
   f64_to_half   [[f64 hex, f16 bits, bf16 bits]]   from float64 (PyTorch rounds to float32 first: double rounding)
   to_uint8      {"f32": [[bits, u8]], "f64": [[hex, u8]], "f16": [[bits, u8]], "i64": [[v, u8]], "i32": [[v, u8]]}
   uint8_ops     {"a", "b": [u8], "add", "sub", "mul", "neg", "maximum", "minimum", "lt", "eq", "pow" (a ** (b % 4)),
-                 "add_300" (a + 300, a Python int), "mul_neg1" (a * -1), "mul_half" (a * 0.5 as f32 bits)}
+                 "add_300" (a + 300, a Python int), "mul_neg1" (a * -1), "mul_half" (a * 0.5 as f32 bits), "sum", "cumsum" and their dtypes}
   half_ops      per dtype ("float16", "bfloat16"): {"shape", "a", "b" (bits), "add", "sub", "mul", "div", "maximum",
                  "exp", "tanh", "sum1" (sum over axis 1), "matmul" (a @ b.T), "softmax1", "to_f32", and a with Python
                  numbers: "mul_scalar" (a * 0.1), "add_scalar", "rsub_scalar" (0.3 - a), "div_scalar" (a / 3),
@@ -140,7 +140,8 @@ uint8_ops = {
     "neg": (-a).tolist(), "maximum": torch.maximum(a, b).tolist(), "minimum": torch.minimum(a, b).tolist(),
     "lt": (a < b).tolist(), "eq": (a == b).tolist(), "pow": a.pow(b % 4).tolist(), "add_300": (a + 300).tolist(),
     "mul_neg1": (a * -1).tolist(), "mul_half": float_bits(a * 0.5), "div": float_bits(a / torch.clamp(b, min=1)),
-    "sum_dtype": str(a.sum().dtype).replace("torch.", ""),
+    "sum_dtype": str(a.sum().dtype).replace("torch.", ""), "sum": a.sum().item(), "cumsum": a.cumsum(0).tolist(),
+    "cumsum_dtype": str(a.cumsum(0).dtype).replace("torch.", ""),
 }
 assert (a * 0.5).dtype == torch.float32 and (a + 300).dtype == torch.uint8
 

@@ -216,10 +216,11 @@ extension Tensor {
         g.reshaped(reducedShape(axes, keepDims: true)).expanded(to: shape)
     }
 
-    /// Sum over `axes` (all when nil).
+    /// Sum over `axes` (all when nil). Integer and bool tensors sum to int64, as in PyTorch.
     public func sum(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
         let ax = reductionAxes(axes, "sum")
-        let src = dtype == .bool ? cast(.int64) : self
+        // Integer and bool sums accumulate in int64, as PyTorch's (a uint8 image's pixel sum does not wrap).
+        let src = dtype.isFloatingPoint ? self : cast(.int64)
         return Tensor.apply(Sum(axes: ax, keepDims: keepDims), [src])
     }
     /// Sum over one axis.
@@ -249,8 +250,9 @@ extension Tensor {
     public func min(axis: Int, keepDims: Bool = false) -> Tensor { min(axes: [axis], keepDims: keepDims) }
 
     /// Product over `axes`. The gradient is the product of the other elements, as PyTorch's (also where inputs are 0).
+    /// Integer and bool tensors multiply in int64.
     public func prod(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
-        Tensor.apply(Prod(axes: reductionAxes(axes, "prod"), keepDims: keepDims), [self])
+        Tensor.apply(Prod(axes: reductionAxes(axes, "prod"), keepDims: keepDims), [dtype.isFloatingPoint ? self : cast(.int64)])
     }
     /// Product over one axis.
     public func prod(axis: Int, keepDims: Bool = false) -> Tensor { prod(axes: [axis], keepDims: keepDims) }
@@ -304,10 +306,11 @@ extension Tensor {
         return log ? Tensor.apply(LogSoftmax(axis: ax), [self]) : Tensor.apply(Softmax(axis: ax), [self])
     }
 
-    /// Inclusive cumulative sum along `axis`.
+    /// Inclusive cumulative sum along `axis` (int64 for integer and bool tensors, as in PyTorch).
     public func cumsum(axis: Int) -> Tensor {
         let ax = normalizeAxis(axis, rank: rank, "cumsum")
-        if rank == 0 { return self }
-        return Tensor.apply(Cumsum(axis: ax), [self])
+        let src = dtype.isFloatingPoint ? self : cast(.int64)
+        if rank == 0 { return src }
+        return Tensor.apply(Cumsum(axis: ax), [src])
     }
 }
