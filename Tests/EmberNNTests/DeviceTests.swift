@@ -15,6 +15,48 @@ import Testing
         #expect(x.to(.cpu) === x)
     }
 
+    /// A model built on the reference backend (no `to`) keeps everything there: parameters, batch-norm statistics,
+    /// gradients, clipped gradients, and the state each optimizer creates lazily at its first step — which runs
+    /// outside the scope that made the model, so the state must follow the parameters, not the default backend.
+    @Test func aModelBuiltOnADeviceKeepsAllItsStateThere() {
+        let device = Device.reference
+        let optimizers: [(String, ([Tensor]) -> Optimizer)] = [
+            ("SGD", { SGD($0, lr: 0.1, momentum: 0.9) }), ("Adam", { Adam($0, lr: 0.01) }),
+            ("AdamW", { AdamW($0, lr: 0.01) }), ("RMSprop", { RMSprop($0, lr: 0.01, momentum: 0.5, centered: true) }),
+            ("Adagrad", { Adagrad($0, lr: 0.1) }),
+        ]
+        for (name, make) in optimizers {
+            let (model, x, y) = DefaultBackend.with(device.backend) {
+                let g = Generator(seed: 7)
+                let m = Sequential { Conv2d(1, 3, kernel: 3, generator: g); BatchNorm2d(3); ReLU(); Flatten(); Linear(48, 2, generator: g) }
+                var r = RandomState(seed: 2)
+                return (m, Tensor.normal([4, 1, 6, 6], rng: &r), Tensor.randint(0, 2, shape: [4], rng: &r))
+            }
+            let opt = make(model.parameters)
+            for _ in 0..<2 {
+                opt.zeroGrad()
+                crossEntropy(model(x), y).backward()
+                _ = clipGradNorm(model.parameters, maxNorm: 1)
+                opt.step()
+            }
+            for (key, t) in model.stateDict() { #expect(t.device == device, "\(name): \(key) on \(t.device)") }
+            for p in model.parameters { #expect(p.grad?.device == device, "\(name): a gradient on \(p.grad?.device as Any)") }
+            #expect(!opt.buffers.isEmpty, "\(name) made no state")
+            for (_, named) in opt.buffers {
+                for (key, t) in named { #expect(t.device == device, "\(name): \(key) on \(t.device)") }
+            }
+            // state read from a checkpoint (host tensors) lands on the parameters' device
+            var saved = opt.stateDict()
+            saved.tensors = saved.tensors.mapValues { $0.to(.cpu) }
+            let resumed = make(model.parameters)
+            #expect(throws: Never.self) { try resumed.loadStateDict(saved) }
+            for (_, named) in resumed.buffers {
+                for (key, t) in named { #expect(t.device == device, "\(name) resumed: \(key) on \(t.device)") }
+            }
+            resumed.step()
+        }
+    }
+
     @Test func aModelAndItsOptimizerTrainOnTheReferenceBackendAsOnTheCPU() throws {
         func train(on device: Device) -> [String: [Float]] {
             let g = Generator(seed: 3)

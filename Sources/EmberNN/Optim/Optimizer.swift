@@ -194,8 +194,11 @@ open class Optimizer {
             }
             let p = params[i]
             guard t.shape == p.shape else { throw OptimizerStateError.bufferShape(key: key, expected: p.shape, found: t.shape) }
-            // a copy: the optimizer updates its buffers in place, and `s` may be loaded again (or still be in use)
-            newBuffers[ObjectIdentifier(p), default: [:]][name] = withoutGrad { t.contiguous().cast(p.dtype).affine(1, 0) }
+            // a copy on the parameter's device: the optimizer updates its buffers in place, and `s` may be loaded
+            // again (or still be in use)
+            newBuffers[ObjectIdentifier(p), default: [:]][name] = withoutGrad {
+                t.cast(p.dtype).to(p.device).contiguous().affine(1, 0)
+            }
         }
         for i in s.steps.keys.sorted() {
             let n = s.steps[i]!
@@ -210,7 +213,7 @@ open class Optimizer {
 
     func buffer(_ state: inout [String: Tensor], _ name: String, like p: Tensor, fill: Double = 0) -> Tensor {
         if let b = state[name] { return b }
-        let b = Tensor.full(p.shape, fill, dtype: p.dtype)
+        let b = Tensor.full(p.shape, fill, dtype: p.dtype, on: p.backend)
         state[name] = b
         return b
     }
