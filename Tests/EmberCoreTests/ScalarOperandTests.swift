@@ -32,7 +32,7 @@ import Testing
         let x = Self.input(dt)
         for s in Self.numbers {
             let ct = Self.computeType(dt, s, division: false), dv = Self.computeType(dt, s, division: true)
-            let c = Tensor(s, dtype: ct), d = Tensor(s, dtype: dv)
+            let c = Tensor(s, dtype: ct, on: x.backend), d = Tensor(s, dtype: dv, on: x.backend)
             let a = x.cast(ct), q = x.cast(dv)
             let pairs: [(String, Tensor, Tensor)] = [
                 ("x + s", x + s, a + c), ("x - s", x - s, a - c), ("s - x", s - x, c - a), ("x * s", x * s, a * c),

@@ -88,8 +88,10 @@ let storageSerial = Atomic<UInt64>(0)
 
 /// Reference-counted memory behind one or more tensors (views share it).
 public final class Storage: @unchecked Sendable {
-    /// Start of the buffer.
-    public let pointer: UnsafeMutableRawPointer
+    /// Start of the buffer, in the backend's memory (a device address on a device backend). Not public: code
+    /// outside the package reaches a tensor's bytes through the backend (`toArray`, `withHostBytes`, `Operand`s
+    /// handed to kernels).
+    package let pointer: UnsafeMutableRawPointer
     /// Usable bytes.
     public let byteCount: Int
     /// The backend that owns the memory.
