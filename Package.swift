@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // ONNX models are protobuf: the generated Swift code for onnx.proto is committed (scripts/gen-onnx-proto).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // OpenBLAS (Debian: libopenblas-dev), used for GEMM only.
@@ -58,8 +60,14 @@ let package = Package(
         .target(name: "EmberMetrics", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "CZlib"], path: "Sources/EmberMetrics"),
         // Experiment tracking: TensorBoard event files (hand-written protobuf, PNG via zlib) and MLflow (REST + file store).
         .target(name: "EmberTrack", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "EmberIO", "CZlib"], path: "Sources/EmberTrack"),
+        // ONNX export (from the tracer's graph) and import (an ONNX graph run on Ember's ops).
+        .target(
+            name: "EmberONNX",
+            dependencies: ["EmberCore", "EmberNN", "EmberIO", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/EmberONNX"
+        ),
         // Umbrella module: `import Ember` brings every Ember module.
-        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO", "EmberTrain", "EmberMetrics", "EmberTrack"], path: "Sources/Ember"),
+        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO", "EmberTrain", "EmberMetrics", "EmberTrack", "EmberONNX"], path: "Sources/Ember"),
         // The `ember` command line's logic (train, evaluate, predict, inspect, datasets), a library so tests call it
         // in-process; the `ember` executable is a thin shell over it.
         .target(
@@ -132,6 +140,12 @@ let package = Package(
             name: "EmberServeTests",
             dependencies: ["EmberServe", "EmberTestSupport"],
             path: "Tests/EmberServeTests"
+        ),
+        .testTarget(
+            name: "EmberONNXTests",
+            dependencies: ["EmberONNX", "EmberTestSupport"],
+            path: "Tests/EmberONNXTests",
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "EmberDataTests",

@@ -6,3 +6,4 @@
 @_exported import EmberTrain
 @_exported import EmberMetrics
 @_exported import EmberTrack
+@_exported import EmberONNX

@@ -9,7 +9,8 @@ import Foundation
 /// - Memory: `allocate`/`deallocate` (a CUDA backend would hand out device pointers; here `malloc`).
 /// - Data movement: `copy` between strided views with dtype conversion, `fill`.
 /// - Elementwise: `unary` (every `UnaryOp`, contiguous), `binary` (every `BinaryOp`, broadcast strides, contiguous
-///   output; comparisons produce `bool`), `select` (where).
+///   output; comparisons produce `bool`), `binaryScalar` (a tensor with a number passed as a kernel argument, in either
+///   order; the rounding rules for half types are in its requirement's documentation), `select` (where).
 /// - Along one axis of a contiguous [outer, n, inner] tensor: `reduce`, `argReduce`, `softmax`, `softmaxBackward`,
 ///   `cumsum`, `gather`, `scatterAdd`, `indexSelect`, `indexAdd`.
 /// - Linear algebra and images: `gemm` (row-major, transposes, alpha/beta), `im2col`/`col2im`, max and average

@@ -1,0 +1,486 @@
+import EmberCore
+import EmberIO
+import EmberNN
+import Foundation
+import SwiftProtobuf
+
+/// How `exportONNX` writes a model.
+public struct ONNXExportOptions: Sendable {
+    /// The ONNX operator set (17 by default; 13-21 are supported: 20 and later use the Gelu operator).
+    public var opset: Int = 17
+    /// Dimension 0 of the input and output is the symbolic "batch" instead of the traced batch size.
+    public var dynamicBatch: Bool = true
+    /// The graph's input and output names.
+    public var inputName = "input", outputName = "output"
+    /// The model's name in the file's metadata.
+    public var modelName = "ember-model"
+    public init(opset: Int = 17, dynamicBatch: Bool = true, inputName: String = "input", outputName: String = "output",
+                modelName: String = "ember-model") {
+        self.opset = opset; self.dynamicBatch = dynamicBatch; self.inputName = inputName
+        self.outputName = outputName; self.modelName = modelName
+    }
+}
+
+extension Module {
+    /// Writes the module's forward pass as an ONNX model (checked by `onnx.checker` and run by onnxruntime in
+    /// Ember's tests). The module is traced in evaluation mode on zeros of `inputShape` (with the batch first);
+    /// dropout disappears and batch norm uses its running statistics. Parameters become initializers named by their
+    /// state-dict names. The file is written atomically.
+    ///
+    /// ```swift
+    /// try model.exportONNX(to: URL(fileURLWithPath: "model.onnx"), inputShape: [1, 1, 28, 28])
+    /// ```
+    public func exportONNX(to url: URL, inputShape: [Int], dynamicBatch: Bool = true, opset: Int = 17) throws {
+        try exportONNX(to: url, inputShape: inputShape,
+                       options: ONNXExportOptions(opset: opset, dynamicBatch: dynamicBatch))
+    }
+
+    /// `exportONNX` with every option.
+    public func exportONNX(to url: URL, inputShape: [Int], inputDType: DType = .float32,
+                           options: ONNXExportOptions) throws {
+        let data = try onnxModelData(inputShape: inputShape, inputDType: inputDType, options: options)
+        try AtomicFile.write(data, to: url)
+    }
+
+    /// The serialized ONNX model (see `exportONNX`).
+    public func onnxModelData(inputShape: [Int], inputDType: DType = .float32,
+                              options: ONNXExportOptions = ONNXExportOptions()) throws -> Data {
+        let wasTraining = training
+        eval()
+        defer { if wasTraining { train() } }
+        let trace = try withoutGrad { try self.trace(Tensor.zeros(inputShape, dtype: inputDType)) }
+        var exporter = ONNXExporter(trace: trace, options: options)
+        let model = try exporter.model()
+        return try model.serializedData()
+    }
+}
+
+/// Translates a `Trace` of registry primitives into an ONNX graph.
+struct ONNXExporter {
+    let trace: Trace
+    let options: ONNXExportOptions
+    private var nodes: [Onnx_NodeProto] = []
+    private var initializers: [Onnx_TensorProto] = []
+    private var initialized: Set<String> = []
+    private var counter = 0
+    /// ONNX value name of each node's result, and whether dimension 0 of each node's result is the batch.
+    private var names: [String] = []
+    private var batched: [Bool] = []
+
+    init(trace: Trace, options: ONNXExportOptions) {
+        self.trace = trace
+        self.options = options
+    }
+
+    static let supportedOpsets = 13...21
+
+    mutating func model() throws -> Onnx_ModelProto {
+        guard Self.supportedOpsets.contains(options.opset) else {
+            throw ONNXError.unsupportedPrimitive(op: "opset", reason: "opset \(options.opset) is outside \(Self.supportedOpsets)")
+        }
+        guard trace.inputs.count == 1, let input = trace.inputs.first else {
+            throw ONNXError.unsupportedPrimitive(op: "inputs", reason: "a model with one input is exported")
+        }
+        let dynamic = options.dynamicBatch && !input.shape.isEmpty
+        let outputs = Set(trace.outputs.compactMap { r -> Int? in if case .node(let i) = r { return i } else { return nil } })
+        for (i, node) in trace.nodes.enumerated() {
+            let ins = try node.inputs.map { try name(of: $0) }
+            let inBatched = node.inputs.map { isBatched($0, dynamic: dynamic) }
+            let out = outputs.contains(i) && trace.outputs.count == 1 ? options.outputName : fresh(node.name)
+            let b = try emit(node, ins, inBatched, out)
+            names.append(out)
+            batched.append(b && !node.output.shape.isEmpty)
+        }
+        var graph = Onnx_GraphProto()
+        graph.name = options.modelName
+        graph.node = nodes
+        graph.initializer = initializers
+        graph.input = [Onnx_ValueInfoProto(name: options.inputName, dtype: input.dtype, shape: input.shape,
+                                           batch: dynamic ? "batch" : nil)]
+        for (k, r) in trace.outputs.enumerated() {
+            var n = try name(of: r)
+            let wanted = trace.outputs.count == 1 ? options.outputName : "\(options.outputName)\(k)"
+            if n != wanted {
+                append("Identity", [n], [], out: wanted)
+                n = wanted
+            }
+            let info: Trace.ValueInfo
+            switch r {
+            case .node(let i): info = trace.nodes[i].output
+            case .input: info = input
+            case .parameter(let p): info = Trace.ValueInfo(shape: trace.parameters[p]!.shape, dtype: trace.parameters[p]!.dtype)
+            case .constant(let c): info = Trace.ValueInfo(shape: trace.constants[c].shape, dtype: trace.constants[c].dtype)
+            }
+            graph.output.append(Onnx_ValueInfoProto(name: n, dtype: info.dtype, shape: info.shape,
+                                                    batch: isBatched(r, dynamic: dynamic) ? "batch" : nil))
+        }
+        graph.node = nodes
+        var model = Onnx_ModelProto()
+        model.irVersion = 8
+        model.producerName = "ember"
+        model.producerVersion = "0.1"
+        var opset = Onnx_OperatorSetIdProto()
+        opset.domain = ""
+        opset.version = Int64(options.opset)
+        model.opsetImport = [opset]
+        model.graph = graph
+        return model
+    }
+
+    // MARK: values
+
+    private mutating func fresh(_ hint: String) -> String {
+        counter += 1
+        return "\(hint)_\(counter)"
+    }
+
+    private func isBatched(_ r: Trace.Ref, dynamic: Bool) -> Bool {
+        switch r {
+        case .input: return dynamic
+        case .node(let i): return batched[i]
+        case .parameter, .constant: return false
+        }
+    }
+
+    private mutating func name(of r: Trace.Ref) throws -> String {
+        switch r {
+        case .input: return options.inputName
+        case .node(let i): return names[i]
+        case .parameter(let p):
+            if !initialized.contains(p) {
+                initializers.append(Onnx_TensorProto(trace.parameters[p]!, name: p))
+                initialized.insert(p)
+            }
+            return p
+        case .constant(let c):
+            let n = "const_\(c)"
+            if !initialized.contains(n) {
+                initializers.append(Onnx_TensorProto(trace.constants[c], name: n))
+                initialized.insert(n)
+            }
+            return n
+        }
+    }
+
+    /// A new initializer with these values.
+    private mutating func constant(_ t: Tensor, _ hint: String) -> String {
+        let n = fresh(hint)
+        initializers.append(Onnx_TensorProto(t, name: n))
+        initialized.insert(n)
+        return n
+    }
+
+    private mutating func ints(_ v: [Int]) -> String { constant(Tensor(v.map(Int64.init), shape: [v.count]), "ints") }
+    private mutating func scalar(_ v: Double, _ dtype: DType) -> String { constant(Tensor(v, dtype: dtype), "scalar") }
+
+    @discardableResult
+    private mutating func append(_ op: String, _ inputs: [String], _ attrs: [Onnx_AttributeProto], out: String? = nil) -> String {
+        var n = Onnx_NodeProto()
+        n.opType = op
+        n.input = inputs
+        let o = out ?? fresh(op.lowercased())
+        n.output = [o]
+        n.name = "\(op)_\(nodes.count)"
+        n.attribute = attrs
+        nodes.append(n)
+        return o
+    }
+
+    // MARK: translation
+
+    /// Appends the ONNX nodes for one primitive whose result is named `out`; returns whether the result's dimension
+    /// 0 is the batch.
+    private mutating func emit(_ node: Trace.Node, _ x: [String], _ xb: [Bool], _ out: String) throws -> Bool {
+        let a = node.attributes, anyBatched = xb.contains(true), dt = node.output.dtype
+        func int(_ k: String) -> Int { if case .int(let v)? = a[k] { return v }; return 0 }
+        func intList(_ k: String) -> [Int] { if case .ints(let v)? = a[k] { return v }; return [] }
+        func dbl(_ k: String) -> Double { if case .double(let v)? = a[k] { return v }; return 0 }
+        func flag(_ k: String) -> Bool { if case .bool(let v)? = a[k] { return v }; return false }
+        func str(_ k: String) -> String { if case .string(let v)? = a[k] { return v }; return "" }
+        func simple(_ op: String, _ attrs: [Onnx_AttributeProto] = []) -> Bool { append(op, x, attrs, out: out); return anyBatched }
+        let inputShape: [Int] = {
+            guard let r = node.inputs.first else { return [] }
+            switch r {
+            case .input: return trace.inputs[0].shape
+            case .node(let i): return trace.nodes[i].output.shape
+            case .parameter(let p): return trace.parameters[p]!.shape
+            case .constant(let c): return trace.constants[c].shape
+            }
+        }()
+        let xBatched = xb.first ?? false
+
+        switch node.name {
+        // elementwise, one to one
+        case "neg": return simple("Neg")
+        case "exp": return simple("Exp")
+        case "log": return simple("Log")
+        case "sqrt": return simple("Sqrt")
+        case "abs": return simple("Abs")
+        case "sign": return simple("Sign")
+        case "sin": return simple("Sin")
+        case "cos": return simple("Cos")
+        case "tanh": return simple("Tanh")
+        case "sigmoid": return simple("Sigmoid")
+        case "reciprocal": return simple("Reciprocal")
+        case "erf": return simple("Erf")
+        case "relu": return simple("Relu")
+        case "add": return simple("Add")
+        case "sub": return simple("Sub")
+        case "mul": return simple("Mul")
+        case "div": return simple("Div")
+        case "pow": return simple("Pow")
+        case "maximum": return simple("Max")
+        case "minimum": return simple("Min")
+        case "eq": return simple("Equal")
+        case "lt": return simple("Less")
+        case "le": return simple("LessOrEqual")
+        case "gt": return simple("Greater")
+        case "ge": return simple("GreaterOrEqual")
+        case "logical_and": return simple("And")
+        case "logical_or": return simple("Or")
+        case "where": return simple("Where")
+        case "matmul": return simple("MatMul")
+        case "contiguous", "detach", "clone", "to_device": return simple("Identity")
+        case "ne":
+            append("Not", [append("Equal", x, [])], [], out: out)
+            return anyBatched
+        case "cast":
+            guard case .dtype(let to)? = a["to"] else { throw ONNXError.unsupportedPrimitive(op: "cast", reason: "no target dtype") }
+            return simple("Cast", [.int("to", to.onnxType.rawValue)])
+
+        // elementwise, composed
+        case "rsqrt":
+            append("Reciprocal", [append("Sqrt", x, [])], [], out: out)
+            return anyBatched
+        case "square":
+            append("Mul", [x[0], x[0]], [], out: out)
+            return anyBatched
+        case "log1p":
+            append("Log", [append("Add", [x[0], scalar(1, dt)], [])], [], out: out)
+            return anyBatched
+        case "expm1":
+            append("Sub", [append("Exp", x, []), scalar(1, dt)], [], out: out)
+            return anyBatched
+        case "affine":
+            let scaled = append("Mul", [x[0], scalar(dbl("a"), dt)], [])
+            append("Add", [scaled, scalar(dbl("b"), dt)], [], out: out)
+            return anyBatched
+        case "pow_scalar":
+            append("Pow", [x[0], scalar(dbl("p"), dt)], [], out: out)
+            return anyBatched
+        case "leaky_relu": return simple("LeakyRelu", [.float("alpha", dbl("slope"))])
+        case "elu": return simple("Elu", [.float("alpha", dbl("alpha"))])
+        case "silu":
+            append("Mul", [x[0], append("Sigmoid", x, [])], [], out: out)
+            return anyBatched
+        case "gelu":
+            let tanh = str("approximate") == "tanh"
+            if options.opset >= 20 { return simple("Gelu", [.string("approximate", tanh ? "tanh" : "none")]) }
+            let inner: String
+            if tanh {
+                // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+                let cube = append("Mul", [x[0], append("Mul", [x[0], x[0]], [])], [])
+                let poly = append("Add", [x[0], append("Mul", [cube, scalar(0.044715, dt)], [])], [])
+                inner = append("Tanh", [append("Mul", [poly, scalar((2 / Double.pi).squareRoot(), dt)], [])], [])
+            } else {
+                inner = append("Erf", [append("Div", [x[0], scalar(2.0.squareRoot(), dt)], [])], [])
+            }
+            let half = append("Mul", [x[0], scalar(0.5, dt)], [])
+            append("Mul", [half, append("Add", [inner, scalar(1, dt)], [])], [], out: out)
+            return anyBatched
+        case "softplus":
+            // PyTorch's: x where beta x > threshold, else log(1 + exp(beta x)) / beta
+            let beta = dbl("beta"), threshold = dbl("threshold")
+            let bx = beta == 1 ? x[0] : append("Mul", [x[0], scalar(beta, dt)], [])
+            var soft = append("Softplus", [bx], [])
+            if beta != 1 { soft = append("Div", [soft, scalar(beta, dt)], []) }
+            let big = append("Greater", [bx, scalar(threshold, dt)], [])
+            append("Where", [big, x[0], soft], [], out: out)
+            return anyBatched
+        case "clamp":
+            append("Clip", [x[0], scalar(dbl("min"), dt), scalar(dbl("max"), dt)], [], out: out)
+            return anyBatched
+
+        // a tensor with a number
+        case "add_scalar", "mul_scalar", "div_scalar", "rsub_scalar", "rdiv_scalar":
+            let s = scalar(dbl("scalar"), dt)
+            switch node.name {
+            case "add_scalar": append("Add", [x[0], s], [], out: out)
+            case "mul_scalar": append("Mul", [x[0], s], [], out: out)
+            case "div_scalar": append("Div", [x[0], s], [], out: out)
+            case "rsub_scalar": append("Sub", [s, x[0]], [], out: out)
+            default: append("Div", [s, x[0]], [], out: out)
+            }
+            return anyBatched
+        case "compare_scalar":
+            let inDT: DType = {
+                if case .node(let i) = node.inputs[0] { return trace.nodes[i].output.dtype }
+                if case .input = node.inputs[0] { return trace.inputs[0].dtype }
+                return .float32
+            }()
+            let s = scalar(dbl("scalar"), inDT)
+            let ops = ["eq": "Equal", "lt": "Less", "le": "LessOrEqual", "gt": "Greater", "ge": "GreaterOrEqual"]
+            let op = str("op")
+            if op == "ne" {
+                append("Not", [append("Equal", [x[0], s], [])], [], out: out)
+            } else if let o = ops[op] {
+                append(o, [x[0], s], [], out: out)
+            } else {
+                throw ONNXError.unsupportedPrimitive(op: "compare_scalar", reason: "comparison \(op)")
+            }
+            return anyBatched
+
+        // shapes
+        case "reshape":
+            var target = intList("shape")
+            if xBatched {
+                guard !target.isEmpty, !inputShape.isEmpty, target[0] == inputShape[0] else {
+                    throw ONNXError.dynamicBatch(op: "reshape", reason: "from \(inputShape) to \(target) merges or splits the batch dimension")
+                }
+                target[0] = 0  // ONNX: copy dimension 0 from the input
+            }
+            append("Reshape", [x[0], ints(target)], [], out: out)
+            return xBatched
+        case "permute":
+            let dims = intList("dims")
+            if xBatched && dims.first != 0 {
+                throw ONNXError.dynamicBatch(op: "permute", reason: "moves the batch dimension (\(dims))")
+            }
+            return simple("Transpose", [.ints("perm", dims)])
+        case "expand":
+            var target = intList("shape")
+            if xBatched && !target.isEmpty { target[0] = 1 }  // Expand broadcasts: 1 keeps the input's batch
+            append("Expand", [x[0], ints(target)], [], out: out)
+            return anyBatched
+        case "squeeze":
+            let axes = intList("axes")
+            if xBatched && axes.contains(0) { throw ONNXError.dynamicBatch(op: "squeeze", reason: "removes the batch dimension") }
+            append("Squeeze", [x[0], ints(axes)], [], out: out)
+            return xBatched
+        case "unsqueeze":
+            let axis = int("axis")
+            append("Unsqueeze", [x[0], ints([axis])], [], out: out)
+            if xBatched && axis == 0 { throw ONNXError.dynamicBatch(op: "unsqueeze", reason: "puts a dimension before the batch") }
+            return xBatched
+        case "slice":
+            let axis = int("axis"), start = int("start"), end = int("end"), step = int("step")
+            if xBatched && axis == 0 { throw ONNXError.dynamicBatch(op: "slice", reason: "slices the batch dimension") }
+            append("Slice", [x[0], ints([start]), ints([end]), ints([axis]), ints([step])], [], out: out)
+            return xBatched
+        case "flip":
+            let axes = intList("axes")
+            if xBatched && axes.contains(0) { throw ONNXError.dynamicBatch(op: "flip", reason: "flips the batch dimension") }
+            append("Slice", [x[0], ints(axes.map { _ in -1 }), ints(axes.map { _ in Int(Int64.min) }), ints(axes),
+                             ints(axes.map { _ in -1 })], [], out: out)
+            return xBatched
+        case "concat":
+            let axis = int("axis")
+            if anyBatched && axis == 0 { throw ONNXError.dynamicBatch(op: "concat", reason: "concatenates along the batch dimension") }
+            return simple("Concat", [.int("axis", axis)])
+        case "pad":
+            let widths = intList("widths"), k = widths.count / 2, rank = inputShape.count
+            var begins = [Int](repeating: 0, count: rank), ends = begins
+            for j in 0..<k {
+                begins[rank - k + j] = widths[2 * j]
+                ends[rank - k + j] = widths[2 * j + 1]
+            }
+            if xBatched && (begins[0] != 0 || ends[0] != 0) { throw ONNXError.dynamicBatch(op: "pad", reason: "pads the batch dimension") }
+            append("Pad", [x[0], ints(begins + ends), scalar(dbl("value"), dt)], [.string("mode", "constant")], out: out)
+            return xBatched
+
+        // reductions
+        case "sum", "max", "min", "prod":
+            let axes = intList("axes"), keep = flag("keepDims")
+            let op = ["sum": "ReduceSum", "max": "ReduceMax", "min": "ReduceMin", "prod": "ReduceProd"][node.name]!
+            // ReduceSum takes axes as an input from opset 13, the others from opset 18
+            if node.name == "sum" || options.opset >= 18 {
+                append(op, [x[0], ints(axes)], [.int("keepdims", keep ? 1 : 0)], out: out)
+            } else {
+                append(op, [x[0]], [.ints("axes", axes), .int("keepdims", keep ? 1 : 0)], out: out)
+            }
+            return xBatched && !axes.contains(0)
+        case "argmax", "argmin":
+            let axis = int("axis")
+            append(node.name == "argmax" ? "ArgMax" : "ArgMin", x,
+                   [.int("axis", axis), .int("keepdims", flag("keepDims") ? 1 : 0)], out: out)
+            return xBatched && axis != 0
+        case "softmax": return simple("Softmax", [.int("axis", int("axis"))])
+        case "log_softmax": return simple("LogSoftmax", [.int("axis", int("axis"))])
+        case "cumsum":
+            append("CumSum", [x[0], constant(Tensor([Int64(int("axis"))], shape: []), "axis")], [], out: out)
+            return xBatched
+
+        // indexing
+        case "gather": return simple("GatherElements", [.int("axis", int("axis"))])
+        case "index_select":
+            append("Gather", [x[0], x[1]], [.int("axis", int("axis"))], out: out)
+            return int("axis") == 0 ? xb[1] : xBatched
+        case "scatter_add":
+            return simple("ScatterElements", [.int("axis", int("axis")), .string("reduction", "add")])
+        case "one_hot":
+            guard case .dtype(let to)? = a["dtype"] else { throw ONNXError.unsupportedPrimitive(op: "one_hot", reason: "no dtype") }
+            let values = constant(Tensor([0, 1] as [Float]), "onehot_values")
+            let hot = append("OneHot", [x[0], constant(Tensor([Int64(int("numClasses"))], shape: []), "depth"), values], [.int("axis", -1)])
+            append("Cast", [hot], [.int("to", to.onnxType.rawValue)], out: out)
+            return xBatched
+
+        // layers
+        case "linear":
+            if inputShape.count == 2 {
+                return simple("Gemm", [.int("transB", 1)])
+            }
+            let wt = append("Transpose", [x[1]], [.ints("perm", [1, 0])])
+            if x.count > 2 {
+                append("Add", [append("MatMul", [x[0], wt], []), x[2]], [], out: out)
+            } else {
+                append("MatMul", [x[0], wt], [], out: out)
+            }
+            return xBatched
+        case "conv2d":
+            guard inputShape.count == 4, let kernel = weightShape(node)?.suffix(2) else {
+                throw ONNXError.unsupportedPrimitive(op: "conv2d", reason: "input \(inputShape): ONNX Conv needs [N, C, H, W]")
+            }
+            let p = intList("padding")
+            return simple("Conv", [.ints("kernel_shape", Array(kernel)), .ints("strides", intList("stride")),
+                                   .ints("pads", [p[0], p[1], p[0], p[1]]), .ints("dilations", intList("dilation")),
+                                   .int("group", int("groups"))])
+        case "conv_transpose2d":
+            guard inputShape.count == 4, let kernel = weightShape(node)?.suffix(2) else {
+                throw ONNXError.unsupportedPrimitive(op: "conv_transpose2d", reason: "input \(inputShape): ONNX ConvTranspose needs [N, C, H, W]")
+            }
+            let p = intList("padding")
+            return simple("ConvTranspose", [.ints("kernel_shape", Array(kernel)), .ints("strides", intList("stride")),
+                                            .ints("pads", [p[0], p[1], p[0], p[1]]), .ints("dilations", intList("dilation")),
+                                            .ints("output_padding", intList("outputPadding")), .int("group", int("groups"))])
+        case "max_pool2d", "avg_pool2d":
+            guard inputShape.count == 4 else {
+                throw ONNXError.unsupportedPrimitive(op: node.name, reason: "input \(inputShape): ONNX pooling needs [N, C, H, W]")
+            }
+            let p = intList("padding")
+            var attrs: [Onnx_AttributeProto] = [.ints("kernel_shape", intList("kernel")), .ints("strides", intList("stride")),
+                                                .ints("pads", [p[0], p[1], p[0], p[1]])]
+            if node.name == "max_pool2d" {
+                attrs.append(.ints("dilations", intList("dilation")))
+                return simple("MaxPool", attrs)
+            }
+            attrs.append(.int("count_include_pad", flag("countIncludePad") ? 1 : 0))
+            return simple("AveragePool", attrs)
+
+        default:
+            if node.name.hasSuffix("_grad") || node.name.hasSuffix("_backward") {
+                throw ONNXError.unsupportedPrimitive(op: node.name, reason: "a gradient primitive; export a forward pass")
+            }
+            throw ONNXError.unsupportedPrimitive(op: node.name, reason: "no ONNX translation yet")
+        }
+    }
+
+    private func weightShape(_ node: Trace.Node) -> [Int]? {
+        guard node.inputs.count > 1 else { return nil }
+        switch node.inputs[1] {
+        case .parameter(let p): return trace.parameters[p]?.shape
+        case .constant(let c): return trace.constants[c].shape
+        case .node(let i): return trace.nodes[i].output.shape
+        case .input: return trace.inputs[0].shape
+        }
+    }
+}
