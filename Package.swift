@@ -72,7 +72,7 @@ let package = Package(
         // in-process; the `ember` executable is a thin shell over it.
         .target(
             name: "EmberCLI",
-            dependencies: ["EmberTrain", "EmberMetrics", "EmberTrack", .product(name: "Yams", package: "Yams"),
+            dependencies: ["EmberTrain", "EmberMetrics", "EmberTrack", "EmberONNX", .product(name: "Yams", package: "Yams"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/EmberCLI"
         ),
@@ -144,8 +144,7 @@ let package = Package(
         .testTarget(
             name: "EmberONNXTests",
             dependencies: ["EmberONNX", "EmberTestSupport"],
-            path: "Tests/EmberONNXTests",
-            resources: [.copy("Fixtures")]
+            path: "Tests/EmberONNXTests"
         ),
         .testTarget(
             name: "EmberDataTests",

@@ -79,3 +79,12 @@ extension Onnx_ValueInfoProto {
         type.tensorType = tt
     }
 }
+
+/// Facts about an ONNX file without running it.
+public enum ONNXFile {
+    /// The `producer_name` of a serialized ONNX model, nil when `data` is not one.
+    public static func producer(of data: Data) -> String? {
+        guard let m = try? Onnx_ModelProto(serializedBytes: data), m.hasGraph else { return nil }
+        return m.producerName
+    }
+}

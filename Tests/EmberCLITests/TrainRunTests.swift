@@ -238,3 +238,59 @@ import EmberTestSupport
         }
     }
 }
+
+/// `ember export`: the digits CNN run as ONNX, checked by onnx.checker and run by onnxruntime, with and without the
+/// saved preparation baked in.
+@Suite(.serialized) struct ExportCommandTests {
+    @Test(needs(trackPython != nil, "needs EMBER_TRACK_PYTHON with onnx and onnxruntime (scripts/test makes it)"))
+    func digitsCNNExportsAndRunsInOnnxruntime() throws {
+        let (outcome, _) = try TrainRunTests.defaultRun.get()
+        let dir = tempDirectory("export")
+        let loaded = try SavedModel.load(from: outcome.runDirectory.path)
+        let raw = outcome.splits.test.inputs.slice(axis: 0, start: 0, end: 7)
+        let logits = try loaded.outputs(raw: raw)
+        // raw inputs in: the model applies the 1/16 scaling itself
+        let withPrep = dir.appendingPathComponent("digits-raw.onnx")
+        var o = ExportOptions(model: outcome.runDirectory.path, output: withPrep.path)
+        o.includePreparation = true
+        let capture = CapturedConsole()
+        try ExportRunner.run(o, console: capture.console)
+        #expect(capture.output.contains("input [batch, 64] float32 (raw, preparation included)"))
+        let rawCases = [ONNXCase(input: raw.cast(.float32).toArray(Float.self), shape: raw.shape,
+                                 expected: logits.toArray(Float.self), expectedShape: logits.shape)]
+        let r1 = try checkONNX(withPrep, rawCases)
+        for c in r1["cases"] as? [[String: Any]] ?? [] { #expect(c["ok"] as? Bool == true, "\(c)") }
+        #expect((r1["ops"] as? [String] ?? []).contains("Conv"))
+        // prepared inputs in
+        let plain = dir.appendingPathComponent("digits.onnx")
+        try ExportRunner.run(ExportOptions(model: outcome.runDirectory.path, output: plain.path), console: capture.console)
+        let x = try loaded.saved.input.apply(raw)
+        let r2 = try checkONNX(plain, [ONNXCase(input: x.toArray(Float.self), shape: x.shape, expected: logits.toArray(Float.self),
+                                                expectedShape: logits.shape)])
+        for c in r2["cases"] as? [[String: Any]] ?? [] { #expect(c["ok"] as? Bool == true, "\(c)") }
+        #expect(r2["input_shape"] as? [AnyHashable] == ["batch", 1, 8, 8])
+        // exporting again over Ember's own file is fine
+        #expect(throws: Never.self) { try ExportRunner.run(ExportOptions(model: outcome.runDirectory.path, output: plain.path), console: capture.console) }
+    }
+
+    @Test func badRequestsAreClearErrors() throws {
+        let (outcome, _) = try TrainRunTests.defaultRun.get()
+        let dir = tempDirectory("export-bad")
+        let mine = dir.appendingPathComponent("notes.onnx")
+        try Data("my notes".utf8).write(to: mine)
+        let run = outcome.runDirectory.path
+        #expect(throws: CLIError("--output \(mine.path) exists and was not written by `ember export`; it is left alone (choose another name or remove it)")) {
+            try ExportRunner.run(ExportOptions(model: run, output: mine.path), console: CapturedConsole().console)
+        }
+        #expect(try String(contentsOf: mine, encoding: .utf8) == "my notes")
+        var tf = ExportOptions(model: run, output: dir.appendingPathComponent("m.tflite").path)
+        tf.format = "tflite"
+        #expect(throws: CLIError("--format: expected onnx, got tflite")) { try ExportRunner.run(tf, console: CapturedConsole().console) }
+        var old = ExportOptions(model: run, output: dir.appendingPathComponent("m.onnx").path)
+        old.opset = 9
+        #expect(throws: CLIError("--opset: expected 13 to 21, got 9")) { try ExportRunner.run(old, console: CapturedConsole().console) }
+        #expect(throws: CLIError("/nonexistent/run: no such directory")) {
+            try ExportRunner.run(ExportOptions(model: "/nonexistent/run", output: dir.appendingPathComponent("x.onnx").path), console: CapturedConsole().console)
+        }
+    }
+}

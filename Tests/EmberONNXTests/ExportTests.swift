@@ -35,21 +35,14 @@ final class ActivationZoo: Module {
         let file = dir.appendingPathComponent("\(name).onnx")
         model.eval()
         try model.exportONNX(to: file, inputShape: [2] + sample, dynamicBatch: dynamicBatch)
-        var cases: [[String: Any]] = []
+        var cases: [ONNXCase] = []
         for (k, batch) in (dynamicBatch ? [1, 5] : [2]).enumerated().map({ ($0.offset, $0.element) }) {
             let x = randomInput([batch] + sample, seed: UInt64(100 + k))
             let y = withoutGrad { model(x) }
-            let xin = dir.appendingPathComponent("x\(k).bin"), yout = dir.appendingPathComponent("y\(k).bin")
-            try Data(x.toArray(Float.self).withUnsafeBytes { Array($0) }).write(to: xin)
-            try Data(y.toArray(Float.self).withUnsafeBytes { Array($0) }).write(to: yout)
-            cases.append(["input": xin.path, "dtype": "float32", "shape": x.shape, "expected": yout.path,
-                          "expected_shape": y.shape])
+            cases.append(ONNXCase(input: x.toArray(Float.self), shape: x.shape, expected: y.toArray(Float.self),
+                                  expectedShape: y.shape))
         }
-        let manifest = dir.appendingPathComponent("manifest.json")
-        try JSONSerialization.data(withJSONObject: ["model": file.path, "cases": cases]).write(to: manifest)
-        let script = try String(contentsOf: Bundle.module.url(forResource: "Fixtures/check_onnx", withExtension: "py")!,
-                                encoding: .utf8)
-        let report = try runPythonJSON(script, [manifest.path])
+        let report = try checkONNX(file, cases)
         for c in report["cases"] as? [[String: Any]] ?? [] {
             #expect(c["ok"] as? Bool == true, "\(name) batch \(c["batch"] ?? "?"): \(c)")
         }

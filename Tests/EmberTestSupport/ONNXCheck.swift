@@ -1,3 +1,9 @@
+import Foundation
+
+/// A Python check of an ONNX file Ember wrote, run with the test venv's real `onnx` and `onnxruntime`
+/// (`runPythonJSON(onnxCheckScript, [manifest])`): onnx.checker with full_check (strict shape inference), then
+/// onnxruntime's outputs against Ember's for every case in the manifest (rtol 1e-5, atol 1e-6).
+public let onnxCheckScript = #"""
 """Checks an ONNX file written by Ember with the real tools: onnx.checker (full_check, which runs strict shape
 inference) and onnxruntime, whose outputs must equal Ember's (rtol 1e-5, atol 1e-6) for every given input.
 
@@ -29,3 +35,29 @@ for case in manifest["cases"]:
                             "worst_fraction_of_tolerance": worst})
 with open(os.environ["OUT_PATH"], "w") as f:
     json.dump(report, f)
+"""#
+
+/// One input to run an exported ONNX model on, and the outputs Ember computed for it.
+public struct ONNXCase {
+    public var input: [Float], shape: [Int], expected: [Float], expectedShape: [Int]
+    public init(input: [Float], shape: [Int], expected: [Float], expectedShape: [Int]) {
+        self.input = input; self.shape = shape; self.expected = expected; self.expectedShape = expectedShape
+    }
+}
+
+/// Runs `onnxCheckScript` on `model` with `cases`; returns its JSON report ("ops", "input_shape", "cases" with "ok").
+public func checkONNX(_ model: URL, _ cases: [ONNXCase]) throws -> [String: Any] {
+    let dir = tempDirectory("onnx-check")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    var list: [[String: Any]] = []
+    for (k, c) in cases.enumerated() {
+        let xin = dir.appendingPathComponent("x\(k).bin"), yout = dir.appendingPathComponent("y\(k).bin")
+        try Data(c.input.withUnsafeBytes { Array($0) }).write(to: xin)
+        try Data(c.expected.withUnsafeBytes { Array($0) }).write(to: yout)
+        list.append(["input": xin.path, "dtype": "float32", "shape": c.shape, "expected": yout.path,
+                     "expected_shape": c.expectedShape])
+    }
+    let manifest = dir.appendingPathComponent("manifest.json")
+    try JSONSerialization.data(withJSONObject: ["model": model.path, "cases": list]).write(to: manifest)
+    return try runPythonJSON(onnxCheckScript, [manifest.path])
+}
