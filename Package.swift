@@ -144,7 +144,8 @@ let package = Package(
         .testTarget(
             name: "EmberONNXTests",
             dependencies: ["EmberONNX", "EmberTestSupport"],
-            path: "Tests/EmberONNXTests"
+            path: "Tests/EmberONNXTests",
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "EmberDataTests",

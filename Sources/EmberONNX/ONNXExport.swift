@@ -48,10 +48,25 @@ extension Module {
         let wasTraining = training
         eval()
         defer { if wasTraining { train() } }
-        let trace = try withoutGrad { try self.trace(Tensor.zeros(inputShape, dtype: inputDType)) }
-        var exporter = ONNXExporter(trace: trace, options: options)
-        let model = try exporter.model()
-        return try model.serializedData()
+        guard !inputShape.isEmpty || !options.dynamicBatch else {
+            throw ONNXError.dynamicBatch(op: "input", reason: "is a scalar (no batch dimension)")
+        }
+        func traced(batch: Int?) throws -> Trace {
+            var shape = inputShape
+            if let batch { shape[0] = batch }
+            return try withoutGrad { try self.trace(Tensor.zeros(shape, dtype: inputDType)) }
+        }
+        guard options.dynamicBatch else {
+            var exporter = ONNXExporter(trace: try traced(batch: nil), options: options)
+            return try exporter.model().serializedData()
+        }
+        // A dynamic batch: the graph is checked on a trace at batch 2, where a reshape that folds the batch into
+        // other dimensions shows, and written from a trace at batch 1, so that tensors the forward pass creates with
+        // the batch size (zero initial states of recurrent layers) broadcast to any batch.
+        var check = ONNXExporter(trace: try traced(batch: 2), options: options)
+        _ = try check.model()
+        var exporter = ONNXExporter(trace: try traced(batch: 1), options: options)
+        return try exporter.model().serializedData()
     }
 }
 
@@ -63,9 +78,9 @@ struct ONNXExporter {
     private var initializers: [Onnx_TensorProto] = []
     private var initialized: Set<String> = []
     private var counter = 0
-    /// ONNX value name of each node's result, and whether dimension 0 of each node's result is the batch.
+    /// ONNX value name of each node's result, and which dimension of each node's result is the batch (nil: none).
     private var names: [String] = []
-    private var batched: [Bool] = []
+    private var batchAxes: [Int?] = []
 
     init(trace: Trace, options: ONNXExportOptions) {
         self.trace = trace
@@ -85,18 +100,31 @@ struct ONNXExporter {
         let outputs = Set(trace.outputs.compactMap { r -> Int? in if case .node(let i) = r { return i } else { return nil } })
         for (i, node) in trace.nodes.enumerated() {
             let ins = try node.inputs.map { try name(of: $0) }
-            let inBatched = node.inputs.map { isBatched($0, dynamic: dynamic) }
+            let inAxes = node.inputs.map { batchAxis($0, dynamic: dynamic) }
             let out = outputs.contains(i) && trace.outputs.count == 1 ? options.outputName : fresh(node.name)
-            let b = try emit(node, ins, inBatched, out)
+            let rule = try emit(node, ins, inAxes, out)
+            var axis: Int?
+            switch rule {
+            case .none: axis = nil
+            case .axis(let a): axis = a
+            case .elementwise:
+                // inputs broadcast from the right: each batched input's axis, counted in the output's rank
+                let r = node.output.shape.count
+                let candidates = Set(zip(node.inputs, inAxes).compactMap { ref, a in a.map { $0 + r - rank(of: ref) } })
+                guard candidates.count <= 1 else {
+                    throw ONNXError.dynamicBatch(op: node.name, reason: "combines values whose batch dimensions differ")
+                }
+                axis = candidates.first
+            }
             names.append(out)
-            batched.append(b && !node.output.shape.isEmpty)
+            batchAxes.append(node.output.shape.isEmpty ? nil : axis)
         }
         var graph = Onnx_GraphProto()
         graph.name = options.modelName
         graph.node = nodes
         graph.initializer = initializers
         graph.input = [Onnx_ValueInfoProto(name: options.inputName, dtype: input.dtype, shape: input.shape,
-                                           batch: dynamic ? "batch" : nil)]
+                                           batchAxis: dynamic ? 0 : nil)]
         for (k, r) in trace.outputs.enumerated() {
             var n = try name(of: r)
             let wanted = trace.outputs.count == 1 ? options.outputName : "\(options.outputName)\(k)"
@@ -112,7 +140,7 @@ struct ONNXExporter {
             case .constant(let c): info = Trace.ValueInfo(shape: trace.constants[c].shape, dtype: trace.constants[c].dtype)
             }
             graph.output.append(Onnx_ValueInfoProto(name: n, dtype: info.dtype, shape: info.shape,
-                                                    batch: isBatched(r, dynamic: dynamic) ? "batch" : nil))
+                                                    batchAxis: batchAxis(r, dynamic: dynamic)))
         }
         graph.node = nodes
         var model = Onnx_ModelProto()
@@ -134,13 +162,27 @@ struct ONNXExporter {
         return "\(hint)_\(counter)"
     }
 
-    private func isBatched(_ r: Trace.Ref, dynamic: Bool) -> Bool {
+    private func batchAxis(_ r: Trace.Ref, dynamic: Bool) -> Int? {
         switch r {
-        case .input: return dynamic
-        case .node(let i): return batched[i]
-        case .parameter, .constant: return false
+        case .input: return dynamic ? 0 : nil
+        case .node(let i): return batchAxes[i]
+        case .parameter, .constant: return nil
         }
     }
+
+    private func shape(of r: Trace.Ref) -> [Int] {
+        switch r {
+        case .input: return trace.inputs[0].shape
+        case .node(let i): return trace.nodes[i].output.shape
+        case .parameter(let p): return trace.parameters[p]!.shape
+        case .constant(let c): return trace.constants[c].shape
+        }
+    }
+
+    private func rank(of r: Trace.Ref) -> Int { shape(of: r).count }
+
+    /// Where the batch dimension of a node's result is.
+    enum BatchRule { case elementwise, axis(Int), none }
 
     private mutating func name(of r: Trace.Ref) throws -> String {
         switch r {
@@ -188,26 +230,19 @@ struct ONNXExporter {
 
     // MARK: translation
 
-    /// Appends the ONNX nodes for one primitive whose result is named `out`; returns whether the result's dimension
-    /// 0 is the batch.
-    private mutating func emit(_ node: Trace.Node, _ x: [String], _ xb: [Bool], _ out: String) throws -> Bool {
-        let a = node.attributes, anyBatched = xb.contains(true), dt = node.output.dtype
+    /// Appends the ONNX nodes for one primitive whose result is named `out`; says where the result's batch
+    /// dimension is, given the batch dimension of each input (`xb`).
+    private mutating func emit(_ node: Trace.Node, _ x: [String], _ xb: [Int?], _ out: String) throws -> BatchRule {
+        let a = node.attributes, anyBatched = BatchRule.elementwise, dt = node.output.dtype
         func int(_ k: String) -> Int { if case .int(let v)? = a[k] { return v }; return 0 }
         func intList(_ k: String) -> [Int] { if case .ints(let v)? = a[k] { return v }; return [] }
         func dbl(_ k: String) -> Double { if case .double(let v)? = a[k] { return v }; return 0 }
         func flag(_ k: String) -> Bool { if case .bool(let v)? = a[k] { return v }; return false }
         func str(_ k: String) -> String { if case .string(let v)? = a[k] { return v }; return "" }
-        func simple(_ op: String, _ attrs: [Onnx_AttributeProto] = []) -> Bool { append(op, x, attrs, out: out); return anyBatched }
-        let inputShape: [Int] = {
-            guard let r = node.inputs.first else { return [] }
-            switch r {
-            case .input: return trace.inputs[0].shape
-            case .node(let i): return trace.nodes[i].output.shape
-            case .parameter(let p): return trace.parameters[p]!.shape
-            case .constant(let c): return trace.constants[c].shape
-            }
-        }()
-        let xBatched = xb.first ?? false
+        func simple(_ op: String, _ attrs: [Onnx_AttributeProto] = []) -> BatchRule { append(op, x, attrs, out: out); return anyBatched }
+        func moves(_ what: String) -> ONNXError { .dynamicBatch(op: node.name, reason: what) }
+        let inputShape = node.inputs.first.map { shape(of: $0) } ?? []
+        let b: Int? = xb.first ?? nil
 
         switch node.name {
         // elementwise, one to one
@@ -239,7 +274,10 @@ struct ONNXExporter {
         case "logical_and": return simple("And")
         case "logical_or": return simple("Or")
         case "where": return simple("Where")
-        case "matmul": return simple("MatMul")
+        case "matmul":
+            if let b, b == inputShape.count - 1 { throw moves("contracts the batch dimension") }
+            if xb.count > 1, let c = xb[1], c == rank(of: node.inputs[1]) - 2 { throw moves("contracts the batch dimension") }
+            return simple("MatMul")
         case "contiguous", "detach", "clone", "to_device": return simple("Identity")
         case "ne":
             append("Not", [append("Equal", x, [])], [], out: out)
@@ -333,49 +371,46 @@ struct ONNXExporter {
         // shapes
         case "reshape":
             var target = intList("shape")
-            if xBatched {
-                guard !target.isEmpty, !inputShape.isEmpty, target[0] == inputShape[0] else {
-                    throw ONNXError.dynamicBatch(op: "reshape", reason: "from \(inputShape) to \(target) merges or splits the batch dimension")
+            if let b {
+                guard target.count > b, Array(target[...b]) == Array(inputShape[...b]) else {
+                    throw moves("from \(inputShape) to \(target) merges or splits the batch dimension")
                 }
-                target[0] = 0  // ONNX: copy dimension 0 from the input
+                for i in 0...b { target[i] = 0 }  // ONNX: 0 copies the input's dimension
             }
             append("Reshape", [x[0], ints(target)], [], out: out)
-            return xBatched
+            return b.map { .axis($0) } ?? .none
         case "permute":
             let dims = intList("dims")
-            if xBatched && dims.first != 0 {
-                throw ONNXError.dynamicBatch(op: "permute", reason: "moves the batch dimension (\(dims))")
-            }
-            return simple("Transpose", [.ints("perm", dims)])
+            append("Transpose", x, [.ints("perm", dims)], out: out)
+            return b.flatMap { dims.firstIndex(of: $0) }.map { .axis($0) } ?? .none
         case "expand":
             var target = intList("shape")
-            if xBatched && !target.isEmpty { target[0] = 1 }  // Expand broadcasts: 1 keeps the input's batch
+            if let b { target[b + target.count - inputShape.count] = 1 }  // Expand broadcasts: 1 keeps the input's batch
             append("Expand", [x[0], ints(target)], [], out: out)
             return anyBatched
         case "squeeze":
             let axes = intList("axes")
-            if xBatched && axes.contains(0) { throw ONNXError.dynamicBatch(op: "squeeze", reason: "removes the batch dimension") }
+            if let b, axes.contains(b) { throw moves("removes the batch dimension") }
             append("Squeeze", [x[0], ints(axes)], [], out: out)
-            return xBatched
+            return b.map { b in .axis(b - axes.filter { $0 < b }.count) } ?? .none
         case "unsqueeze":
             let axis = int("axis")
             append("Unsqueeze", [x[0], ints([axis])], [], out: out)
-            if xBatched && axis == 0 { throw ONNXError.dynamicBatch(op: "unsqueeze", reason: "puts a dimension before the batch") }
-            return xBatched
+            return b.map { .axis(axis <= $0 ? $0 + 1 : $0) } ?? .none
         case "slice":
             let axis = int("axis"), start = int("start"), end = int("end"), step = int("step")
-            if xBatched && axis == 0 { throw ONNXError.dynamicBatch(op: "slice", reason: "slices the batch dimension") }
+            if b == axis { throw moves("slices the batch dimension") }
             append("Slice", [x[0], ints([start]), ints([end]), ints([axis]), ints([step])], [], out: out)
-            return xBatched
+            return b.map { .axis($0) } ?? .none
         case "flip":
             let axes = intList("axes")
-            if xBatched && axes.contains(0) { throw ONNXError.dynamicBatch(op: "flip", reason: "flips the batch dimension") }
+            if let b, axes.contains(b) { throw moves("flips the batch dimension") }
             append("Slice", [x[0], ints(axes.map { _ in -1 }), ints(axes.map { _ in Int(Int64.min) }), ints(axes),
                              ints(axes.map { _ in -1 })], [], out: out)
-            return xBatched
+            return b.map { .axis($0) } ?? .none
         case "concat":
             let axis = int("axis")
-            if anyBatched && axis == 0 { throw ONNXError.dynamicBatch(op: "concat", reason: "concatenates along the batch dimension") }
+            if xb.contains(axis) { throw moves("concatenates along the batch dimension") }
             return simple("Concat", [.int("axis", axis)])
         case "pad":
             let widths = intList("widths"), k = widths.count / 2, rank = inputShape.count
@@ -384,9 +419,9 @@ struct ONNXExporter {
                 begins[rank - k + j] = widths[2 * j]
                 ends[rank - k + j] = widths[2 * j + 1]
             }
-            if xBatched && (begins[0] != 0 || ends[0] != 0) { throw ONNXError.dynamicBatch(op: "pad", reason: "pads the batch dimension") }
+            if let b, begins[b] != 0 || ends[b] != 0 { throw moves("pads the batch dimension") }
             append("Pad", [x[0], ints(begins + ends), scalar(dbl("value"), dt)], [.string("mode", "constant")], out: out)
-            return xBatched
+            return b.map { .axis($0) } ?? .none
 
         // reductions
         case "sum", "max", "min", "prod":
@@ -398,23 +433,28 @@ struct ONNXExporter {
             } else {
                 append(op, [x[0]], [.ints("axes", axes), .int("keepdims", keep ? 1 : 0)], out: out)
             }
-            return xBatched && !axes.contains(0)
+            guard let b, !axes.contains(b) else { return .none }   // a reduction over the batch is not batched
+            return .axis(keep ? b : b - axes.filter { $0 < b }.count)
         case "argmax", "argmin":
             let axis = int("axis")
             append(node.name == "argmax" ? "ArgMax" : "ArgMin", x,
                    [.int("axis", axis), .int("keepdims", flag("keepDims") ? 1 : 0)], out: out)
-            return xBatched && axis != 0
+            guard let b, axis != b else { return .none }
+            return .axis(flag("keepDims") || axis > b ? b : b - 1)
         case "softmax": return simple("Softmax", [.int("axis", int("axis"))])
         case "log_softmax": return simple("LogSoftmax", [.int("axis", int("axis"))])
         case "cumsum":
             append("CumSum", [x[0], constant(Tensor([Int64(int("axis"))], shape: []), "axis")], [], out: out)
-            return xBatched
+            return anyBatched
 
         // indexing
         case "gather": return simple("GatherElements", [.int("axis", int("axis"))])
         case "index_select":
-            append("Gather", [x[0], x[1]], [.int("axis", int("axis"))], out: out)
-            return int("axis") == 0 ? xb[1] : xBatched
+            let axis = int("axis"), indexRank = node.inputs.count > 1 ? rank(of: node.inputs[1]) : 1
+            if b == axis { throw moves("selects along the batch dimension") }
+            append("Gather", [x[0], x[1]], [.int("axis", axis)], out: out)
+            if let c = xb.count > 1 ? xb[1] : nil { return .axis(axis + c) }   // embedding: batched indices
+            return b.map { .axis($0 < axis ? $0 : $0 + indexRank - 1) } ?? .none
         case "scatter_add":
             return simple("ScatterElements", [.int("axis", int("axis")), .string("reduction", "add")])
         case "one_hot":
@@ -422,10 +462,11 @@ struct ONNXExporter {
             let values = constant(Tensor([0, 1] as [Float]), "onehot_values")
             let hot = append("OneHot", [x[0], constant(Tensor([Int64(int("numClasses"))], shape: []), "depth"), values], [.int("axis", -1)])
             append("Cast", [hot], [.int("to", to.onnxType.rawValue)], out: out)
-            return xBatched
+            return b.map { .axis($0) } ?? .none
 
         // layers
         case "linear":
+            if let b, b == inputShape.count - 1 { throw moves("contracts the batch dimension") }
             if inputShape.count == 2 {
                 return simple("Gemm", [.int("transB", 1)])
             }
@@ -435,8 +476,9 @@ struct ONNXExporter {
             } else {
                 append("MatMul", [x[0], wt], [], out: out)
             }
-            return xBatched
+            return b.map { .axis($0) } ?? .none
         case "conv2d":
+            if let b, b != 0 { throw moves("convolves a batch that is not dimension 0") }
             guard inputShape.count == 4, let kernel = weightShape(node)?.suffix(2) else {
                 throw ONNXError.unsupportedPrimitive(op: "conv2d", reason: "input \(inputShape): ONNX Conv needs [N, C, H, W]")
             }

@@ -63,8 +63,8 @@ extension Onnx_AttributeProto {
 }
 
 extension Onnx_ValueInfoProto {
-    /// A tensor value's name, element type and shape; `batch` names dimension 0 symbolically (a dynamic batch).
-    init(name: String, dtype: DType, shape: [Int], batch: String?) {
+    /// A tensor value's name, element type and shape; dimension `batchAxis` is the symbolic "batch".
+    init(name: String, dtype: DType, shape: [Int], batchAxis: Int?) {
         self.init()
         self.name = name
         var tt = Onnx_TypeProto.Tensor()
@@ -72,7 +72,7 @@ extension Onnx_ValueInfoProto {
         var s = Onnx_TensorShapeProto()
         for (i, d) in shape.enumerated() {
             var dim = Onnx_TensorShapeProto.Dimension()
-            if i == 0, let batch { dim.dimParam = batch } else { dim.dimValue = Int64(d) }
+            if i == batchAxis { dim.dimParam = "batch" } else { dim.dimValue = Int64(d) }
             s.dim.append(dim)
         }
         tt.shape = s
