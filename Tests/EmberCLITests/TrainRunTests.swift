@@ -273,6 +273,36 @@ import EmberTestSupport
         #expect(throws: Never.self) { try ExportRunner.run(ExportOptions(model: outcome.runDirectory.path, output: plain.path), console: capture.console) }
     }
 
+    /// Export then import: the run directory `ember import` writes predicts what the original run predicts.
+    @Test func importedRunPredictsAsTheOriginal() throws {
+        // an MLP run (Ember's exporter writes batch norm as elementwise ops, which are not a chain of layers)
+        let dir = tempDirectory("import")
+        let config = write(quickDigitsConfig, "quick.yaml", in: dir)
+        let outcome = try TrainRunner.run(trainOptions(config, dir: dir.appendingPathComponent("mlp"), overrides: ["training.epochs=1"]),
+                                          console: CapturedConsole().console)
+        let file = dir.appendingPathComponent("digits.onnx")
+        try ExportRunner.run(ExportOptions(model: outcome.runDirectory.path, output: file.path), console: CapturedConsole().console)
+        let runDir = dir.appendingPathComponent("imported")
+        var o = ImportOptions(file: file.path, output: runDir.path)
+        o.classes = (0...9).map { "digit \($0)" }
+        let capture = CapturedConsole()
+        try ImportRunner.run(o, console: capture.console)
+        #expect(capture.output.contains("output [10]"))
+        let original = try SavedModel.load(from: outcome.runDirectory.path), imported = try SavedModel.load(from: runDir.path)
+        #expect(imported.saved.architecture.layers.map(\.type) == original.saved.architecture.layers.map(\.type).filter { $0 != "dropout" })
+        #expect(imported.saved.classes.first == "digit 0")
+        let raw = outcome.splits.test.inputs.slice(axis: 0, start: 0, end: 20)
+        let prepared = try original.saved.input.apply(raw)
+        let want = try original.outputs(raw: raw), got = try imported.outputs(raw: prepared)
+        #expect(got.shape == want.shape)
+        let worst = zip(got.scalars, want.scalars).map { abs($0 - $1) / (1e-5 + 1e-4 * abs($1)) }.max() ?? 1e9
+        #expect(worst <= 1, "imported logits differ by \(worst)x the tolerance")
+        // nothing is written over a directory that holds files
+        #expect(throws: CLIError("--output \(runDir.path) is not empty; choose a new run directory (nothing there is changed)")) {
+            try ImportRunner.run(ImportOptions(file: file.path, output: runDir.path), console: CapturedConsole().console)
+        }
+    }
+
     @Test func badRequestsAreClearErrors() throws {
         let (outcome, _) = try TrainRunTests.defaultRun.get()
         let dir = tempDirectory("export-bad")

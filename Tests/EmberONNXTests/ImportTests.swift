@@ -87,3 +87,27 @@ import Testing
         }
     }
 }
+
+@Suite struct ONNXChainTests {
+    @Test func chainsConvertAndBranchesAreNamed() throws {
+        let g = Generator(seed: 9)
+        let mlp = Sequential { Linear(5, 7, generator: g); ReLU(); Dropout(0.2); Linear(7, 3, generator: g); Softmax() }
+        let chain = try ONNXModel(serialized: try mlp.onnxModelData(inputShape: [1, 5])).layerChain()
+        #expect(chain.map(\.kind) == ["linear", "relu", "linear", "softmax"])
+        // a graph with a residual addition is not a chain
+        final class Residual: Module {
+            @Child var fc = Linear(4, 4, generator: Generator(seed: 1))
+            override func forward(_ x: Tensor) -> Tensor { fc(x) + x }
+        }
+        let model = try ONNXModel(serialized: try Residual().onnxModelData(inputShape: [1, 4]), path: "residual.onnx")
+        #expect(throws: ONNXError.self) { try model.layerChain() }
+        // PyTorch's grouped convolution is not among Ember's layers
+        let dir = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
+        do {
+            _ = try ONNXModel(contentsOf: dir.appendingPathComponent("torch_cnn.onnx")).layerChain()
+            Issue.record("converted a grouped convolution")
+        } catch {
+            #expect("\(error)".contains("grouped or dilated convolutions"))
+        }
+    }
+}
