@@ -12,7 +12,9 @@ public struct ServeCommand: AsyncParsableCommand {
         abstract: "Serve trained models over HTTP: Open Inference Protocol (KServe v2), SageMaker /invocations, /metrics and a page at /.",
         discussion: """
             Each run directory becomes /v2/models/NAME (NAME: the run's name). Inputs are raw examples as `ember predict` \
-            takes them; the saved preparation is applied. Requests are batched dynamically (--max-batch, --max-delay-ms). \
+            takes them; the saved preparation is applied. A request that finds its model idle runs at once; requests that \
+            arrive while a batch runs are batched together (up to --max-batch examples; such a partial batch waits for more \
+            until its oldest request has waited --max-delay-ms). \
             SIGTERM or Ctrl-C stops accepting connections, answers the requests in flight and exits 0; SIGHUP reloads every \
             model from its directory without dropping requests. With --sagemaker the model comes from $SM_MODEL_DIR (default \
             /opt/ml/model) and the server listens on 0.0.0.0:8080, as SageMaker's container contract asks.
@@ -39,7 +41,7 @@ public struct ServeCommand: AsyncParsableCommand {
     public var maxBatch = 64
 
     /// Batch delay.
-    @Option(help: "Most milliseconds a request waits for others to batch with.")
+    @Option(help: "Under load: most milliseconds a partial batch waits for more requests (counted from its oldest request). A request that finds the model idle never waits.")
     public var maxDelayMs = 5.0
 
     /// Queue limit.
@@ -106,6 +108,8 @@ public struct ServeCommand: AsyncParsableCommand {
         config.batching.requestTimeout = timeoutMs / 1000
         config.maxBodyBytes = maxBodyBytes
         config.handleSignals = true
+        // Test hook (the SIGTERM test): hold every batch until graceful shutdown begins.
+        config.holdBatchesUntilShutdown = ProcessInfo.processInfo.environment["EMBER_SERVE_TEST_HOLD_BATCHES"] == "1"
         let server: EmberServer
         do {
             server = try EmberServer(configuration: config)
