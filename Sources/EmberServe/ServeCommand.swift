@@ -64,6 +64,10 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log format: json (one object per line) or text.")
     public var logFormat = "json"
 
+    /// In-process measurement instead of serving.
+    @Option(help: ArgumentHelp("Measure in-process batched inference instead of serving: run each model for this many seconds in batches of --max-batch (no HTTP, same code as a served batch), print examples per second and exit.", valueName: "seconds"))
+    public var measureInference: Double?
+
     /// Parsed from the command line.
     public init() {}
 
@@ -77,6 +81,7 @@ public struct ServeCommand: AsyncParsableCommand {
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024, got \(maxBodyBytes)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical, got \(logLevel)") }
         guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text, got \(logFormat)") }
+        if let m = measureInference { guard m.isFinite, m > 0, m <= 3600 else { throw ValidationError("--measure-inference must be in (0, 3600] seconds, got \(m)") } }
         guard sagemaker || !models.isEmpty else { throw ValidationError("give at least one run directory (or --sagemaker)") }
     }
 
@@ -110,6 +115,15 @@ public struct ServeCommand: AsyncParsableCommand {
         config.handleSignals = true
         // Test hook (the SIGTERM test): hold every batch until graceful shutdown begins.
         config.holdBatchesUntilShutdown = ProcessInfo.processInfo.environment["EMBER_SERVE_TEST_HOLD_BATCHES"] == "1"
+        if let seconds = measureInference {
+            do {
+                for path in paths { try Self.measure(ServedModel(path: path), batch: maxBatch, seconds: seconds) }
+            } catch {
+                FileHandle.standardError.write(Data("ember: error: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            return
+        }
         let server: EmberServer
         do {
             server = try EmberServer(configuration: config)
@@ -128,5 +142,28 @@ public struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("ember: error: \(error)\n".utf8))
             throw ExitCode(1)
         }
+    }
+
+    /// Runs `model` on batches of `batch` raw examples (values spread over the model's input range) for `seconds`
+    /// after a short warm-up, through ``ServedModel/predict(_:count:)`` as the batcher does; prints one line.
+    static func measure(_ model: ServedModel, batch: Int, seconds: Double) throws {
+        var rng = UInt64(0x9E37_79B9_7F4A_7C15)
+        let top = Float(model.pixelMax)
+        let values = (0..<(batch * model.featureCount)).map { _ -> Float in
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            let u = Float(rng >> 40) / Float(1 << 24)
+            return model.byteImages || model.pixelMax > 1 ? (u * top).rounded() : u
+        }
+        let warm = Date().addingTimeInterval(Swift.min(1, seconds / 5))
+        while Date() < warm { _ = try model.predict(values, count: batch) }
+        let start = Date()
+        var examples = 0
+        while Date().timeIntervalSince(start) < seconds {
+            _ = try model.predict(values, count: batch)
+            examples += batch
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        print("ember serve --measure-inference: \(model.name): \(examples) examples in batches of \(batch) in "
+              + String(format: "%.2f s: %.0f examples/s", elapsed, Double(examples) / elapsed))
     }
 }
