@@ -18,6 +18,9 @@ public struct BatchingOptions: Sendable, Equatable {
     public var maxQueue = 256
     /// How long a request may wait for its answer (queue plus inference) before it gets 504.
     public var requestTimeout: Double = 30
+    /// Threads Ember's kernels use for one batch; nil: the process-wide setting (`EMBER_NUM_THREADS`, default all
+    /// cores). The server's event loops need CPU too: see `ember serve --threads`.
+    public var threads: Int? = nil
 
     /// The defaults: batches of up to 64, 5 ms delay under load, 256 queued requests, 30 s timeout.
     public init() {}
@@ -239,12 +242,12 @@ public final class Batcher: @unchecked Sendable {
         do {
             let predictions: [Prediction]
             if batch.count == 1 {
-                predictions = try model.predict(batch[0].values, count: examples)
+                predictions = try model.predict(batch[0].values, count: examples, threads: options.threads)
             } else {
                 var values: [Float] = []
                 values.reserveCapacity(examples * model.featureCount)
                 for p in batch { values.append(contentsOf: p.values) }
-                predictions = try model.predict(values, count: examples)
+                predictions = try model.predict(values, count: examples, threads: options.threads)
             }
             var offset = 0
             for p in batch {

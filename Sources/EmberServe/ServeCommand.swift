@@ -56,6 +56,10 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request body in bytes; larger ones get HTTP 413.")
     public var maxBodyBytes = 16 << 20
 
+    /// Kernel threads per batch.
+    @Option(help: "Threads Ember's kernels use for one batch (default: all cores, or EMBER_NUM_THREADS). The HTTP event loops share the cores with them.")
+    public var threads: Int?
+
     /// Log level.
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     public var logLevel = "info"
@@ -81,6 +85,7 @@ public struct ServeCommand: AsyncParsableCommand {
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024, got \(maxBodyBytes)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical, got \(logLevel)") }
         guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text, got \(logFormat)") }
+        if let t = threads { guard (1...256).contains(t) else { throw ValidationError("--threads must be in 1...256, got \(t)") } }
         if let m = measureInference { guard m.isFinite, m > 0, m <= 3600 else { throw ValidationError("--measure-inference must be in (0, 3600] seconds, got \(m)") } }
         guard sagemaker || !models.isEmpty else { throw ValidationError("give at least one run directory (or --sagemaker)") }
     }
@@ -111,13 +116,14 @@ public struct ServeCommand: AsyncParsableCommand {
         config.batching.maxDelay = maxDelayMs / 1000
         config.batching.maxQueue = maxQueue
         config.batching.requestTimeout = timeoutMs / 1000
+        config.batching.threads = threads
         config.maxBodyBytes = maxBodyBytes
         config.handleSignals = true
         // Test hook (the SIGTERM test): hold every batch until graceful shutdown begins.
         config.holdBatchesUntilShutdown = ProcessInfo.processInfo.environment["EMBER_SERVE_TEST_HOLD_BATCHES"] == "1"
         if let seconds = measureInference {
             do {
-                for path in paths { try Self.measure(ServedModel(path: path), batch: maxBatch, seconds: seconds) }
+                for path in paths { try Self.measure(ServedModel(path: path), batch: maxBatch, seconds: seconds, threads: threads) }
             } catch {
                 FileHandle.standardError.write(Data("ember: error: \(error)\n".utf8))
                 throw ExitCode(1)
@@ -146,7 +152,7 @@ public struct ServeCommand: AsyncParsableCommand {
 
     /// Runs `model` on batches of `batch` raw examples (values spread over the model's input range) for `seconds`
     /// after a short warm-up, through ``ServedModel/predict(_:count:)`` as the batcher does; prints one line.
-    static func measure(_ model: ServedModel, batch: Int, seconds: Double) throws {
+    static func measure(_ model: ServedModel, batch: Int, seconds: Double, threads: Int?) throws {
         var rng = UInt64(0x9E37_79B9_7F4A_7C15)
         let top = Float(model.pixelMax)
         let values = (0..<(batch * model.featureCount)).map { _ -> Float in
@@ -155,15 +161,15 @@ public struct ServeCommand: AsyncParsableCommand {
             return model.byteImages || model.pixelMax > 1 ? (u * top).rounded() : u
         }
         let warm = Date().addingTimeInterval(Swift.min(1, seconds / 5))
-        while Date() < warm { _ = try model.predict(values, count: batch) }
+        while Date() < warm { _ = try model.predict(values, count: batch, threads: threads) }
         let start = Date()
         var examples = 0
         while Date().timeIntervalSince(start) < seconds {
-            _ = try model.predict(values, count: batch)
+            _ = try model.predict(values, count: batch, threads: threads)
             examples += batch
         }
         let elapsed = Date().timeIntervalSince(start)
-        print("ember serve --measure-inference: \(model.name): \(examples) examples in batches of \(batch) in "
+        print("ember serve --measure-inference: \(model.name): \(examples) examples in batches of \(batch) on \(threads ?? Threading.threads) threads in "
               + String(format: "%.2f s: %.0f examples/s", elapsed, Double(examples) / elapsed))
     }
 }
