@@ -4,8 +4,9 @@
 For each model (the default digits CNN and a digits MLP, trained here once into --runs):
   1. latency: one request at a time over one keep-alive connection (http.client), --warmup requests, then
      --requests timed ones; p50/p90/p99/max, repeated --repeat times (the machine is shared: state the spread);
-  2. load: wrk for --seconds at --connections connections, one example per request (JSON, KServe v2 infer);
-     requests/s, latency percentiles, non-2xx count, and the server's RSS before and after;
+  2. load: wrk for --seconds at --connections connections, one example per request (JSON, KServe v2 infer),
+     after 5 s of warm-up at the same connection count; requests/s, latency percentiles, non-2xx count, and the
+     server's RSS before and after;
   3. in-process batched inference in the same conditions (same binary, same threads, same batch size as the
      server's --max-batch): `ember serve RUN --measure-inference S`, examples/s.
 
@@ -158,7 +159,9 @@ def main():
         if not a.skip_load:
             s = Server(a.ember, run, extra)
             try:
-                wrk(s.port, model, body, 2, 8, 1)  # warm-up
+                # Warm-up at the full connection count: the first seconds at 64 connections grow RSS by ~20 MB
+                # (connection buffers, the allocator's cache for batches of up to 64); growth is measured after it.
+                wrk(s.port, model, body, 5, a.connections, a.wrk_threads)
                 before = s.rss_mb()
                 w = wrk(s.port, model, body, a.seconds, a.connections, a.wrk_threads)
                 after = s.rss_mb()
