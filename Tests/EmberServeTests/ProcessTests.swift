@@ -125,7 +125,10 @@ struct ProcessTests {
         #expect(rssAfter < rssBefore + 256 * 1024, "RSS grew from \(rssBefore) KiB to \(rssAfter) KiB")
         print("serve load test: \(run.stdout.split(separator: "\n").filter { $0.contains("Requests/sec") || $0.contains("requests in") }.joined(separator: "; ")); RSS \(rssBefore) -> \(rssAfter) KiB")
         let m = try await http("GET", p.base + "/metrics").text
-        #expect(!m.contains(#"status="5"#) && !m.contains(#"status="4"#))
+        // No error answers; only 499 may appear: wrk hangs up when its time is over, and requests still queued
+        // then are dropped uncomputed (their clients are gone; nobody receives the status).
+        let errors = m.split(separator: "\n").filter { $0.hasPrefix("ember_requests_total{") && ($0.contains(#"status="5"#) || $0.contains(#"status="4"#)) && !$0.contains(#"status="499""#) }
+        #expect(errors.isEmpty, "\(errors)")
     }
 }
 
