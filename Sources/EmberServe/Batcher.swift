@@ -2,17 +2,27 @@ import EmberCLI
 import Foundation
 
 /// Dynamic batching settings.
+///
+/// A request that finds its model idle (no batch running, nothing queued) runs at once, alone: an idle server adds
+/// no batching delay. Requests that arrive while a batch runs wait in the queue; when the model is free again they
+/// run together, up to ``maxBatch`` examples. If fewer than ``maxBatch`` examples are waiting then, the batch waits
+/// for more until its oldest request has been queued ``maxDelay`` (it never waits when that time has already passed,
+/// and never with `maxDelay` 0). This is Triton's `max_queue_delay_microseconds` applied only under load.
 public struct BatchingOptions: Sendable, Equatable {
     /// The most examples run together in one forward pass (a single larger request still runs, alone).
     public var maxBatch = 64
-    /// How long the first queued request waits for others before its batch runs.
+    /// How long a partial batch that formed while the model was busy may wait for more requests, counted from its
+    /// oldest request's arrival. Never applies to a request that finds the model idle.
     public var maxDelay: Double = 0.005
     /// The most requests waiting per model; past it requests get 429 with `Retry-After`.
     public var maxQueue = 256
     /// How long a request may wait for its answer (queue plus inference) before it gets 504.
     public var requestTimeout: Double = 30
+    /// Threads Ember's kernels use for one batch; nil: the process-wide setting (`EMBER_NUM_THREADS`, default all
+    /// cores). The server's event loops need CPU too: see `ember serve --threads`.
+    public var threads: Int? = nil
 
-    /// The defaults: batches of up to 64, 5 ms delay, 256 queued requests, 30 s timeout.
+    /// The defaults: batches of up to 64, 5 ms delay under load, 256 queued requests, 30 s timeout.
     public init() {}
 }
 
@@ -24,20 +34,51 @@ public protocol BatchObserver: Sendable {
     func queueDepth(model: String, depth: Int)
 }
 
-/// Queues requests for one model and runs them together: a request waits at most `maxDelay` for others, up to
-/// `maxBatch` examples, then one forward pass answers all of them.
+/// A test hook that holds batches back: while it is closed, no batcher sharing it takes a batch from its queue
+/// (requests stay queued, visible in `ember_queue_depth`, and still expire, get 429 past the queue bound, or are
+/// dropped when their client leaves). Tests use it instead of waiting on timing; a server has none unless
+/// ``ServeConfiguration/holdBatchesUntilShutdown`` is set (the `EMBER_SERVE_TEST_HOLD_BATCHES=1` environment
+/// variable of `ember serve`, which the SIGTERM test sets) or a test passes one in.
+public final class BatchGate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var isOpen: Bool
+    private var watchers: [() -> Void] = []
+
+    /// A gate, closed unless `open`.
+    public init(open: Bool = false) { isOpen = open }
+
+    /// Lets batches run (now and from now on).
+    public func open() {
+        condition.lock()
+        isOpen = true
+        let w = watchers
+        condition.broadcast()
+        condition.unlock()
+        for f in w { f() }
+    }
+
+    /// Whether batches may run.
+    var opened: Bool { condition.withLock { isOpen } }
+
+    /// Calls `wake` when the gate opens (a batcher waits on its own condition and re-checks ``opened``).
+    func watch(_ wake: @escaping () -> Void) { condition.withLock { watchers.append(wake) } }
+}
+
+/// Queues requests for one model and runs them together (see ``BatchingOptions`` for when a batch runs).
 ///
 /// The forward passes run on the batcher's own thread, never on the server's event loops or Swift's cooperative
 /// thread pool, so a long batch does not stall request handling. The queue is bounded (``ServeError`` 429 when it
 /// is full) and each request has a deadline (504 when it passes, whether the request was still queued or running).
-/// ``finish()`` lets the queue drain and then ends the thread: a model replaced on reload answers every request it
-/// accepted.
+/// A queued request whose deadline passed, or whose client went away (its connection closed), leaves the queue
+/// and is never computed. ``finish()`` lets the queue drain and then ends the thread: a model replaced on reload
+/// answers every request it accepted.
 public final class Batcher: @unchecked Sendable {
     /// The model it runs.
     public let model: ServedModel
     /// Its settings.
     public let options: BatchingOptions
     private let observer: (any BatchObserver)?
+    private let gate: BatchGate?
     private let condition = NSCondition()
     private var queue: [Pending] = []      // guarded by `condition`
     private var queuedExamples = 0          // guarded by `condition`
@@ -46,27 +87,30 @@ public final class Batcher: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let timer: any DispatchSourceTimer
 
-    /// A batcher for `model`; its thread starts at once.
-    public init(model: ServedModel, options: BatchingOptions, observer: (any BatchObserver)? = nil) {
+    /// A batcher for `model`; its thread starts at once. A closed `gate` holds its batches back (tests only).
+    public init(model: ServedModel, options: BatchingOptions, observer: (any BatchObserver)? = nil, gate: BatchGate? = nil) {
         self.model = model
         self.options = options
         self.observer = observer
+        self.gate = gate
         timer = DispatchSource.makeTimerSource(queue: .global())
         let tick = Swift.min(Swift.max(options.requestTimeout / 20, 0.001), 0.1)
         timer.schedule(deadline: .now() + tick, repeating: tick, leeway: .milliseconds(1))
-        timer.setEventHandler { [weak self] in self?.expire() }
+        timer.setEventHandler { [weak self] in self?.sweep() }
         timer.resume()
+        gate?.watch { [weak self] in self?.wake() }
         let thread = Thread { [self] in self.loop() }
         thread.name = "ember-batch-\(model.name)"
         thread.stackSize = 8 << 20
         thread.start()
     }
 
-    /// Predictions for `count` raw examples (`values` holds `count * featureCount` floats).
+    /// Predictions for `count` raw examples (`values` holds `count * featureCount` floats). `clientGone` tells
+    /// whether the client stopped waiting (its connection closed); such a request leaves the queue uncomputed.
     /// - Throws: ``ServeError`` 429 when the queue is full, 503 when the batcher is shutting down, 504 past the
-    ///   deadline, 500 when the model fails.
-    public func predict(_ values: [Float], count: Int) async throws -> [Prediction] {
-        let pending = Pending(values: values, count: count, deadline: Date().addingTimeInterval(options.requestTimeout))
+    ///   deadline, 499 when the client went away, 500 when the model fails.
+    public func predict(_ values: [Float], count: Int, clientGone: (@Sendable () -> Bool)? = nil) async throws -> [Prediction] {
+        let pending = Pending(values: values, count: count, deadline: Date().addingTimeInterval(options.requestTimeout), clientGone: clientGone)
         return try await withCheckedThrowingContinuation { (c: CheckedContinuation<[Prediction], any Error>) in
             pending.set(c)
             condition.lock()
@@ -85,33 +129,46 @@ public final class Batcher: @unchecked Sendable {
             queuedExamples += count
             // Gauge updates under the lock, so that they land in order.
             observer?.queueDepth(model: model.name, depth: queue.count)
-            condition.signal()
+            condition.broadcast()
             condition.unlock()
         }
     }
 
-    /// Answers 504 to every request past its deadline, queued or running. Called by one repeating timer per
-    /// batcher (a timer per request would hold tens of thousands of timers under load).
-    private func expire() {
+    /// Answers 504 to every request past its deadline, queued or running, and drops queued requests whose client
+    /// went away. Called by one repeating timer per batcher (a timer per request would hold tens of thousands of
+    /// timers under load).
+    private func sweep() {
         let now = Date()
         condition.lock()
         let late = (queue + running).filter { $0.deadline <= now }
-        if !late.isEmpty {
-            queue.removeAll { $0.deadline <= now }
+        let gone = queue.filter { $0.deadline > now && $0.isClientGone }
+        if !late.isEmpty || !gone.isEmpty {
+            queue.removeAll { $0.deadline <= now || $0.isClientGone }
             queuedExamples = queue.reduce(0) { $0 + $1.count }
+            observer?.queueDepth(model: model.name, depth: queue.count)
+            condition.broadcast()
         }
-        if !late.isEmpty { observer?.queueDepth(model: model.name, depth: queue.count) }
         condition.unlock()
-        guard !late.isEmpty else { return }
-        let e = ServeError(504, "no answer within the request timeout of \(formatSeconds(options.requestTimeout))")
-        for p in late { p.complete(.failure(e)) }
+        if !late.isEmpty {
+            let e = ServeError(504, "no answer within the request timeout of \(formatSeconds(options.requestTimeout))")
+            for p in late { p.complete(.failure(e)) }
+        }
+        for p in gone { p.complete(.failure(Self.clientGoneError)) }
+    }
+
+    static let clientGoneError = ServeError(499, "the client closed the connection before its batch ran")
+
+    private func wake() {
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// Stops taking requests, answers those already queued, then ends the thread; returns when it has.
     public func finish() {
         condition.lock()
         stopping = true
-        condition.signal()
+        condition.broadcast()
         condition.unlock()
         finished.wait()
     }
@@ -123,35 +180,57 @@ public final class Batcher: @unchecked Sendable {
         return queue.count
     }
 
+    /// Waits (blocking the calling thread) until `depth` requests are queued, at most `timeout` seconds; whether
+    /// they were. For tests, with a ``BatchGate``: it replaces sleeping for requests to arrive.
+    func waitUntilQueued(_ depth: Int, timeout: Double) -> Bool {
+        let until = Date().addingTimeInterval(timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.count != depth {
+            if !condition.wait(until: until) { return queue.count == depth }
+        }
+        return true
+    }
 
     private func loop() {
+        var afterBatch = false   // whether the model just ran a batch (so what is queued arrived while it was busy)
         while true {
             condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
+            if queue.isEmpty { afterBatch = false }
+            while (queue.isEmpty || gate?.opened == false) && !stopping { condition.wait() }
             if queue.isEmpty && stopping {
                 condition.unlock()
                 timer.cancel()
                 finished.signal()
                 return
             }
-            // Wait for more requests: up to maxDelay after the first one arrived, or until the batch is full.
-            let until = queue[0].arrival.addingTimeInterval(options.maxDelay)
-            while queuedExamples < options.maxBatch && !stopping && !queue.isEmpty && Date() < until {
-                _ = condition.wait(until: until)
+            // Requests that queued up during the last batch may wait for company: until the oldest has waited
+            // maxDelay, or the batch is full. A request that found the model idle runs at once.
+            if afterBatch {
+                let until = queue[0].arrival.addingTimeInterval(options.maxDelay)
+                while queuedExamples < options.maxBatch && !stopping && !queue.isEmpty && Date() < until {
+                    _ = condition.wait(until: until)
+                }
+                if queue.isEmpty { condition.unlock(); continue }
             }
             var batch: [Pending] = []
             var examples = 0
+            var gone: [Pending] = []
             while let next = queue.first, batch.isEmpty || examples + next.count <= options.maxBatch {
-                batch.append(queue.removeFirst())
-                examples += next.count
+                queue.removeFirst()
                 queuedExamples -= next.count
+                if next.isClientGone { gone.append(next); continue }
+                batch.append(next)
+                examples += next.count
             }
             running = batch
             observer?.queueDepth(model: model.name, depth: queue.count)
             condition.unlock()
+            for p in gone { p.complete(.failure(Self.clientGoneError)) }
             run(batch.filter { !$0.isDone })
             condition.lock()
             running = []
+            afterBatch = true
             condition.unlock()
         }
     }
@@ -160,11 +239,16 @@ public final class Batcher: @unchecked Sendable {
         guard !batch.isEmpty else { return }
         let start = Date()
         let examples = batch.reduce(0) { $0 + $1.count }
-        var values: [Float] = []
-        values.reserveCapacity(examples * model.featureCount)
-        for p in batch { values.append(contentsOf: p.values) }
         do {
-            let predictions = try model.predict(values, count: examples)
+            let predictions: [Prediction]
+            if batch.count == 1 {
+                predictions = try model.predict(batch[0].values, count: examples, threads: options.threads)
+            } else {
+                var values: [Float] = []
+                values.reserveCapacity(examples * model.featureCount)
+                for p in batch { values.append(contentsOf: p.values) }
+                predictions = try model.predict(values, count: examples, threads: options.threads)
+            }
             var offset = 0
             for p in batch {
                 var mine = Array(predictions[offset..<(offset + p.count)])
@@ -186,14 +270,16 @@ final class Pending: @unchecked Sendable {
     let count: Int
     let arrival = Date()
     let deadline: Date
+    private let clientGone: (@Sendable () -> Bool)?
     private let lock = NSLock()
     private var continuation: CheckedContinuation<[Prediction], any Error>?
     private var done = false
 
-    init(values: [Float], count: Int, deadline: Date) {
+    init(values: [Float], count: Int, deadline: Date, clientGone: (@Sendable () -> Bool)? = nil) {
         self.values = values
         self.count = count
         self.deadline = deadline
+        self.clientGone = clientGone
     }
 
     func set(_ c: CheckedContinuation<[Prediction], any Error>) {
@@ -207,6 +293,9 @@ final class Pending: @unchecked Sendable {
         defer { lock.unlock() }
         return done
     }
+
+    /// Whether the client stopped waiting for this answer.
+    var isClientGone: Bool { clientGone?() ?? false }
 
     /// Resumes the waiting request; false when it was already answered (a timeout raced the batch).
     @discardableResult

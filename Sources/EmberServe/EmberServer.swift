@@ -22,6 +22,12 @@ public struct ServeConfiguration: Sendable {
     /// Whether SIGTERM/SIGINT shut down gracefully and SIGHUP reloads the models (the command line's setting;
     /// in-process tests leave signals alone).
     public var handleSignals = false
+    /// A test hook: hold every batch back until graceful shutdown begins (so a test can send SIGTERM while a request
+    /// is certainly in flight). `ember serve` sets it from the environment variable `EMBER_SERVE_TEST_HOLD_BATCHES=1`;
+    /// never set it in production.
+    public var holdBatchesUntilShutdown = false
+    /// A test hook: a gate that holds batches back while closed (see ``BatchGate``); nil in production.
+    public var gate: BatchGate? = nil
 
     /// A configuration serving `modelPaths` on 127.0.0.1:8080.
     public init(modelPaths: [String]) { self.modelPaths = modelPaths }
@@ -49,26 +55,30 @@ public final class EmberServer: Sendable {
     /// Loads the models (failing early, before anything listens, on a directory that holds none).
     public init(configuration: ServeConfiguration, logger: Logger = Logger(label: "ember.serve")) throws {
         guard !configuration.modelPaths.isEmpty else { throw ServeError(400, "no run directory to serve") }
-        self.configuration = configuration
         self.logger = logger
         let metrics = ServeMetrics()
         self.metrics = metrics
-        registry = try ModelRegistry(paths: configuration.modelPaths, options: configuration.batching, observer: metrics, logger: logger,
+        var configuration = configuration
+        if configuration.holdBatchesUntilShutdown && configuration.gate == nil { configuration.gate = BatchGate(open: false) }
+        self.configuration = configuration
+        registry = try ModelRegistry(paths: configuration.modelPaths, options: configuration.batching, observer: metrics, gate: configuration.gate, logger: logger,
                                      onLoad: { metrics.modelLoaded($0) })
     }
 
     /// Serves until cancelled or (with `handleSignals`) until SIGTERM/SIGINT; `onRunning` gets the bound port.
     /// Returns after in-flight requests were answered and the batchers drained.
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let router = Router()
+        let router = Router(context: ServeContext.self)
         routes(router)
         let logger = self.logger
         let app = Application(router: router,
+                              server: .http1(configuration: .init(additionalChannelHandlers: [HangupDetector()])),
                               configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ember"),
                               onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
                               logger: logger)
         var services: [any Service] = [app]
         if configuration.handleSignals { services.append(ReloadOnHangup(registry: registry, logger: logger)) }
+        if configuration.holdBatchesUntilShutdown, let gate = configuration.gate { services.append(OpenGateOnShutdown(gate: gate)) }
         let group = ServiceGroup(configuration: .init(services: services,
                                                       gracefulShutdownSignals: configuration.handleSignals ? [.sigterm, .sigint] : [],
                                                       logger: logger))
@@ -85,7 +95,7 @@ public final class EmberServer: Sendable {
 
     // MARK: routes
 
-    func routes(_ router: Router<BasicRequestContext>) {
+    func routes(_ router: Router<ServeContext>) {
         router.get("/") { _, _ in self.html(Page.html(models: self.registry.models)) }
         router.get("/v2/health/live") { _, _ in self.json(.object([("live", .bool(true))])) }
         router.get("/v2/health/ready") { _, _ in self.json(.object([("ready", .bool(true))])) }
@@ -101,12 +111,12 @@ public final class EmberServer: Sendable {
                 await self.answer("ready", context) { model in self.json(.object([("name", .string(model.name)), ("ready", .bool(true))])) }
             }
             router.post(RouterPath(prefix + "/infer")) { request, context in
-                await self.answer("infer", context) { model in try await self.infer(request, model: model) }
+                await self.answer("infer", context) { model in try await self.infer(request, model: model, channel: context.channel) }
             }
         }
         router.get("/ping") { _, _ in Response(status: .ok) }
         router.post("/invocations") { request, context in
-            await self.answer("invocations", context, model: self.registry.names.first) { model in try await self.invocations(request, model: model) }
+            await self.answer("invocations", context, model: self.registry.names.first) { model in try await self.invocations(request, model: model, channel: context.channel) }
         }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -119,7 +129,7 @@ public final class EmberServer: Sendable {
 
     /// Runs `body` for the model named in the path (or `model`), turning every error into a JSON error response,
     /// and records the request's metrics and log line.
-    func answer(_ endpoint: String, _ context: BasicRequestContext, model fixed: String? = nil,
+    func answer(_ endpoint: String, _ context: ServeContext, model fixed: String? = nil,
                 _ body: (ServedModel) async throws -> Response) async -> Response {
         let start = ContinuousClock.now
         let name = fixed ?? context.parameters.get("model") ?? ""
@@ -161,7 +171,7 @@ public final class EmberServer: Sendable {
     static let headerLength = HTTPField.Name("Inference-Header-Content-Length")!
     static let retryAfter = HTTPField.Name("Retry-After")!
 
-    func infer(_ request: Request, model: ServedModel) async throws -> Response {
+    func infer(_ request: Request, model: ServedModel, channel: (any Channel)? = nil) async throws -> Response {
         let bytes = try await body(request)
         var headerLength: Int? = nil
         if let h = request.headers[Self.headerLength] {
@@ -172,7 +182,7 @@ public final class EmberServer: Sendable {
         }
         let decoded = try InferenceProtocol.decode(bytes, headerLength: headerLength, model: model)
         let batcher = try registry.batcher(model.name)
-        let predictions = try await batcher.predict(decoded.values, count: decoded.count)
+        let predictions = try await batcher.predict(decoded.values, count: decoded.count, clientGone: Self.clientGone(channel))
         let encoded = InferenceProtocol.encode(predictions, request: decoded, model: batcher.model)
         var headers: HTTPFields = [.contentType: "application/json"]
         if let n = encoded.headerLength {
@@ -182,13 +192,18 @@ public final class EmberServer: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: encoded.body)))
     }
 
-    func invocations(_ request: Request, model: ServedModel) async throws -> Response {
+    func invocations(_ request: Request, model: ServedModel, channel: (any Channel)? = nil) async throws -> Response {
         let bytes = try await body(request)
         let decoded = try SageMaker.decode(bytes, contentType: request.headers[.contentType], model: model)
         let batcher = try registry.batcher(model.name)
-        let predictions = try await batcher.predict(decoded.values, count: decoded.count)
+        let predictions = try await batcher.predict(decoded.values, count: decoded.count, clientGone: Self.clientGone(channel))
         let (text, type) = SageMaker.encode(predictions, model: batcher.model, accept: request.headers[.accept])
         return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// Whether the client behind `channel` hung up (see ``HangupDetector``).
+    static func clientGone(_ channel: (any Channel)?) -> (@Sendable () -> Bool)? {
+        channel.map { HangupDetector.hungUp($0) }
     }
 
     func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
@@ -204,6 +219,31 @@ public final class EmberServer: Sendable {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let r = e.retryAfter { headers[Self.retryAfter] = String(r) }
         return Response(status: HTTPResponse.Status(code: e.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: e.body)))
+    }
+}
+
+/// The request context: Hummingbird's basic context plus the connection, so that a request whose client hung up can
+/// leave the batch queue.
+public struct ServeContext: RequestContext {
+    /// Hummingbird's per-request storage.
+    public var coreContext: CoreRequestContextStorage
+    /// The request's connection.
+    public let channel: any Channel
+
+    /// A context for a request arriving on `source.channel`.
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
+/// Opens the test gate when graceful shutdown begins (``ServeConfiguration/holdBatchesUntilShutdown``).
+struct OpenGateOnShutdown: Service {
+    let gate: BatchGate
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        gate.open()
     }
 }
 

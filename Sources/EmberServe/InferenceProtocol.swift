@@ -40,7 +40,7 @@ public enum InferenceProtocol {
         }
         let header: JSONValue
         do {
-            header = try JSONValue.parse(Data(body[0..<jsonEnd]))
+            header = try body.withUnsafeBytes { try FastJSON.parse(UnsafeRawBufferPointer(rebasing: $0[0..<jsonEnd])) }
         } catch {
             throw ServeError.badRequest("", "the request body is not valid JSON\(headerLength != nil ? " (its first \(jsonEnd) bytes, per Inference-Header-Content-Length)" : "")")
         }
@@ -192,57 +192,73 @@ public enum InferenceProtocol {
         public var headerLength: Int?
     }
 
-    /// The response to `request` from `model`'s predictions.
+    /// The response to `request` from `model`'s predictions. The JSON is written straight to bytes (the same text
+    /// as rendering a ``JSONValue``, with FP32 data written as the shortest decimal that reads back as the same
+    /// 32-bit float); this runs once per request, so it avoids building a tree of values first.
     public static func encode(_ predictions: [Prediction], request: Request, model: ServedModel) -> Response {
         let n = predictions.count
-        var tensors: [JSONValue] = []
+        var json = JSONBytes()
         var binary: [UInt8] = []
-        for out in request.outputs {
+        json.raw("{\"model_name\":")
+        json.string(model.name)
+        json.raw(",\"model_version\":\"1\"")
+        if let id = request.id {
+            json.raw(",\"id\":")
+            json.string(id)
+        }
+        json.raw(",\"outputs\":[")
+        for (o, out) in request.outputs.enumerated() {
             let spec = model.outputs.first { $0.name == out.name }!
-            var shape = [n]
-            var numbers: [Double] = []
-            var strings: [String] = []
+            if o > 0 { json.raw(",") }
+            json.raw("{\"name\":")
+            json.string(out.name)
+            json.raw(",\"datatype\":")
+            json.string(spec.datatype.rawValue)
+            json.raw(",\"shape\":[")
+            let k: Int
             switch out.name {
-            case "probabilities":
-                shape = [n, model.saved.classes.count]
-                for p in predictions { numbers.append(contentsOf: p.probabilities) }
-            case "label": numbers = predictions.map { Double($0.label ?? 0) }
-            case "class": strings = predictions.map { $0.className ?? "" }
-            default:  // values
-                let k = predictions.first?.values.count ?? spec.shape.last ?? 1
-                shape = [n, k]
-                for p in predictions { numbers.append(contentsOf: p.values) }
+            case "probabilities": k = model.classes.count
+            case "values": k = predictions.first?.values.count ?? spec.shape.last ?? 1
+            default: k = 0
             }
-            var members: [(String, JSONValue)] = [("name", .string(out.name)), ("datatype", .string(spec.datatype.rawValue)),
-                                                  ("shape", .array(shape.map { .number(Double($0)) }))]
+            json.int(n)
+            if k > 0 || out.name == "probabilities" || out.name == "values" { json.raw(","); json.int(k) }
+            json.raw("]")
             if out.binary {
                 let start = binary.count
-                switch spec.datatype {
-                case .fp32: for v in numbers { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { binary.append(contentsOf: $0) } }
-                case .int64: for v in numbers { withUnsafeBytes(of: Int64(v).littleEndian) { binary.append(contentsOf: $0) } }
+                switch out.name {
+                case "probabilities":
+                    for p in predictions { for v in p.probabilities { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { binary.append(contentsOf: $0) } } }
+                case "values":
+                    for p in predictions { for v in p.values { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { binary.append(contentsOf: $0) } } }
+                case "label":
+                    for p in predictions { withUnsafeBytes(of: Int64(p.label ?? 0).littleEndian) { binary.append(contentsOf: $0) } }
                 default:  // BYTES: each element is a 4-byte little-endian length and the UTF-8 bytes
-                    for s in strings {
-                        let u = Array(s.utf8)
+                    for p in predictions {
+                        let u = Array((p.className ?? "").utf8)
                         withUnsafeBytes(of: UInt32(u.count).littleEndian) { binary.append(contentsOf: $0) }
                         binary.append(contentsOf: u)
                     }
                 }
-                members.append(("parameters", .object([("binary_data_size", .number(Double(binary.count - start)))])))
-            } else if spec.datatype == .bytes {
-                members.append(("data", .array(strings.map { .string($0) })))
-            } else if spec.datatype == .fp32 {
-                members.append(("data", .array(numbers.map { .number(Double(Float($0))) })))
+                json.raw(",\"parameters\":{\"binary_data_size\":")
+                json.int(binary.count - start)
+                json.raw("}}")
             } else {
-                members.append(("data", .array(numbers.map { .number($0) })))
+                json.raw(",\"data\":[")
+                var first = true
+                func sep() { if first { first = false } else { json.raw(",") } }
+                switch out.name {
+                case "probabilities": for p in predictions { for v in p.probabilities { sep(); json.float(Float(v)) } }
+                case "values": for p in predictions { for v in p.values { sep(); json.float(Float(v)) } }
+                case "label": for p in predictions { sep(); json.int(p.label ?? 0) }
+                default: for p in predictions { sep(); json.string(p.className ?? "") }
+                }
+                json.raw("]}")
             }
-            tensors.append(.object(members))
         }
-        var top: [(String, JSONValue)] = [("model_name", .string(model.name)), ("model_version", .string("1"))]
-        if let id = request.id { top.append(("id", .string(id))) }
-        top.append(("outputs", .array(tensors)))
-        let json = Array(JSONValue.object(top).rendered(pretty: false).utf8)
-        if binary.isEmpty && !request.outputs.contains(where: \.binary) { return Response(body: json, headerLength: nil) }
-        return Response(body: json + binary, headerLength: json.count)
+        json.raw("]}")
+        if binary.isEmpty && !request.outputs.contains(where: \.binary) { return Response(body: json.bytes, headerLength: nil) }
+        return Response(body: json.bytes + binary, headerLength: json.bytes.count)
     }
 
     /// `GET /v2/models/{name}`: name, versions, platform, and the input and outputs with datatypes and shapes.

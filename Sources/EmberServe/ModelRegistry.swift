@@ -20,15 +20,18 @@ public final class ModelRegistry: @unchecked Sendable {
     private var order: [String] = []
     private let options: BatchingOptions
     private let observer: (any BatchObserver)?
+    private let gate: BatchGate?
     private let logger: Logger
     private let onLoad: @Sendable (ServedModel) -> Void
 
     /// Loads every directory in `paths`; model names come from the runs' saved names.
     /// - Throws: `CLIError` for a directory that does not hold a model, `ServeError` for two models of one name.
-    public init(paths: [String], options: BatchingOptions, observer: (any BatchObserver)? = nil, logger: Logger,
+    /// A closed `gate` holds every batcher's batches back (tests only; see ``BatchGate``).
+    public init(paths: [String], options: BatchingOptions, observer: (any BatchObserver)? = nil, gate: BatchGate? = nil, logger: Logger,
                 onLoad: @escaping @Sendable (ServedModel) -> Void = { _ in }) throws {
         self.options = options
         self.observer = observer
+        self.gate = gate
         self.logger = logger
         self.onLoad = onLoad
         for path in paths {
@@ -40,7 +43,7 @@ public final class ModelRegistry: @unchecked Sendable {
             onLoad(model)
             logger.info("model loaded", metadata: ["model": .string(model.name), "path": .string(path),
                                                    "seconds": .stringConvertible(model.loadSeconds)])
-            slots[model.name] = Slot(path: path, batcher: Batcher(model: model, options: options, observer: observer))
+            slots[model.name] = Slot(path: path, batcher: Batcher(model: model, options: options, observer: observer, gate: gate))
             order.append(model.name)
         }
     }
@@ -70,7 +73,7 @@ public final class ModelRegistry: @unchecked Sendable {
         for (name, path) in current {
             do {
                 let model = try ServedModel(path: path, name: name)
-                let fresh = Batcher(model: model, options: options, observer: observer)
+                let fresh = Batcher(model: model, options: options, observer: observer, gate: gate)
                 let old: Batcher? = lock.withLock {
                     let o = slots[name]?.batcher
                     slots[name]?.batcher = fresh

@@ -22,7 +22,7 @@ public enum SageMaker {
             return try csv(text, model: model)
         case "application/json", "application/jsonlines", "":
             let value: JSONValue
-            do { value = try JSONValue.parse(Data(body)) } catch { throw ServeError.badRequest("body", "not valid JSON") }
+            do { value = try FastJSON.parse(body) } catch { throw ServeError.badRequest("body", "not valid JSON") }
             return try json(value, model: model)
         case "application/x-npy", "application/npy":
             let array: NPYArray

@@ -12,7 +12,9 @@ public struct ServeCommand: AsyncParsableCommand {
         abstract: "Serve trained models over HTTP: Open Inference Protocol (KServe v2), SageMaker /invocations, /metrics and a page at /.",
         discussion: """
             Each run directory becomes /v2/models/NAME (NAME: the run's name). Inputs are raw examples as `ember predict` \
-            takes them; the saved preparation is applied. Requests are batched dynamically (--max-batch, --max-delay-ms). \
+            takes them; the saved preparation is applied. A request that finds its model idle runs at once; requests that \
+            arrive while a batch runs are batched together (up to --max-batch examples; such a partial batch waits for more \
+            until its oldest request has waited --max-delay-ms). \
             SIGTERM or Ctrl-C stops accepting connections, answers the requests in flight and exits 0; SIGHUP reloads every \
             model from its directory without dropping requests. With --sagemaker the model comes from $SM_MODEL_DIR (default \
             /opt/ml/model) and the server listens on 0.0.0.0:8080, as SageMaker's container contract asks.
@@ -39,7 +41,7 @@ public struct ServeCommand: AsyncParsableCommand {
     public var maxBatch = 64
 
     /// Batch delay.
-    @Option(help: "Most milliseconds a request waits for others to batch with.")
+    @Option(help: "Under load: most milliseconds a partial batch waits for more requests (counted from its oldest request). A request that finds the model idle never waits.")
     public var maxDelayMs = 5.0
 
     /// Queue limit.
@@ -54,6 +56,10 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request body in bytes; larger ones get HTTP 413.")
     public var maxBodyBytes = 16 << 20
 
+    /// Kernel threads per batch.
+    @Option(help: "Threads Ember's kernels use for one batch (default: EMBER_NUM_THREADS, else half the cores, at least 1: the HTTP event loops and the clients need the others).")
+    public var threads: Int?
+
     /// Log level.
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     public var logLevel = "info"
@@ -61,6 +67,10 @@ public struct ServeCommand: AsyncParsableCommand {
     /// Log format.
     @Option(help: "Log format: json (one object per line) or text.")
     public var logFormat = "json"
+
+    /// In-process measurement instead of serving.
+    @Option(help: ArgumentHelp("Measure in-process batched inference instead of serving: run each model for this many seconds in batches of --max-batch (no HTTP, same code as a served batch), print examples per second and exit.", valueName: "seconds"))
+    public var measureInference: Double?
 
     /// Parsed from the command line.
     public init() {}
@@ -75,6 +85,8 @@ public struct ServeCommand: AsyncParsableCommand {
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024, got \(maxBodyBytes)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical, got \(logLevel)") }
         guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text, got \(logFormat)") }
+        if let t = threads { guard (1...256).contains(t) else { throw ValidationError("--threads must be in 1...256, got \(t)") } }
+        if let m = measureInference { guard m.isFinite, m > 0, m <= 3600 else { throw ValidationError("--measure-inference must be in (0, 3600] seconds, got \(m)") } }
         guard sagemaker || !models.isEmpty else { throw ValidationError("give at least one run directory (or --sagemaker)") }
     }
 
@@ -104,8 +116,20 @@ public struct ServeCommand: AsyncParsableCommand {
         config.batching.maxDelay = maxDelayMs / 1000
         config.batching.maxQueue = maxQueue
         config.batching.requestTimeout = timeoutMs / 1000
+        config.batching.threads = Self.kernelThreads(threads)
         config.maxBodyBytes = maxBodyBytes
         config.handleSignals = true
+        // Test hook (the SIGTERM test): hold every batch until graceful shutdown begins.
+        config.holdBatchesUntilShutdown = ProcessInfo.processInfo.environment["EMBER_SERVE_TEST_HOLD_BATCHES"] == "1"
+        if let seconds = measureInference {
+            do {
+                for path in paths { try Self.measure(ServedModel(path: path), batch: maxBatch, seconds: seconds, threads: Self.kernelThreads(threads)) }
+            } catch {
+                FileHandle.standardError.write(Data("ember: error: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            return
+        }
         let server: EmberServer
         do {
             server = try EmberServer(configuration: config)
@@ -124,5 +148,37 @@ public struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("ember: error: \(error)\n".utf8))
             throw ExitCode(1)
         }
+    }
+
+    /// The kernel threads per batch: `--threads`, else nil (the process-wide setting) when `EMBER_NUM_THREADS` is
+    /// set, else half the cores. On a 2-core machine under load, 2 kernel threads served ~10% fewer requests than 1
+    /// (the kernel pool's workers spin and compete with the event loops).
+    static func kernelThreads(_ option: Int?) -> Int? {
+        if let option { return option }
+        if ProcessInfo.processInfo.environment["EMBER_NUM_THREADS"] != nil { return nil }
+        return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+    }
+
+    /// Runs `model` on batches of `batch` raw examples (values spread over the model's input range) for `seconds`
+    /// after a short warm-up, through ``ServedModel/predict(_:count:)`` as the batcher does; prints one line.
+    static func measure(_ model: ServedModel, batch: Int, seconds: Double, threads: Int?) throws {
+        var rng = UInt64(0x9E37_79B9_7F4A_7C15)
+        let top = Float(model.pixelMax)
+        let values = (0..<(batch * model.featureCount)).map { _ -> Float in
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            let u = Float(rng >> 40) / Float(1 << 24)
+            return model.byteImages || model.pixelMax > 1 ? (u * top).rounded() : u
+        }
+        let warm = Date().addingTimeInterval(Swift.min(1, seconds / 5))
+        while Date() < warm { _ = try model.predict(values, count: batch, threads: threads) }
+        let start = Date()
+        var examples = 0
+        while Date().timeIntervalSince(start) < seconds {
+            _ = try model.predict(values, count: batch, threads: threads)
+            examples += batch
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        print("ember serve --measure-inference: \(model.name): \(examples) examples in batches of \(batch) on \(threads ?? Threading.threads) threads in "
+              + String(format: "%.2f s: %.0f examples/s", elapsed, Double(examples) / elapsed))
     }
 }

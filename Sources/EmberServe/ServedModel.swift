@@ -28,6 +28,20 @@ public final class ServedModel: @unchecked Sendable {
         loadSeconds = Date().timeIntervalSince(start)
         loadedAt = Date()
         self.name = name ?? ServedModel.urlName(loaded.saved.name)
+        // Worked out once: each of these walks the saved architecture or preparation, and requests read them.
+        let saved = loaded.saved
+        rawShape = saved.input.rawShape
+        featureCount = saved.input.featureCount
+        byteImages = saved.input.byteImages
+        let k = saved.architecture.outputShape.reduce(1, *)
+        outputs = saved.task == .classification ? [("probabilities", .fp32, [-1, k]), ("label", .int64, [-1]), ("class", .bytes, [-1])]
+                                                : [("values", .fp32, [-1, k])]
+        var shapes = [rawShape]
+        if rawShape != [featureCount] { shapes.append([featureCount]) }
+        let prepared = saved.input.shape
+        if !shapes.contains(prepared), prepared.reduce(1, *) == featureCount { shapes.append(prepared) }
+        acceptedExampleShapes = shapes
+        classes = saved.classes
     }
 
     /// A name safe in a URL path segment: letters, digits, `.`, `_` and `-` (others become `-`).
@@ -40,11 +54,13 @@ public final class ServedModel: @unchecked Sendable {
     /// The saved model description.
     public var saved: SavedModel { loaded.saved }
     /// One raw example's shape (`[64]`, `[1, 28, 28]`).
-    public var rawShape: [Int] { saved.input.rawShape }
+    public let rawShape: [Int]
     /// Values per raw example.
-    public var featureCount: Int { saved.input.featureCount }
+    public let featureCount: Int
     /// Whether the model was trained on 8-bit pixel values (its input's natural datatype is then `UINT8`).
-    public var byteImages: Bool { saved.input.byteImages }
+    public let byteImages: Bool
+    /// The class names (classification).
+    public let classes: [String]
     /// The datatype announced for the input: `UINT8` for 8-bit images, else `FP32` (every numeric datatype is
     /// accepted and converted).
     public var inputDatatype: TensorDatatype { byteImages ? .uint8 : .fp32 }
@@ -53,23 +69,11 @@ public final class ServedModel: @unchecked Sendable {
 
     /// The outputs this model returns: `probabilities` (FP32 [N, classes]), `label` (INT64 [N]) and `class`
     /// (BYTES [N]) for classification; `values` (FP32 [N, outputs]) for regression.
-    public var outputs: [(name: String, datatype: TensorDatatype, shape: [Int])] {
-        let k = saved.architecture.outputShape.reduce(1, *)
-        if saved.task == .classification {
-            return [("probabilities", .fp32, [-1, k]), ("label", .int64, [-1]), ("class", .bytes, [-1])]
-        }
-        return [("values", .fp32, [-1, k])]
-    }
+    public let outputs: [(name: String, datatype: TensorDatatype, shape: [Int])]
 
     /// The trailing shapes accepted for a batch of examples: `rawShape`, the flat feature count, and the model's
     /// prepared shape when it holds the same values.
-    public var acceptedExampleShapes: [[Int]] {
-        var s = [rawShape]
-        if rawShape != [featureCount] { s.append([featureCount]) }
-        let prepared = saved.input.shape
-        if !s.contains(prepared), prepared.reduce(1, *) == featureCount { s.append(prepared) }
-        return s
-    }
+    public let acceptedExampleShapes: [[Int]]
 
     /// The number of examples in a tensor of `shape`, or a 400 naming `field` when the shape does not fit.
     func exampleCount(shape: [Int], field: String) throws -> Int {
@@ -81,9 +85,15 @@ public final class ServedModel: @unchecked Sendable {
 
     /// Predictions for `count` raw examples whose values (`count * featureCount` of them) lie in `values`, in order.
     /// Runs without recording gradients (``LoadedModel/outputs(raw:batchSize:)`` runs under `withoutGrad`).
-    public func predict(_ values: [Float], count: Int) throws -> [Prediction] {
+    /// `threads` sets the threads Ember's kernels use for it (nil: the process-wide setting).
+    public func predict(_ values: [Float], count: Int, threads: Int? = nil) throws -> [Prediction] {
         precondition(values.count == count * featureCount, "predict: \(values.count) values for \(count) examples of \(featureCount)")
         guard count > 0 else { return [] }
+        if let threads { return try Threading.withThreads(threads) { try predictLocked(values, count: count) } }
+        return try predictLocked(values, count: count)
+    }
+
+    private func predictLocked(_ values: [Float], count: Int) throws -> [Prediction] {
         lock.lock()
         defer { lock.unlock() }
         let raw = Tensor(values, shape: [count] + rawShape)

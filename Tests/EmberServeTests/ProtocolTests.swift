@@ -111,24 +111,83 @@ import EmberCLI
         #expect(try await post(url, json: inferJSON(row, shape: [1, 64])).status == 200)
     }
 
-    @Test func fullQueueGets429AndSlowRequestsGet504() async throws {
-        // A request waits 1.5 s for company: with room for one, the second is refused.
-        let s = try await LiveServer([runs.mlp]) { $0.batching.maxQueue = 1; $0.batching.maxDelay = 1.5; $0.batching.maxBatch = 1000 }
+    /// Waits (off the cooperative pool) until `n` requests are queued for `model`.
+    func queued(_ s: LiveServer, _ model: String, _ n: Int) async throws -> Bool {
+        let b = try s.server.registry.batcher(model)
+        return try await blocking { b.waitUntilQueued(n, timeout: 60) }
+    }
+
+    /// The value of a metric line starting with `prefix` (labels included), nil when absent.
+    func metric(_ text: String, _ prefix: String) -> Double? {
+        text.split(separator: "\n").first { $0.hasPrefix(prefix + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
+    @Test func idleModelAnswersWithoutWaitingForTheBatchDelay() async throws {
+        // A 10-minute batch delay: a request that finds the model idle must not wait for it (the client gives up
+        // after 60 s; the old batcher waited out the delay even when idle).
+        let s = try await LiveServer([runs.mlp]) { $0.batching.maxDelay = 600; $0.batching.maxBatch = 1000 }
+        defer { Task { await s.stop() } }
+        let body = inferJSON(Array(runs.digits.prefix(64)), shape: [1, 64])
+        for _ in 0..<3 {
+            let r = try await post(s.base + "/v2/models/digits-mlp/infer", json: body)
+            #expect(r.status == 200, "\(r.text)")
+        }
+        let m = try await http("GET", s.base + "/metrics").text
+        #expect(metric(m, #"ember_batch_size_count{model="digits-mlp"}"#) == 3)
+    }
+
+    @Test func fullQueueGets429() async throws {
+        // The gate holds batches back, so the first request certainly waits in the queue of one.
+        let gate = BatchGate()
+        let s = try await LiveServer([runs.mlp]) { $0.batching.maxQueue = 1; $0.gate = gate }
         defer { Task { await s.stop() } }
         let url = s.base + "/v2/models/digits-mlp/infer"
         let body = inferJSON(Array(runs.digits.prefix(64)), shape: [1, 64])
         async let first = post(url, json: body)
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await queued(s, "digits-mlp", 1))
         let second = try await post(url, json: body)
         #expect(second.status == 429 && second.header("Retry-After") == "1", "\(second.text)")
+        #expect((second.json["error"] as? String ?? "").contains("1 requests are already waiting"))
+        gate.open()
         #expect(try await first.status == 200)
+    }
 
-        let t = try await LiveServer([runs.mlp]) { $0.batching.maxDelay = 1.0; $0.batching.maxBatch = 1000; $0.batching.requestTimeout = 0.1 }
-        defer { Task { await t.stop() } }
-        let slow = try await post(t.base + "/v2/models/digits-mlp/infer", json: body)
-        #expect(slow.status == 504 && (slow.json["error"] as? String ?? "").contains("100 ms"), "\(slow.text)")
-        let metrics = try await http("GET", t.base + "/metrics").text
-        #expect(metrics.contains(#"ember_requests_total{model="digits-mlp",endpoint="infer",status="504"} 1"#), "\(metrics)")
+    @Test func requestPastItsDeadlineGets504AndIsNeverComputed() async throws {
+        let gate = BatchGate()
+        let s = try await LiveServer([runs.mlp]) { $0.batching.requestTimeout = 0.2; $0.gate = gate }
+        defer { Task { await s.stop() } }
+        let body = inferJSON(Array(runs.digits.prefix(64)), shape: [1, 64])
+        // Held in the queue past its 200 ms deadline.
+        let slow = try await post(s.base + "/v2/models/digits-mlp/infer", json: body)
+        #expect(slow.status == 504 && (slow.json["error"] as? String ?? "").contains("200 ms"), "\(slow.text)")
+        #expect(try s.server.registry.batcher("digits-mlp").depth == 0, "the late request left the queue")
+        gate.open()
+        // The next request runs; the late one never did: one forward pass of one example in all.
+        #expect(try await post(s.base + "/v2/models/digits-mlp/infer", json: body).status == 200)
+        let m = try await http("GET", s.base + "/metrics").text
+        #expect(m.contains(#"ember_requests_total{model="digits-mlp",endpoint="infer",status="504"} 1"#), "\(m)")
+        #expect(metric(m, #"ember_batch_size_count{model="digits-mlp"}"#) == 1)
+        #expect(metric(m, #"ember_batch_size_sum{model="digits-mlp"}"#) == 1)
+    }
+
+    @Test func requestWhoseClientLeftIsDroppedUncomputed() async throws {
+        let gate = BatchGate()
+        let s = try await LiveServer([runs.mlp]) { $0.gate = gate }
+        defer { Task { await s.stop() } }
+        let body = inferJSON(Array(runs.digits.prefix(64)), shape: [1, 64])
+        // A client sends a request over a raw socket and hangs up while the request is queued.
+        let client = try RawHTTPClient(port: s.port)
+        try client.send("POST", "/v2/models/digits-mlp/infer", body: body)
+        #expect(try await queued(s, "digits-mlp", 1))
+        client.close()
+        // The server notices the closed connection and drops the request (before any batch may run).
+        #expect(try await queued(s, "digits-mlp", 0), "the abandoned request left the queue")
+        gate.open()
+        #expect(try await post(s.base + "/v2/models/digits-mlp/infer", json: body).status == 200)
+        let m = try await http("GET", s.base + "/metrics").text
+        #expect(metric(m, #"ember_batch_size_count{model="digits-mlp"}"#) == 1, "only the second request was computed: \(m)")
+        #expect(metric(m, #"ember_batch_size_sum{model="digits-mlp"}"#) == 1)
+        #expect(m.contains(#"ember_requests_total{model="digits-mlp",endpoint="infer",status="499"} 1"#), "\(m)")
     }
 
     @Test func sageMakerPingAndInvocations() async throws {
@@ -193,8 +252,12 @@ import EmberCLI
     }
 
     @Test func batchesTogetherAndAnswersEachRequestItsOwn() async throws {
-        let s = try await LiveServer([runs.mlp]) { $0.batching.maxDelay = 0.2; $0.batching.maxBatch = 64 }
+        // Eight requests queue up behind the gate (as they would behind a running batch), then run as one batch.
+        let gate = BatchGate()
+        let s = try await LiveServer([runs.mlp]) { $0.batching.maxBatch = 64; $0.gate = gate }
         defer { Task { await s.stop() } }
+        let queuedAll = Task { try await queued(s, "digits-mlp", 8) }
+        let opener = Task { if try await queuedAll.value { gate.open() } }
         let model = try s.server.registry.model("digits-mlp")
         let direct = try model.predict(Array(runs.digits.prefix(8 * 64)), count: 8)
         let results = try await withThrowingTaskGroup(of: (Int, [Int]).self) { g in
@@ -209,11 +272,13 @@ import EmberCLI
             for try await (i, l) in g { out[i] = l }
             return out
         }
+        try await opener.value
+        #expect(try await queuedAll.value)
         for i in 0..<8 { #expect(results[i] == [direct[i].label!]) }
-        // Fewer forward passes than requests: they were batched.
+        // One forward pass of 8 examples from 8 requests.
         let m = try await http("GET", s.base + "/metrics").text
-        let passes = m.split(separator: "\n").first { $0.hasPrefix("ember_batch_size_count{model=\"digits-mlp\"}") }
-            .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
-        #expect(passes >= 1 && passes < 8, "\(passes) forward passes for 8 requests")
+        #expect(metric(m, #"ember_batch_size_count{model="digits-mlp"}"#) == 1, "\(m)")
+        #expect(metric(m, #"ember_batch_size_sum{model="digits-mlp"}"#) == 8)
+        #expect(metric(m, #"ember_batch_requests_sum{model="digits-mlp"}"#) == 8)
     }
 }

@@ -128,12 +128,20 @@ struct HTTPResult: Sendable {
     func header(_ name: String) -> String? { headers.first { $0.key.lowercased() == name.lowercased() }?.value }
 }
 
+/// A URLSession that opens up to 64 connections to one host (the shared one stops at 6, which would serialise the
+/// batching test's concurrent requests).
+let wideSession: URLSession = {
+    let c = URLSessionConfiguration.default
+    c.httpMaximumConnectionsPerHost = 64
+    return URLSession(configuration: c)
+}()
+
 func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: String] = [:], timeout: Double = 60) async throws -> HTTPResult {
     var r = URLRequest(url: URL(string: url)!, timeoutInterval: timeout)
     r.httpMethod = method
     r.httpBody = body
     for (k, v) in headers { r.setValue(v, forHTTPHeaderField: k) }
-    let (data, response) = try await URLSession.shared.data(for: r)
+    let (data, response) = try await wideSession.data(for: r)
     let h = response as! HTTPURLResponse
     var headers: [String: String] = [:]
     for (k, v) in h.allHeaderFields { headers["\(k)"] = "\(v)" }
@@ -164,14 +172,15 @@ final class ServeProcess: @unchecked Sendable {
     let log: URL, out: URL
     var base: String { "http://127.0.0.1:\(port)" }
 
-    init(_ args: [String]) throws {
+    /// Starts `ember serve` with `args`; `environment` adds variables to this process's environment.
+    init(_ args: [String], environment extra: [String: String] = [:]) throws {
         let binary = try required(emberBinary, "the ember executable is not built next to the test bundle (`swift build --build-tests`)")
         let dir = serveTemp("proc")
         log = dir.appendingPathComponent("stderr.log")
         out = dir.appendingPathComponent("stdout.log")
         // stdout to a file of its own: spawnGroup sends both streams to one log, so wrap in sh to split them.
         let cmd = ([binary.path, "serve", "--host", "127.0.0.1", "--port", "0"] + args).map { "'\($0)'" }.joined(separator: " ")
-        pid = try spawnGroup(["/bin/sh", "-c", "exec \(cmd) > '\(out.path)'"], environment: ProcessInfo.processInfo.environment, log: log)
+        pid = try spawnGroup(["/bin/sh", "-c", "exec \(cmd) > '\(out.path)'"], environment: ProcessInfo.processInfo.environment.merging(extra) { $1 }, log: log)
         let logURL = log
         func logText() -> String { String(((try? String(contentsOf: logURL, encoding: .utf8)) ?? "").suffix(4000)) }
         let deadline = Date().addingTimeInterval(120)
@@ -227,4 +236,38 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
     try await withCheckedThrowingContinuation { c in
         DispatchQueue.global().async { c.resume(with: Result { try body() }) }
     }
+}
+
+/// A bare HTTP/1.1 client over a POSIX socket, for a client that sends a request and hangs up without reading.
+final class RawHTTPClient {
+    private var fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ChildFailure(description: "socket() failed: errno \(errno)") }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { Glibc.close(fd); throw ChildFailure(description: "connect to 127.0.0.1:\(port) failed: errno \(errno)") }
+    }
+
+    /// Sends one request with a JSON body.
+    func send(_ method: String, _ path: String, body: String) throws {
+        let bytes = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw ChildFailure(description: "send failed: errno \(errno)") }
+            sent += n
+        }
+    }
+
+    /// Closes the connection without reading the answer.
+    func close() {
+        if fd >= 0 { Glibc.close(fd); fd = -1 }
+    }
+
+    deinit { close() }
 }
