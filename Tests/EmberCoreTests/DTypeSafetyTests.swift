@@ -25,14 +25,20 @@ import EmberTestSupport
 
     @Test func linearBackends() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            _ = linear(Tensor.zeros([2, 3]), Tensor.zeros([4, 3], on: CPUBackend()))
+            // the default backend is the CPU even under EMBER_BACKEND=reference
+            DefaultBackend.with(CPUBackend.shared) {
+                _ = linear(Tensor.zeros([2, 3]), Tensor.zeros([4, 3], on: CPUBackend()))
+            }
         }
         expectMessage(r, "linear: input on cpu#1, weight on cpu#2: backends differ")
     }
 
     @Test func matmulBackends() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            _ = matmul(Tensor.zeros([2, 3]), Tensor.zeros([3, 4], on: CPUBackend()))
+            // the default backend is the CPU even under EMBER_BACKEND=reference
+            DefaultBackend.with(CPUBackend.shared) {
+                _ = matmul(Tensor.zeros([2, 3]), Tensor.zeros([3, 4], on: CPUBackend()))
+            }
         }
         expectMessage(r, "matmul: a on cpu#1, b on cpu#2: backends differ")
     }
@@ -96,8 +102,11 @@ import EmberTestSupport
 
     @Test func scatterAddIndexBackend() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            _ = Tensor.zeros([2, 3]).scatterAdd(axis: 1, index: Tensor.zeros([2, 1], dtype: .int64, on: CPUBackend()),
-                                                source: Tensor.ones([2, 1]))
+            // the default backend is the CPU even under EMBER_BACKEND=reference
+            DefaultBackend.with(CPUBackend.shared) {
+                _ = Tensor.zeros([2, 3]).scatterAdd(axis: 1, index: Tensor.zeros([2, 1], dtype: .int64, on: CPUBackend()),
+                                                    source: Tensor.ones([2, 1]))
+            }
         }
         expectMessage(r, "scatterAdd: input on cpu#1, index on cpu#2, source on cpu#1: backends differ")
     }
@@ -118,14 +127,20 @@ import EmberTestSupport
 
     @Test func binaryBackends() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            _ = Tensor.ones([2]) * Tensor.ones([2], on: CPUBackend())
+            // the default backend is the CPU even under EMBER_BACKEND=reference
+            DefaultBackend.with(CPUBackend.shared) {
+                _ = Tensor.ones([2]) * Tensor.ones([2], on: CPUBackend())
+            }
         }
         expectMessage(r, "mul: a on cpu#1, b on cpu#2: backends differ")
     }
 
     @Test func concatBackends() async {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
-            _ = concat([Tensor.ones([2]), Tensor.ones([2]), Tensor.ones([2], on: CPUBackend())])
+            // the default backend is the CPU even under EMBER_BACKEND=reference
+            DefaultBackend.with(CPUBackend.shared) {
+                _ = concat([Tensor.ones([2]), Tensor.ones([2]), Tensor.ones([2], on: CPUBackend())])
+            }
         }
         expectMessage(r, "concat: tensor 0 on cpu#1, tensor 1 on cpu#1, tensor 2 on cpu#2: backends differ")
     }

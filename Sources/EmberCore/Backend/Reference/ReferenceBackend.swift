@@ -76,6 +76,25 @@ public final class ReferenceBackend: Backend {
         }
     }
     private func isInteger(_ d: DType) -> Bool { d == .int32 || d == .int64 || d == .uint8 }
+    /// Element i of a float32, float16 or bfloat16 operand as a float32 (exact), nil for other dtypes.
+    private func loadFloat32(_ o: Operand, _ i: Int) -> Float? {
+        switch o.dtype {
+        case .float32: return o.pointer.assumingMemoryBound(to: Float.self)[i]
+        case .float16: return floatFromFloat16Bits(o.pointer.assumingMemoryBound(to: UInt16.self)[i])
+        case .bfloat16: return floatFromBFloat16Bits(o.pointer.assumingMemoryBound(to: UInt16.self)[i])
+        default: return nil
+        }
+    }
+    /// Stores a float32 into a float32, float16 or bfloat16 operand (rounded to nearest even); false for others.
+    private func storeFloat32(_ o: Operand, _ i: Int, _ f: Float) -> Bool {
+        switch o.dtype {
+        case .float32: o.pointer.assumingMemoryBound(to: Float.self)[i] = f
+        case .float16: o.pointer.assumingMemoryBound(to: UInt16.self)[i] = float16Bits(f)
+        case .bfloat16: o.pointer.assumingMemoryBound(to: UInt16.self)[i] = bfloat16Bits(f)
+        default: return false
+        }
+        return true
+    }
 
     // MARK: data movement
 
@@ -86,6 +105,8 @@ public final class ReferenceBackend: Backend {
                 (dst.pointer + o[1] * es).copyMemory(from: src.pointer + o[0] * es, byteCount: es)
             } else if isInteger(src.dtype) && isInteger(dst.dtype) {
                 storeInt(dst, o[1], loadInt(src, o[0]))
+            } else if let f = loadFloat32(src, o[0]), storeFloat32(dst, o[1], f) {
+                // float32 <-> float16/bfloat16 directly: a double in between would quiet signaling NaNs
             } else {
                 store(dst, o[1], load(src, o[0]))
             }
