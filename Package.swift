@@ -33,6 +33,19 @@ let package = Package(
             path: "Sources/CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // libpng 1.6 (Debian: libpng-dev) and libjpeg-turbo (Debian: libjpeg-dev / libjpeg62-turbo-dev), for the image
+        // module in EmberData; CEmberImage is the C bridge that catches their longjmp errors.
+        .systemLibrary(
+            name: "CPNG",
+            path: "Sources/CPNG",
+            providers: [.apt(["libpng-dev"])]
+        ),
+        .systemLibrary(
+            name: "CJPEG",
+            path: "Sources/CJPEG",
+            providers: [.apt(["libjpeg-dev"])]
+        ),
+        .target(name: "CEmberImage", dependencies: ["CPNG", "CJPEG"], path: "Sources/CEmberImage"),
         // Hand-vectorized CPU kernels (AVX2/FMA selected at run time, portable fallback).
         .target(name: "CEmberKernels", path: "Sources/CEmberKernels"),
         // The core: tensors, dtypes, RNG, autodiff, ops, backend protocol and the CPU backend.
@@ -41,10 +54,11 @@ let package = Package(
             dependencies: ["CBLAS", "CEmberKernels"],
             path: "Sources/EmberCore"
         ),
-        // Datasets, loaders, readers (IDX, CIFAR, CSV, npy), preparation and augmentation.
+        // Datasets, loaders, readers (IDX, CIFAR, CSV, npy), images (PNG/JPEG, resize, image folders), preparation
+        // and augmentation.
         .target(
             name: "EmberData",
-            dependencies: ["EmberCore", "CZlib"],
+            dependencies: ["EmberCore", "CZlib", "CEmberImage", "CPNG", "CJPEG"],
             path: "Sources/EmberData",
             resources: [.copy("Resources")]
         ),
@@ -55,9 +69,10 @@ let package = Package(
         // The training loop: fit with callbacks, checkpoints and resume.
         .target(name: "EmberTrain", dependencies: ["EmberNN", "EmberData", "EmberIO"], path: "Sources/EmberTrain"),
         // Metrics equal to scikit-learn's, streaming accumulators, diagnosis, error analysis, attribution, fairness, HTML reports.
-        .target(name: "EmberMetrics", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "CZlib"], path: "Sources/EmberMetrics"),
-        // Experiment tracking: TensorBoard event files (hand-written protobuf, PNG via zlib) and MLflow (REST + file store).
-        .target(name: "EmberTrack", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "EmberIO", "CZlib"], path: "Sources/EmberTrack"),
+        .target(name: "EmberMetrics", dependencies: ["EmberCore", "EmberNN", "EmberTrain"], path: "Sources/EmberMetrics"),
+        // Experiment tracking: TensorBoard event files (hand-written protobuf, PNG through EmberData's image module) and
+        // MLflow (REST + file store).
+        .target(name: "EmberTrack", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "EmberIO"], path: "Sources/EmberTrack"),
         // Umbrella module: `import Ember` brings every Ember module.
         .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO", "EmberTrain", "EmberMetrics", "EmberTrack"], path: "Sources/Ember"),
         // The `ember` command line's logic (train, evaluate, predict, inspect, datasets), a library so tests call it
