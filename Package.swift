@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // .npz archives (zip) in EmberData.
+        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
     ],
     targets: [
         // OpenBLAS (Debian: libopenblas-dev), used for GEMM only.
@@ -27,10 +29,11 @@ let package = Package(
             path: "Sources/CBLAS",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        // zlib (Debian: zlib1g-dev), for gzip files and deflated zip (.npz) members in EmberData.
+        // zlib (Debian: zlib1g-dev), for gzip files in EmberData. Named CEmberZlib because ZIPFoundation (the .npz
+        // reader) brings a module of its own called CZlib.
         .systemLibrary(
-            name: "CZlib",
-            path: "Sources/CZlib",
+            name: "CEmberZlib",
+            path: "Sources/CEmberZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
         // libpng 1.6 (Debian: libpng-dev) and libjpeg-turbo (Debian: libjpeg-dev / libjpeg62-turbo-dev), for the image
@@ -58,7 +61,7 @@ let package = Package(
         // and augmentation.
         .target(
             name: "EmberData",
-            dependencies: ["EmberCore", "CZlib", "CEmberImage", "CPNG", "CJPEG"],
+            dependencies: ["EmberCore", "CEmberZlib", "CEmberImage", "CPNG", "CJPEG", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             path: "Sources/EmberData",
             resources: [.copy("Resources")]
         ),

@@ -1,4 +1,4 @@
-import CZlib
+import CEmberZlib
 import EmberCore
 import EmberNN
 import EmberTrain

@@ -1,4 +1,4 @@
-import CZlib
+import CEmberZlib
 import EmberCore
 import EmberData
 import Foundation

@@ -1,5 +1,5 @@
 import CEmberImage
-// The C bridge calls libpng and libjpeg; importing their modules here links them (as CBLAS and CZlib are linked).
+// The C bridge calls libpng and libjpeg; importing their modules here links them (as CBLAS and CEmberZlib are linked).
 internal import CJPEG
 internal import CPNG
 import Foundation
