@@ -50,6 +50,11 @@ private let fashionInstalled = FileManager.default.fileExists(atPath: Datasets.f
         let byFile = Dictionary(uniqueKeysWithValues: all.map { ($0.file!, $0.label!) })
         let folder = try ImageFolder(root + "/test", size: (height: 28, width: 28), channels: 1)
         #expect(folder.files.enumerated().allSatisfy { byFile[$0.element] == direct[$0.offset].label })
+        // Evaluating the test folder gives the run's own test metrics.
+        var e = EvaluateOptions(model: run.runDirectory.path)
+        e.data = root + "/test"
+        let evaluated = try EvaluateRunner.run(e, console: CapturedConsole().console)
+        #expect(evaluated["accuracy"] == run.evaluation?["accuracy"] && evaluated.examples == 300)
         var several = PredictOptions(model: run.runDirectory.path, input: file)
         several.additionalInputs = [root + "/test/0-T-shirt-top/19.png"]
         let capture = CapturedConsole()

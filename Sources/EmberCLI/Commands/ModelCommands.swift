@@ -18,7 +18,7 @@ public struct EvaluateCommand: ParsableCommand {
     public var model: String
 
     /// Data.
-    @Option(help: "A built-in dataset name or a data file (CSV, IDX, .npy). Default: the run's own data.")
+    @Option(help: "A built-in dataset name, a data file (CSV, IDX, .npy) or a folder of class folders of images (image models). Default: the run's own data.")
     public var data: String?
 
     /// Split.
