@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // ONNX models are protobuf: the generated Swift code for onnx.proto is committed (scripts/gen-onnx-proto).
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // .npz archives (zip) in EmberData.
+        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
     ],
     targets: [
         // OpenBLAS (Debian: libopenblas-dev), used for GEMM only.
@@ -29,12 +31,26 @@ let package = Package(
             path: "Sources/CBLAS",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        // zlib (Debian: zlib1g-dev), for gzip files and deflated zip (.npz) members in EmberData.
+        // zlib (Debian: zlib1g-dev), for gzip files in EmberData. Named CEmberZlib because ZIPFoundation (the .npz
+        // reader) brings a module of its own called CZlib.
         .systemLibrary(
-            name: "CZlib",
-            path: "Sources/CZlib",
+            name: "CEmberZlib",
+            path: "Sources/CEmberZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // libpng 1.6 (Debian: libpng-dev) and libjpeg-turbo (Debian: libjpeg-dev / libjpeg62-turbo-dev), for the image
+        // module in EmberData; CEmberImage is the C bridge that catches their longjmp errors.
+        .systemLibrary(
+            name: "CPNG",
+            path: "Sources/CPNG",
+            providers: [.apt(["libpng-dev"])]
+        ),
+        .systemLibrary(
+            name: "CJPEG",
+            path: "Sources/CJPEG",
+            providers: [.apt(["libjpeg-dev"])]
+        ),
+        .target(name: "CEmberImage", dependencies: ["CPNG", "CJPEG"], path: "Sources/CEmberImage"),
         // Hand-vectorized CPU kernels (AVX2/FMA selected at run time, portable fallback).
         .target(name: "CEmberKernels", path: "Sources/CEmberKernels"),
         // The core: tensors, dtypes, RNG, autodiff, ops, backend protocol and the CPU backend.
@@ -43,10 +59,11 @@ let package = Package(
             dependencies: ["CBLAS", "CEmberKernels"],
             path: "Sources/EmberCore"
         ),
-        // Datasets, loaders, readers (IDX, CIFAR, CSV, npy), preparation and augmentation.
+        // Datasets, loaders, readers (IDX, CIFAR, CSV, npy), images (PNG/JPEG, resize, image folders), preparation
+        // and augmentation.
         .target(
             name: "EmberData",
-            dependencies: ["EmberCore", "CZlib"],
+            dependencies: ["EmberCore", "CEmberZlib", "CEmberImage", "CPNG", "CJPEG", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             path: "Sources/EmberData",
             resources: [.copy("Resources")]
         ),
@@ -56,16 +73,17 @@ let package = Package(
         .target(name: "EmberIO", dependencies: ["EmberCore"], path: "Sources/EmberIO"),
         // The training loop: fit with callbacks, checkpoints and resume.
         .target(name: "EmberTrain", dependencies: ["EmberNN", "EmberData", "EmberIO"], path: "Sources/EmberTrain"),
-        // Metrics equal to scikit-learn's, streaming accumulators, diagnosis, error analysis, attribution, fairness, HTML reports.
-        .target(name: "EmberMetrics", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "CZlib"], path: "Sources/EmberMetrics"),
-        // Experiment tracking: TensorBoard event files (hand-written protobuf, PNG via zlib) and MLflow (REST + file store).
-        .target(name: "EmberTrack", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "EmberIO", "CZlib"], path: "Sources/EmberTrack"),
         // ONNX export (from the tracer's graph) and import (an ONNX graph run on Ember's ops).
         .target(
             name: "EmberONNX",
             dependencies: ["EmberCore", "EmberNN", "EmberIO", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Sources/EmberONNX"
         ),
+        // Metrics equal to scikit-learn's, streaming accumulators, diagnosis, error analysis, attribution, fairness, HTML reports.
+        .target(name: "EmberMetrics", dependencies: ["EmberCore", "EmberNN", "EmberTrain"], path: "Sources/EmberMetrics"),
+        // Experiment tracking: TensorBoard event files (hand-written protobuf, PNG through EmberData's image module) and
+        // MLflow (REST + file store).
+        .target(name: "EmberTrack", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "EmberIO"], path: "Sources/EmberTrack"),
         // Umbrella module: `import Ember` brings every Ember module.
         .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO", "EmberTrain", "EmberMetrics", "EmberTrack", "EmberONNX"], path: "Sources/Ember"),
         // The `ember` command line's logic (train, evaluate, predict, inspect, datasets), a library so tests call it

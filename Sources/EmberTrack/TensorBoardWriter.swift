@@ -1,4 +1,5 @@
 import EmberCore
+import EmberData
 import Foundation
 
 /// How scalars are stored in event files.

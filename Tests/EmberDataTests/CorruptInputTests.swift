@@ -1,3 +1,4 @@
+import CEmberZlib
 import Foundation
 import Testing
 @testable import EmberData
@@ -209,5 +210,90 @@ import Testing
                 }
             }
         }
+    }
+}
+
+/// `.npz` archives from outside: names that escape a folder and zip bombs are refused with a clear error.
+@Suite struct ZipSafetyTests {
+    /// Raw deflate (no zlib header), as zip members hold it.
+    func deflateRaw(_ bytes: [UInt8]) -> [UInt8] {
+        var z = z_stream()
+        precondition(deflateInit2_(&z, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK)
+        defer { deflateEnd(&z) }
+        var input = bytes
+        var out = [UInt8](repeating: 0, count: Int(deflateBound(&z, uLong(bytes.count))) + 64)
+        let n: Int = input.withUnsafeMutableBufferPointer { inp in
+            out.withUnsafeMutableBufferPointer { o in
+                z.next_in = inp.baseAddress; z.avail_in = uInt(inp.count)
+                z.next_out = o.baseAddress; z.avail_out = uInt(o.count)
+                precondition(deflate(&z, Z_FINISH) == Z_STREAM_END)
+                return o.count - Int(z.avail_out)
+            }
+        }
+        return Array(out.prefix(n))
+    }
+
+    /// A zip archive of `members` (name, content, deflated?, declared uncompressed size — the true one if nil).
+    func zip(_ members: [(String, [UInt8], Bool, Int?)]) -> [UInt8] {
+        func le16(_ v: Int) -> [UInt8] { [UInt8(v & 255), UInt8(v >> 8 & 255)] }
+        func le32(_ v: Int) -> [UInt8] { le16(v & 0xFFFF) + le16(v >> 16 & 0xFFFF) }
+        var out: [UInt8] = [], central: [UInt8] = []
+        for (name, content, deflated, declared) in members {
+            let data = deflated ? deflateRaw(content) : content
+            let crc = Int(content.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) })
+            let fields = le16(20) + le16(0) + le16(deflated ? 8 : 0) + le16(0) + le16(0x21) + le32(crc) + le32(data.count)
+                + le32(declared ?? content.count) + le16(name.utf8.count) + le16(0)
+            let offset = out.count
+            out += le32(0x0403_4B50) + fields + Array(name.utf8) + data
+            central += le32(0x0201_4B50) + le16(20) + fields + le16(0) + le16(0) + le16(0) + le32(0) + le32(offset) + Array(name.utf8)
+        }
+        let dirOffset = out.count
+        out += central
+        out += le32(0x0605_4B50) + le16(0) + le16(0) + le16(members.count) + le16(members.count) + le32(central.count)
+            + le32(dirOffset) + le16(0)
+        return out
+    }
+
+    let npy: [UInt8] = {
+        let header = "{'descr': '|u1', 'fortran_order': False, 'shape': (4,), }"
+        var h = Array(header.utf8)
+        while (10 + h.count + 1) % 64 != 0 { h.append(0x20) }
+        h.append(0x0A)
+        return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(h.count & 255), UInt8(h.count >> 8)] + h + [1, 2, 3, 4]
+    }()
+
+    @Test func wellFormedArchiveReads() throws {
+        let dir = TempDir()
+        let p = dir.write("ok.npz", zip([("x.npy", npy, true, nil), ("y.npy", npy, false, nil)]))
+        let a = try NPZArchive(path: p)
+        #expect(a.names == ["x", "y"])
+        #expect(try a.array("x").tensor().toArray(UInt8.self) == [1, 2, 3, 4])
+        #expect(try a.array("y").tensor().toArray(UInt8.self) == [1, 2, 3, 4])
+    }
+
+    @Test func pathTraversalNamesAreRefused() {
+        let dir = TempDir()
+        for bad in ["../evil.npy", "a/../../evil.npy", "/etc/passwd.npy", "C:evil.npy", "a\\..\\b.npy"] {
+            let p = dir.write("t.npz", zip([("x.npy", npy, false, nil), (bad, npy, false, nil)]))
+            let e = expectDataError(.badHeader) { _ = try NPZArchive(path: p) }
+            #expect(e?.file == p && e?.description.contains("member names inside the archive") == true, "\(bad): \(String(describing: e))")
+        }
+    }
+
+    @Test func zipBombsAreRefused() throws {
+        let dir = TempDir()
+        // A member claiming far more than deflate can give from its bytes: refused before inflating.
+        let claim = dir.write("claim.npz", zip([("x.npy", npy, true, 1 << 40)]))
+        let e = expectDataError(.corrupt) { _ = try NPZArchive(path: claim).array("x") }
+        #expect(e?.location == .member("x.npy") && e?.description.contains("zip bomb") == true)
+        // A member inflating to more than it declares (a lying header): stopped as soon as it passes the size.
+        let big = npy + [UInt8](repeating: 0, count: 1 << 20)
+        let lying = dir.write("lying.npz", zip([("x.npy", big, true, npy.count)]))
+        let l = expectDataError(.corrupt) { _ = try NPZArchive(path: lying).array("x") }
+        #expect(l?.description.contains("declared") == true)
+        // Within a lowered member limit only.
+        let p = dir.write("ok.npz", zip([("x.npy", npy, true, nil)]))
+        let z = try ZipArchive(path: p, memberLimit: 10)
+        expectDataError(.unsupported) { _ = try z.contents(of: z.entries[0]) }
     }
 }

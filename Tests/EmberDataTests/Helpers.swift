@@ -1,4 +1,4 @@
-import CZlib
+import CEmberZlib
 import Foundation
 import Testing
 @testable import EmberData

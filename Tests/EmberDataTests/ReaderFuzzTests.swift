@@ -3,8 +3,8 @@ import Testing
 import EmberTestSupport
 @testable import EmberData
 
-/// Seeded mutation fuzzing of the .npz (zip) and CIFAR-10 readers: every mutated file must read or throw
-/// `DataError`, never trap (CSV, IDX and .npy are fuzzed through the command line's reader in EmberCLITests).
+/// Seeded mutation fuzzing of the .npz (zip), CIFAR-10 and image (PNG, JPEG) readers: every mutated file must read
+/// or throw `DataError`, never trap (CSV, IDX and .npy are fuzzed through the command line's reader in EmberCLITests).
 @Suite struct ReaderFuzzTests {
     static let rounds = 300
 
@@ -35,5 +35,23 @@ import EmberTestSupport
             try Data(m.mutate(seed)).write(to: url)
             _ = try? CIFARReader.read(path: url.path)
         }
+    }
+
+    @Test(arguments: ["images/rgb8.png", "images/palette_trns.png", "images/rgb8_interlaced.png", "images/gray16.png",
+                      "images/baseline420.jpg", "images/progressive.jpg", "images/gray.jpg"])
+    func image(_ file: String) throws {
+        let seed = Array(try Data(contentsOf: URL(fileURLWithPath: fixture(file))))
+        var m = Mutator(state: 24 &+ UInt64(file.utf8.count))
+        var decoded = 0, refused = 0
+        for _ in 0..<Self.rounds {
+            do {
+                let image = try RasterImage(decoding: m.mutate(seed), name: file)
+                #expect(image.pixels.count == image.width * image.height * image.channels)
+                decoded += 1
+            } catch is DataError {
+                refused += 1
+            }
+        }
+        #expect(decoded + refused == Self.rounds)
     }
 }

@@ -1,4 +1,4 @@
-import CZlib
+import CEmberZlib
 import EmberCore
 import EmberNN
 import EmberTrain
@@ -49,34 +49,13 @@ func imageData(n: Int, seed: UInt64, noise: Double = 1.2) -> (Tensor, Tensor) {
 }
 
 @Suite(.serialized) struct ReportTests {
-    @Test func pngStructureRoundTrips() throws {
-        // 3x2 RGB: the IDAT stream must inflate to filter byte 0 + row bytes, and every chunk CRC must check.
-        let pixels: [UInt8] = [255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90]
-        let png = PNGEncoder.encode(pixels: pixels, width: 3, height: 2, channels: 3)
-        #expect(Array(png[0..<8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        var pos = 8
-        var chunks: [String: [UInt8]] = [:]
-        while pos < png.count {
-            let len = Int(png[pos]) << 24 | Int(png[pos + 1]) << 16 | Int(png[pos + 2]) << 8 | Int(png[pos + 3])
-            let type = String(decoding: png[(pos + 4)..<(pos + 8)], as: UTF8.self)
-            let body = Array(png[(pos + 4)..<(pos + 8 + len)])
-            let crc = UInt32(png[pos + 8 + len]) << 24 | UInt32(png[pos + 9 + len]) << 16 | UInt32(png[pos + 10 + len]) << 8 | UInt32(png[pos + 11 + len])
-            #expect(UInt32(body.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }) == crc, "CRC of \(type)")
-            chunks[type] = Array(body.dropFirst(4))
-            pos += 12 + len
-        }
-        #expect(chunks["IHDR"]! == [0, 0, 0, 3, 0, 0, 0, 2, 8, 2, 0, 0, 0])
-        var raw = [UInt8](repeating: 0, count: 64)
-        var size = uLong(raw.count)
-        let idat = chunks["IDAT"]!
-        let status = raw.withUnsafeMutableBufferPointer { d in idat.withUnsafeBufferPointer { s in uncompress(d.baseAddress, &size, s.baseAddress, uLong(idat.count)) } }
-        #expect(status == Z_OK)
-        var expected: [UInt8] = [0]
-        expected += pixels[0..<9]
-        expected.append(0)
-        expected += pixels[9..<18]
-        #expect(Array(raw.prefix(Int(size))) == expected)
-        #expect(chunks["IEND"]! == [])
+    @Test func pngThumbnailsAreMinMaxScaledImages() throws {
+        // The report's example thumbnails: the tensor's min...max stretched to 0...255, encoded by the image module.
+        let x = Tensor([Float](arrayLiteral: -1, 0, 1, 3, 1, 1), shape: [1, 2, 3])
+        let png = try RasterImage(tensor: x, normalize: true).pngData()
+        let back = try RasterImage(decoding: png)
+        #expect(back.width == 3 && back.height == 2 && back.channels == 1)
+        #expect(back.pixels == [0, 64, 128, 255, 128, 128])
     }
 
     @Test func validationScoresInsideFitAndEvaluation() throws {
@@ -160,7 +139,7 @@ func imageData(n: Int, seed: UInt64, noise: Double = 1.2) -> (Tensor, Tensor) {
     func chromiumDecodesPNGPixelsExactly() throws {
         // An independent decoder (the browser's) must read back the exact pixels: draw into a canvas and read them.
         let pixels: [UInt8] = [255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 40, 50, 60, 70, 80, 90]
-        let b64 = Data(PNGEncoder.encode(pixels: pixels, width: 3, height: 2, channels: 3)).base64EncodedString()
+        let b64 = Data(try RasterImage(width: 3, height: 2, channels: 3, pixels: pixels).pngData()).base64EncodedString()
         let page = """
         <!DOCTYPE html><html><body><div id="out" data-pixels="pending"></div><script>
         var img = new Image(); img.onload = function(){ var c = document.createElement('canvas'); c.width = 3; c.height = 2;

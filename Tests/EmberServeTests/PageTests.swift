@@ -3,6 +3,7 @@ import Testing
 import EmberTestSupport
 import EmberCLI
 import EmberMetrics
+import EmberData
 import Hummingbird
 @testable import EmberServe
 
@@ -156,11 +157,12 @@ import Hummingbird
         // back), once as it is and once inverted (dark ink on light paper, with the page's "invert" box ticked).
         let digit = Array(runs.digits.prefix(64))
         let gray = digit.map { UInt8(($0 * 255 / 16).rounded()) }
-        let png = PNGEncoder.encode(pixels: gray, width: 8, height: 8, channels: 1)
-        let inverted = PNGEncoder.encode(pixels: gray.map { 255 - $0 }, width: 8, height: 8, channels: 1)
+        func encode(_ pixels: [UInt8]) throws -> [UInt8] { try RasterImage(width: 8, height: 8, channels: 1, pixels: pixels).pngData() }
+        let png = try encode(gray)
+        let inverted = try encode(gray.map { 255 - $0 })
         // Byte-image model: test image 3 as it is (UINT8 values 0...255).
         let img = Array(runs.images[(3 * 64)..<(4 * 64)])
-        let bytesPNG = PNGEncoder.encode(pixels: img, width: 8, height: 8, channels: 1)
+        let bytesPNG = try encode(img)
         let base = s.base
         let text = try await harness(base: base, drawModel: "digits-cnn", uploads: [("digits-cnn", png, false), ("digits-cnn", inverted, true), ("bytes", bytesPNG, false)])
         let results = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]] ?? []

@@ -1,4 +1,5 @@
 import EmberCore
+import EmberData
 import EmberNN
 import EmberTrain
 import Foundation

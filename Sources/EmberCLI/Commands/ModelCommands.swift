@@ -18,7 +18,7 @@ public struct EvaluateCommand: ParsableCommand {
     public var model: String
 
     /// Data.
-    @Option(help: "A built-in dataset name or a data file (CSV, IDX, .npy). Default: the run's own data.")
+    @Option(help: "A built-in dataset name, a data file (CSV, IDX, .npy) or a folder of class folders of images (image models). Default: the run's own data.")
     public var data: String?
 
     /// Split.
@@ -56,14 +56,15 @@ public struct EvaluateCommand: ParsableCommand {
     }
 }
 
-/// `ember predict MODEL_DIR INPUT`: predictions for CSV rows, IDX images or a .npy array.
+/// `ember predict MODEL_DIR INPUT...`: predictions for CSV rows, IDX images, a .npy array, or image files and folders.
 public struct PredictCommand: ParsableCommand {
     /// Command name and help.
     public static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Predict with a trained model: CSV rows, IDX images or a .npy array in; class and probability (or values) out.",
+        abstract: "Predict with a trained model: CSV rows, IDX images, a .npy array or image files in; class and probability (or values) out.",
         discussion: """
-            The saved preparation (scaling, fitted scalers, reshaping) is applied to the inputs first. CSV columns are \
+            The saved preparation (image decoding and resizing, scaling, fitted scalers, reshaping) is applied to the inputs first. \
+            Image files (PNG, JPEG) and folders of them may be given several at a time. CSV columns are \
             matched by the training feature names when the file has them, else the numeric columns are taken in order. \
             Classification prints the class and its probability (--probabilities: every class's); regression prints \
             the values. --json prints an array of objects.
@@ -74,8 +75,8 @@ public struct PredictCommand: ParsableCommand {
     public var model: String
 
     /// Inputs.
-    @Argument(help: "Inputs: a CSV file, an IDX images file (*-ubyte, optionally .gz) or a .npy array.")
-    public var input: String
+    @Argument(help: "Inputs: a CSV file, an IDX images file (*-ubyte, optionally .gz), a .npy/.npz array, or image files (PNG, JPEG) and folders of them.")
+    public var inputs: [String] = []
 
     /// JSON output.
     @Flag(help: "Print JSON: [{\"index\", \"class\", \"label\", \"probability\", \"probabilities\"}] or [{\"index\", \"value\"}].")
@@ -96,14 +97,16 @@ public struct PredictCommand: ParsableCommand {
     /// Parsed from the command line.
     public init() {}
 
-    /// `--limit` must be positive.
+    /// `--limit` must be positive; at least one input.
     public func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit must be a positive integer, got \(limit)") }
+        if inputs.isEmpty { throw ValidationError("expected an input file (CSV, IDX, .npy, .npz, or image files and folders)") }
     }
 
     /// Runs the command.
     public func run() throws {
-        var o = PredictOptions(model: model, input: input)
+        var o = PredictOptions(model: model, input: inputs[0])
+        o.additionalInputs = Array(inputs.dropFirst())
         o.json = json; o.probabilities = probabilities; o.limit = limit; o.target = target
         try reportingErrors { _ = try PredictRunner.run(o, console: .standard); return 0 }
     }
@@ -138,17 +141,42 @@ public struct DatasetsCommand: ParsableCommand {
     /// Command name and help.
     public static let configuration = CommandConfiguration(
         commandName: "datasets",
-        abstract: "List the built-in datasets (names for data.dataset) and whether each is available here.")
+        abstract: "List the built-in datasets (names for data.dataset) and whether each is available here; --export writes an image set as PNG files in class folders.")
 
     /// JSON output.
     @Flag(help: "Print JSON.")
     public var json = false
+
+    /// An image set to write as PNG class folders.
+    @Option(help: "Write this image set (fashion-mnist, mnist, cifar10) as PNG files: DIR/train/<class>/N.png and DIR/test/<class>/N.png.")
+    public var export: String?
+
+    /// Where `--export` writes.
+    @Option(help: "The folder --export writes into.")
+    public var to: String?
+
+    /// Images per part.
+    @Option(help: "With --export: at most N images per part (train, test), taken in order.")
+    public var limit: Int?
+
+    /// The set's own files (mnist, cifar10).
+    @Option(help: "With --export: the folder holding the set's files (mnist, cifar10; fashion-mnist has a default).")
+    public var directory: String?
 
     /// Parsed from the command line.
     public init() {}
 
     /// Runs the command.
     public func run() throws {
+        if let export {
+            guard let to else { throw ValidationError("--export needs --to DIR") }
+            try reportingErrors {
+                let n = try DatasetsRunner.exportImages(export, to: to, limit: limit, directoryOfSet: directory)
+                Console.standard.line("wrote \(n) PNG files to \(to)/train and \(to)/test")
+                return 0
+            }
+            return
+        }
         try reportingErrors { DatasetsRunner.run(json: json, console: .standard); return 0 }
     }
 }

@@ -135,7 +135,13 @@ private func parseData(_ v: ConfigValue) throws -> DataConfig {
     }
     if let t = m.optional("task") { d.task = TaskKind(rawValue: try t.choice(["classification", "regression"]))! }
     let dataset = m.optional("dataset"), train = m.optional("train")
+    if let images = m.optional("images") {
+        if let other = dataset ?? train { throw other.error("give one of data.dataset, data.train or data.images") }
+        if d.task != .classification { throw images.error("image folders hold classes: data.task must be classification") }
+        d.images = try parseImages(images)
+    }
     switch (dataset, train) {
+    case (nil, nil) where d.images != nil: break
     case (nil, nil):
         let names = Datasets.names.joined(separator: ", ")
         throw ConfigError(path: join(v.path, "dataset"), message: "missing; expected a built-in dataset name (\(names)) or `data.train` files",
@@ -180,6 +186,31 @@ private func parseData(_ v: ConfigValue) throws -> DataConfig {
     if let a = m.optional("augmentation") { d.augmentation = try a.list().map(parseAugmentation) }
     try m.finish()
     return d
+}
+
+/// `data.images: {train: dir, test: dir, size: [h, w], channels: 1|3, filter: bilinear|area, on_error: skip|fail}`.
+private func parseImages(_ v: ConfigValue) throws -> ImageFolderSource {
+    let m = try v.mapping()
+    var s = ImageFolderSource(train: try m.required("train", expected: "a folder with one sub-folder of images per class").string())
+    if let t = m.optional("test") { s.test = try t.string() }
+    if let z = m.optional("size") {
+        let size = try z.intList(atLeast: 1, atMost: ConfigLimits.maxSize)
+        guard size.count == 2 else { throw z.mismatch("[height, width]") }
+        guard ConfigLimits.product(size + [3]) != nil else {
+            throw z.mismatch("[height, width] of at most \(ConfigLimits.maxExampleElements / 3) pixels")
+        }
+        s.size = size
+    }
+    if let c = m.optional("channels") {
+        s.channels = try c.int(atLeast: 1, atMost: 3)
+        if s.channels == 2 { throw c.mismatch("1 (gray) or 3 (RGB)") }
+    }
+    if let f = m.optional("filter") {
+        s.filter = ResizeFilter(rawValue: try f.choice([ResizeFilter.bilinear.rawValue, ResizeFilter.area.rawValue]))!
+    }
+    if let e = m.optional("on_error") { s.skipDamaged = try e.choice(["skip", "fail"]) == "skip" }
+    try m.finish()
+    return s
 }
 
 private func parseSource(_ v: ConfigValue) throws -> DataSource {

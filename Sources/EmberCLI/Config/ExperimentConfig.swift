@@ -63,6 +63,23 @@ public struct DataSource: Codable, Equatable, Sendable {
     public var features: [String]?
 }
 
+/// Folders of image files, one sub-folder per class (`data.images`): decoded with EmberData's `ImageFolder`,
+/// converted to `channels` and resized to `size`.
+public struct ImageFolderSource: Codable, Equatable, Sendable {
+    /// The training folder (`train/<class>/*.png|jpg`).
+    public var train: String
+    /// The test folder, optional: without it the test part is split off the training images (by class).
+    public var test: String?
+    /// `[height, width]` every image is resized to; nil: the files' own size, which must be the same for all.
+    public var size: [Int]?
+    /// 1 (gray) or 3 (RGB).
+    public var channels = 3
+    /// The resize filter (Pillow's bilinear, or area).
+    public var filter = ResizeFilter.bilinear
+    /// Skip files that cannot be decoded (listed on standard error) instead of failing on the first.
+    public var skipDamaged = true
+}
+
 /// How the data is split when a source has no test part of its own, and how much of the training part is held out
 /// for validation.
 public struct SplitConfig: Codable, Equatable, Sendable {
@@ -105,6 +122,8 @@ public struct DataConfig: Sendable {
     public var train: DataSource?
     /// Test file(s), optional: without them the test part is split off the training data.
     public var test: DataSource?
+    /// Folders of image files by class (instead of `dataset` or `train` files).
+    public var images: ImageFolderSource?
     /// Classification or regression.
     public var task: TaskKind = .classification
     /// Split fractions.

@@ -16,6 +16,27 @@ public struct InputPipeline: Codable, Equatable, Sendable {
     public var featureNames: [String]
     /// Whether raw inputs are 8-bit pixel values.
     public var byteImages: Bool
+    /// How image files become raw inputs (runs trained on `data.images`): channels, size and resize filter. Nil for
+    /// other runs (and model.json files written before image folders).
+    public var image: ImageInput?
+
+    /// How an image file is turned into one raw example `[channels, height, width]` of bytes.
+    public struct ImageInput: Codable, Equatable, Sendable {
+        /// 1 (gray) or 3 (RGB).
+        public var channels: Int
+        /// Height after resizing.
+        public var height: Int
+        /// Width after resizing.
+        public var width: Int
+        /// The resize filter.
+        public var filter: ResizeFilter
+
+        /// The image file at `path` as raw values `[channels, height, width]` (0...255, float32).
+        func read(_ path: String) throws -> Tensor {
+            let image = try RasterImage(contentsOf: path).converted(channels: channels).resized(width: width, height: height, filter: filter)
+            return image.tensor(.float32, scale: 1)
+        }
+    }
 
     /// Features per example.
     public var featureCount: Int { rawShape.reduce(1, *) }
@@ -33,9 +54,12 @@ public struct InputPipeline: Codable, Equatable, Sendable {
             throw ConfigError(path: "data.augmentation", message: "augmentations need image inputs [channels, height, width], got \(shape) per example (set data.shape)",
                               file: file)
         }
+        let image = config.images.map { _ in
+            ImageInput(channels: raw[0], height: raw[1], width: raw[2], filter: config.images!.filter)
+        }
         return InputPipeline(rawShape: raw, scale: config.scale ?? (data.byteImages ? 1.0 / 255 : 1),
                              preparation: PreparationPipeline(config.preparation), shape: shape,
-                             featureNames: data.featureNames, byteImages: data.byteImages)
+                             featureNames: data.featureNames, byteImages: data.byteImages, image: image)
     }
 
     /// Fits the preparation steps on raw training inputs.
@@ -70,7 +94,11 @@ public struct InputPipeline: Codable, Equatable, Sendable {
 
     /// One line per step, for `inspect`.
     public var steps: [String] {
-        var out = ["flatten to \(featureCount) features" + (rawShape.count > 1 ? " (raw \(rawShape))" : "")]
+        var out: [String] = []
+        if let image {
+            out.append("decode image files, convert to \(image.channels == 1 ? "gray" : "RGB"), resize to \(image.width)x\(image.height) (\(image.filter.rawValue))")
+        }
+        out.append("flatten to \(featureCount) features" + (rawShape.count > 1 ? " (raw \(rawShape))" : ""))
         if scale != 1 { out.append("scale x \(formatNumber(scale))") }
         for s in preparation.steps {
             switch s {

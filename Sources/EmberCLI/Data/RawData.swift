@@ -59,6 +59,7 @@ enum DataReader {
     /// The training (and, if the source has one, test) part of the config's data, unsplit.
     static func load(_ d: DataConfig, file: String?) throws -> (train: RawData, test: RawData?, source: String) {
         if let name = d.dataset { return try loadBuiltin(name, directory: d.directory, file: file) }
+        if let images = d.images { return try loadImages(images) }
         guard let train = d.train else { throw CLIError("data: no dataset or train files") }
         let missing = d.preparation.contains { if case .imputer = $0 { return true }; return false }
         let tr = try read(train, task: d.task, classes: nil, missingAllowed: missing)
@@ -93,6 +94,35 @@ enum DataReader {
             }
             return (images(try Datasets.cifar10(.train, directory: directory)), images(try Datasets.cifar10(.test, directory: directory)), name)
         }
+    }
+
+    /// The image folders of `data.images`, decoded into memory as 8-bit images (classes: the training folder's).
+    static func loadImages(_ s: ImageFolderSource) throws -> (train: RawData, test: RawData?, source: String) {
+        let train = try readImageFolder(s.train, s, classes: nil)
+        let test = try s.test.map { try readImageFolder($0, s, classes: train.classNames) }
+        return (train, test, s.train)
+    }
+
+    /// One image folder as raw 8-bit images (values 0...255); with `classes`, its class folders must be among them.
+    static func readImageFolder(_ path: String, _ s: ImageFolderSource, classes: [String]?) throws -> RawData {
+        let folder = try ImageFolder(path, size: s.size.map { (height: $0[0], width: $0[1]) }, channels: s.channels, filter: s.filter,
+                                     onError: s.skipDamaged ? .skip : .fail)
+        for e in folder.skipped { FileHandle.standardError.write(Data("skipped \(e)\n".utf8)) }
+        var data = folder.load()
+        data.scale = 1
+        let all = data.batch(at: Array(0..<data.count))!
+        var targets = all.target
+        if let classes {
+            var map: [Int64] = []
+            for name in folder.classNames {
+                guard let i = classes.firstIndex(of: name) else {
+                    throw CLIError("\(path): class folder '\(name)' does not occur in the training images (classes: \(classes.joined(separator: ", ")))")
+                }
+                map.append(Int64(i))
+            }
+            targets = Tensor(targets.toArray(Int64.self).map { map[Int($0)] })
+        }
+        return RawData(inputs: all.input, targets: targets, classNames: classes ?? folder.classNames, featureNames: [], byteImages: true)
     }
 
     /// Reads one file source. `classes`: the training part's class names, which test labels must map onto.

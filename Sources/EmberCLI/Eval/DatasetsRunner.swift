@@ -65,4 +65,47 @@ public enum DatasetsRunner {
         }
         return list
     }
+
+    /// Writes a built-in image set as PNG files in class folders, `directory/train/<class>/<n>.png` and
+    /// `directory/test/<class>/<n>.png`, as users keep their own images (at most `limit` per part, taken in order).
+    /// Returns the number of files written. Existing files are left alone: the target folders must not exist.
+    @discardableResult
+    public static func exportImages(_ name: String, to directory: String, limit: Int?, directoryOfSet: String? = nil) throws -> Int {
+        let parts: [(String, ImageDataset)]
+        switch name {
+        case "fashion-mnist":
+            let dir = directoryOfSet ?? Datasets.fashionMNISTDirectory
+            parts = [("train", try Datasets.fashionMNIST(.train, directory: dir)), ("test", try Datasets.fashionMNIST(.test, directory: dir))]
+        case "mnist", "cifar10":
+            guard let dir = directoryOfSet else { throw CLIError("--export \(name): give --directory, the folder holding your copy of its files") }
+            parts = name == "mnist" ? [("train", try Datasets.mnist(.train, directory: dir)), ("test", try Datasets.mnist(.test, directory: dir))]
+                                    : [("train", try Datasets.cifar10(.train, directory: dir)), ("test", try Datasets.cifar10(.test, directory: dir))]
+        default:
+            throw CLIError("--export \(name): only the image sets (fashion-mnist, mnist, cifar10) are written as image files")
+        }
+        let root = URL(fileURLWithPath: directory)
+        for (part, _) in parts where FileManager.default.fileExists(atPath: root.appendingPathComponent(part).path) {
+            throw CLIError("\(root.appendingPathComponent(part).path) already exists: export into a new folder")
+        }
+        var written = 0
+        for (part, data) in parts {
+            let (c, h, w) = (data.imageShape[0], data.imageShape[1], data.imageShape[2])
+            let n = Swift.min(limit ?? data.count, data.count)
+            // Folder names that sort in label order and stay readable ("0-T-shirt-top").
+            let folders = data.classNames.enumerated().map { i, name in
+                "\(i)-" + String(name.map { $0.isLetter || $0.isNumber ? $0 : "-" })
+            }
+            for i in 0..<n {
+                let planar = data.pixels[(i * c * h * w)..<((i + 1) * c * h * w)]
+                var interleaved = [UInt8](repeating: 0, count: c * h * w)
+                for ch in 0..<c { for p in 0..<(h * w) { interleaved[p * c + ch] = planar[planar.startIndex + ch * h * w + p] } }
+                let png = try RasterImage(width: w, height: h, channels: c, pixels: interleaved).pngData()
+                let dir = root.appendingPathComponent(part).appendingPathComponent(folders[Int(data.labels[i])])
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                try AtomicFile.write(Data(png), to: dir.appendingPathComponent("\(i).png"))
+                written += 1
+            }
+        }
+        return written
+    }
 }

@@ -41,6 +41,18 @@ public enum EvaluateRunner {
 
     /// The labelled examples `o` asks for, and a name for them.
     static func labelledData(_ o: EvaluateOptions, _ saved: SavedModel) throws -> (RawData, String) {
+        var isDir: ObjCBool = false
+        if let spec = o.data, FileManager.default.fileExists(atPath: spec, isDirectory: &isDir), isDir.boolValue {
+            // A folder of class folders of images, prepared as `predict` prepares image files.
+            guard saved.task == .classification, let image = PredictRunner.imageInput(saved) else {
+                throw CLIError("--data \(spec): a folder, but this model does not take images")
+            }
+            var source = ImageFolderSource(train: spec)
+            source.size = [image.height, image.width]
+            source.channels = image.channels
+            source.filter = image.filter
+            return (try DataReader.readImageFolder(spec, source, classes: saved.classes), (spec as NSString).lastPathComponent)
+        }
         if let spec = o.data, !Datasets.names.contains(spec.lowercased()) || FileManager.default.fileExists(atPath: spec) {
             guard FileManager.default.fileExists(atPath: spec) else {
                 throw CLIError("--data \(spec): no such file, and not a built-in dataset (\(Datasets.names.joined(separator: ", ")))")

@@ -4,8 +4,10 @@ import Foundation
 public struct PredictOptions: Sendable {
     /// The run directory (or its model.json).
     public var model: String
-    /// The inputs: CSV rows, IDX images or a .npy array.
+    /// The inputs: CSV rows, IDX images, a .npy array, or an image file (PNG/JPEG) or folder of them.
     public var input: String
+    /// More image files or folders, predicted with `input` (image models only).
+    public var additionalInputs: [String] = []
     /// Print JSON instead of a table.
     public var json = false
     /// Show every class's probability in the table.
@@ -31,6 +33,8 @@ public struct Prediction: Sendable, Equatable {
     public var probabilities: [Double]
     /// The predicted values (regression).
     public var values: [Double]
+    /// The image file predicted (image inputs).
+    public var file: String? = nil
 }
 
 /// `ember predict`: a saved model applied to new inputs, prepared as in training.
@@ -39,16 +43,71 @@ public enum PredictRunner {
     @discardableResult
     public static func run(_ o: PredictOptions, console: Console) throws -> [Prediction] {
         let loaded = try SavedModel.load(from: o.model)
-        var raw = try readInputs(o.input, saved: loaded.saved, target: o.target)
+        let paths = [o.input] + o.additionalInputs
+        var raw: Tensor
+        var files: [String]?
+        if paths.contains(where: isImagePath) {
+            guard let image = imageInput(loaded.saved) else {
+                throw CLIError("\(paths.first(where: isImagePath)!): an image, but this model takes \(loaded.saved.input.rawShape) values per example, "
+                               + "not an image (it was not trained on images)")
+            }
+            var list = try imageFiles(paths)
+            if let n = o.limit, n < list.count { list = Array(list.prefix(Swift.max(n, 0))) }
+            raw = stack(try list.map { try image.read($0) })
+            files = list
+        } else {
+            guard o.additionalInputs.isEmpty else {
+                throw CLIError("several inputs can only be image files or folders of them; got \(paths.joined(separator: ", "))")
+            }
+            raw = try readInputs(o.input, saved: loaded.saved, target: o.target)
+        }
         if let n = o.limit, n < raw.shape[0] { raw = raw.slice(axis: 0, start: 0, end: Swift.max(n, 0)) }
         let out = try loaded.outputs(raw: raw)
-        let predictions = predictions(out, saved: loaded.saved)
+        var predictions = predictions(out, saved: loaded.saved)
+        if let files { for i in predictions.indices { predictions[i].file = files[i] } }
         if o.json {
             console.line(JSONValue.array(predictions.map { json($0, saved: loaded.saved) }).rendered())
         } else {
             console.write(table(predictions, saved: loaded.saved, all: o.probabilities))
         }
         return predictions
+    }
+
+    /// Whether `path` names an image file (by its extension) or a folder (of images).
+    static func isImagePath(_ path: String) -> Bool {
+        var dir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &dir), dir.boolValue { return true }
+        return ImageFormat.fileExtensions.contains((path as NSString).pathExtension.lowercased())
+    }
+
+    /// How the model takes an image file: as saved by a `data.images` run, or for other runs on 8-bit images
+    /// `[1 or 3, H, W]` (built-in image sets) the file converted and resized (Pillow's bilinear) to that shape.
+    static func imageInput(_ saved: SavedModel) -> InputPipeline.ImageInput? {
+        if let image = saved.input.image { return image }
+        let r = saved.input.rawShape
+        guard saved.input.byteImages, r.count == 3, r[0] == 1 || r[0] == 3 else { return nil }
+        return InputPipeline.ImageInput(channels: r[0], height: r[1], width: r[2], filter: .bilinear)
+    }
+
+    /// The image files `paths` name: files as given, folders searched recursively (sorted by path).
+    static func imageFiles(_ paths: [String]) throws -> [String] {
+        var out: [String] = []
+        for p in paths {
+            var dir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: p, isDirectory: &dir) else { throw CLIError("\(p): no such file") }
+            guard dir.boolValue else { out.append(p); continue }
+            var found: [String] = []
+            if let walker = FileManager.default.enumerator(at: URL(fileURLWithPath: p), includingPropertiesForKeys: nil, options: [.skipsHiddenFiles]) {
+                for case let url as URL in walker where ImageFormat.fileExtensions.contains(url.pathExtension.lowercased()) {
+                    found.append(url.path)
+                }
+            }
+            guard !found.isEmpty else {
+                throw CLIError("\(p): no image files (\(ImageFormat.fileExtensions.sorted().joined(separator: ", "))) in this folder")
+            }
+            out += found.sorted()
+        }
+        return out
     }
 
     /// Raw inputs from a CSV, IDX or npy file, shaped `[N] + rawShape`.
@@ -121,12 +180,13 @@ public enum PredictRunner {
 
     /// One prediction as `ember predict --json` prints it (class, label, probability, probabilities; or value(s)).
     public static func json(_ p: Prediction, saved: SavedModel) -> JSONValue {
+        let file: [(String, JSONValue)] = p.file.map { [("file", .string($0))] } ?? []
         if let label = p.label {
-            return .object([("index", .number(Double(p.index))), ("class", .string(p.className ?? "")), ("label", .number(Double(label))),
+            return .object([("index", .number(Double(p.index)))] + file + [("class", .string(p.className ?? "")), ("label", .number(Double(label))),
                             ("probability", .number(p.probabilities[label])),
                             ("probabilities", .object(zip(saved.classes, p.probabilities).map { ($0, .number($1)) }))])
         }
-        return .object([("index", .number(Double(p.index))),
+        return .object([("index", .number(Double(p.index)))] + file + [
                         p.values.count == 1 ? ("value", .number(p.values[0])) : ("values", .array(p.values.map { .number($0) }))])
     }
 
@@ -135,11 +195,13 @@ public enum PredictRunner {
         var lines: [String] = []
         if saved.task == .classification {
             let w = Swift.max(5, saved.classes.map(\.count).max() ?? 0)
-            var head = pad("#", 6) + pad("class", w) + "  probability"
+            let fw = ps.compactMap { $0.file.map { ($0 as NSString).lastPathComponent.count } }.max().map { Swift.max($0, 4) + 2 } ?? 0
+            var head = pad("#", 6) + (fw > 0 ? pad("file", fw) : "") + pad("class", w) + "  probability"
             if all { head += "  " + saved.classes.map { pad($0, Swift.max(6, $0.count)) }.joined(separator: " ") }
             lines.append(head)
             for p in ps {
-                var line = pad("\(p.index)", 6) + pad(p.className ?? "", w) + String(format: "  %11.4f", p.probabilities[p.label!])
+                var line = pad("\(p.index)", 6) + (fw > 0 ? pad(p.file.map { ($0 as NSString).lastPathComponent } ?? "", fw) : "")
+                    + pad(p.className ?? "", w) + String(format: "  %11.4f", p.probabilities[p.label!])
                 if all {
                     line += "  " + zip(saved.classes, p.probabilities).map { pad(String(format: "%.4f", $1), Swift.max(6, $0.count)) }
                         .joined(separator: " ")

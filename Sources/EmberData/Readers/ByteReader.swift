@@ -1,4 +1,4 @@
-import CZlib
+import CEmberZlib
 import Foundation
 
 /// Reads a file from front to back in fixed-size chunks, inflating gzip transparently.
@@ -226,63 +226,5 @@ public final class ByteReader {
             }
         }
         return done
-    }
-}
-
-/// One-shot zlib helpers for in-memory buffers (zip members).
-enum Zlib {
-    /// Inflates raw deflate data (no zlib or gzip wrapper) that should expand to exactly `expectedSize` bytes.
-    static func inflateRaw(_ input: [UInt8], expectedSize: Int, file: String, member: String) throws -> [UInt8] {
-        var z = z_stream()
-        guard inflateInit2_(&z, -15, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw DataError(.io, file: file, at: .member(member), expected: "zlib to initialise")
-        }
-        defer { inflateEnd(&z) }
-        var out = [UInt8](repeating: 0, count: expectedSize + 1)   // one spare byte detects overlong data
-        var input = input
-        let rc: Int32 = input.withUnsafeMutableBufferPointer { inp in
-            out.withUnsafeMutableBufferPointer { o in
-                z.next_in = inp.baseAddress
-                z.avail_in = uInt(inp.count)
-                z.next_out = o.baseAddress
-                z.avail_out = uInt(o.count)
-                return inflate(&z, Z_FINISH)
-            }
-        }
-        let produced = out.count - Int(z.avail_out)
-        if produced > expectedSize {
-            throw DataError(.sizeMismatch, file: file, at: .member(member),
-                            expected: "\(expectedSize) bytes after inflating", found: "more")
-        }
-        if rc != Z_STREAM_END {
-            let msg = z.msg.map { String(cString: $0) }
-            if rc == Z_BUF_ERROR && msg == nil {
-                throw DataError(.truncated, file: file, at: .member(member),
-                                expected: "\(expectedSize) bytes after inflating", found: "\(produced) before the data ends")
-            }
-            throw DataError(.corrupt, file: file, at: .member(member), expected: "valid deflate data",
-                            found: msg ?? "zlib error \(rc) after \(produced) bytes")
-        }
-        if produced != expectedSize {
-            throw DataError(.sizeMismatch, file: file, at: .member(member),
-                            expected: "\(expectedSize) bytes after inflating", found: "\(produced)")
-        }
-        out.removeLast()
-        return out
-    }
-
-    /// The CRC-32 of `bytes` (as zip and gzip use).
-    static func crc32(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBufferPointer { b in
-            var crc = CZlib.crc32(0, nil, 0)
-            var p = b.baseAddress, left = b.count
-            while left > 0 {
-                let n = Swift.min(left, 1 << 30)
-                crc = CZlib.crc32(crc, p, uInt(n))
-                p = p! + n
-                left -= n
-            }
-            return UInt32(truncatingIfNeeded: crc)
-        }
     }
 }

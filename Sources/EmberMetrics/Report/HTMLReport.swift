@@ -232,8 +232,8 @@ public struct EvaluationReport: @unchecked Sendable {
         var s = "<section><h2>Worst examples (highest loss)</h2><div class=\"examples\">"
         for e in worstExamples {
             var pic = ""
-            if let x = e.input, x.rank == 2 || (x.rank == 3 && (x.shape[0] == 1 || x.shape[0] == 3)) {
-                let png = PNGEncoder.encode(image: x)
+            if let x = e.input, x.rank == 2 || (x.rank == 3 && (x.shape[0] == 1 || x.shape[0] == 3)),
+               let png = try? RasterImage(tensor: withoutGrad({ x.detached() }), normalize: true).pngData() {
                 let h = x.shape[x.rank - 2], w = x.shape[x.rank - 1]
                 let scale = Swift.max(1, 96 / Swift.max(h, w))
                 pic = "<img class=\"example\" alt=\"sample \(e.index)\" width=\"\(w * scale)\" height=\"\(h * scale)\" src=\"data:image/png;base64,\(Data(png).base64EncodedString())\">"

@@ -1,0 +1,2 @@
+// zlib (Debian: zlib1g-dev), used by EmberData to read gzip files.
+#include <zlib.h>

@@ -1,2 +1,0 @@
-// zlib (Debian: zlib1g-dev), used by EmberData to read gzip files and deflated zip members.
-#include <zlib.h>
