@@ -508,12 +508,71 @@ struct ONNXExporter {
             attrs.append(.int("count_include_pad", flag("countIncludePad") ? 1 : 0))
             return simple("AveragePool", attrs)
 
+        case "lstm_sequence", "gru_sequence":
+            return try recurrence(node, x, xb, out)
+
         default:
             if node.name.hasSuffix("_grad") || node.name.hasSuffix("_backward") {
                 throw ONNXError.unsupportedPrimitive(op: node.name, reason: "a gradient primitive; export a forward pass")
             }
             throw ONNXError.unsupportedPrimitive(op: node.name, reason: "no ONNX translation yet")
         }
+    }
+
+    /// Ember's fused recurrences as ONNX's LSTM / GRU. Their input is the projection `W_ih x + b_ih` of every step
+    /// (PyTorch's gate order), so ONNX's input weights are a permutation matrix that only reorders the gates (LSTM:
+    /// i f g o -> i o f c; GRU: r z n -> z r h, with linear_before_reset as PyTorch computes n). The result is Ember's
+    /// packed [T + 2 (LSTM) or T + 1, B, H]: the outputs, then the final hidden (and cell) state.
+    private mutating func recurrence(_ node: Trace.Node, _ x: [String], _ xb: [Int?], _ out: String) throws -> BatchRule {
+        let lstm = node.name == "lstm_sequence"
+        let attrs = node.attributes
+        let reverse: Bool = { if case .bool(let v)? = attrs["reverse"] { return v }; return false }()
+        let hasBias: Bool = { if case .bool(let v)? = attrs["bias"] { return v }; return false }()
+        let projected = shape(of: node.inputs[0]), w = shape(of: node.inputs[1])
+        let gates = lstm ? 4 : 3, hidden = w[1], dt = node.output.dtype
+        guard projected.count == 3, w == [gates * hidden, hidden] else {
+            throw ONNXError.unsupportedPrimitive(op: node.name, reason: "shapes \(projected) and \(w)")
+        }
+        if let b = xb[0], b != 1 { throw ONNXError.dynamicBatch(op: node.name, reason: "runs over a batch that is not dimension 1") }
+        // ONNX gate block k takes Ember's block order[k]
+        let order = lstm ? [0, 3, 1, 2] : [1, 0, 2]
+        let n = gates * hidden
+        var perm = [Double](repeating: 0, count: n * n)
+        for (k, src) in order.enumerated() {
+            for j in 0..<hidden { perm[(k * hidden + j) * n + src * hidden + j] = 1 }
+        }
+        let wIn = constant(Tensor(perm, shape: [1, n, n]).cast(dt), "recurrent_gate_order")
+        let rows = Tensor(order.flatMap { b in (0..<hidden).map { Int64(b * hidden + $0) } }, shape: [n])
+        let rowIndex = constant(rows, "recurrent_rows")
+        let r = append("Unsqueeze", [append("Gather", [x[1], rowIndex], [.int("axis", 0)]), ints([0])], [])
+        let h0 = append("Unsqueeze", [x[2], ints([0])], [])
+        let c0 = lstm ? append("Unsqueeze", [x[3], ints([0])], []) : ""
+        let biasIndex = lstm ? 4 : 3
+        var bias = ""
+        if hasBias {
+            let rb = append("Gather", [x[biasIndex], rowIndex], [.int("axis", 0)])
+            let zeros = constant(Tensor.zeros([n], dtype: dt), "recurrent_zero_bias")
+            bias = append("Unsqueeze", [append("Concat", [zeros, rb], [.int("axis", 0)]), ints([0])], [])
+        }
+        var lens = ""
+        if case .ints(let lengths)? = attrs["lengths"] {
+            if xb[0] != nil { throw ONNXError.dynamicBatch(op: node.name, reason: "has per-sequence lengths fixed at export") }
+            lens = constant(Tensor(lengths.map { Int32($0) }, shape: [lengths.count]), "sequence_lens")
+        }
+        var onnxAttrs: [Onnx_AttributeProto] = [.int("hidden_size", hidden), .string("direction", reverse ? "reverse" : "forward")]
+        if !lstm { onnxAttrs.append(.int("linear_before_reset", 1)) }
+        var n1 = Onnx_NodeProto()
+        n1.opType = lstm ? "LSTM" : "GRU"
+        n1.name = "\(n1.opType)_\(nodes.count)"
+        n1.input = [x[0], wIn, r, bias, lens, h0] + (lstm ? [c0] : [])
+        let y = fresh("y"), yh = fresh("y_h"), yc = fresh("y_c")
+        n1.output = lstm ? [y, yh, yc] : [y, yh]
+        n1.attribute = onnxAttrs
+        nodes.append(n1)
+        // Y [T, 1, B, H] -> [T, B, H]; Y_h, Y_c [1, B, H] stack below the outputs
+        let parts = [append("Squeeze", [y, ints([1])], []), yh] + (lstm ? [yc] : [])
+        append("Concat", parts, [.int("axis", 0)], out: out)
+        return xb[0] != nil ? .axis(1) : .none
     }
 
     private func weightShape(_ node: Trace.Node) -> [Int]? {
