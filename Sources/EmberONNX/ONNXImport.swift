@@ -25,6 +25,9 @@ public final class ONNXModel: @unchecked Sendable {
     let weights: [String: Tensor]
     let path: String
 
+    /// The most elements a tensor in an imported graph may hold (initializers and shapes the graph computes).
+    public static let maxElements = 1 << 28
+
     /// The operators `run` executes (default ONNX domain).
     public static let supportedOperators: Set<String> = [
         "Abs", "Add", "And", "ArgMax", "ArgMin", "AveragePool", "BatchNormalization", "Cast", "CastLike", "Clip", "Concat",
@@ -110,7 +113,15 @@ public final class ONNXModel: @unchecked Sendable {
         guard let dtype = DType(onnx: t.dataType) else {
             throw ONNXError.invalidModel(path: path, reason: "tensor '\(t.name)': data type \(t.dataType) is not supported")
         }
-        let count = shape.reduce(1, *), bytes = count * dtype.byteSize
+        var count = 1
+        for d in shape {
+            let (c, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, c <= ONNXModel.maxElements else {
+                throw ONNXError.invalidModel(path: path, reason: "tensor '\(t.name)': dims \(t.dims) hold more than \(ONNXModel.maxElements) values")
+            }
+            count = c
+        }
+        let bytes = count * dtype.byteSize
         func fromBytes(_ d: Data) throws -> Tensor {
             guard d.count == bytes else {
                 throw ONNXError.invalidModel(path: path, reason: "tensor '\(t.name)': \(d.count) bytes of data for \(count) \(dtype) values")
@@ -264,19 +275,25 @@ struct ONNXNodeRunner {
         case "And": return [try input(0).logicalAnd(input(1))]
         case "Or": return [try input(0).logicalOr(input(1))]
         case "Xor": return [try input(0) .!= input(1)]
-        case "Where": return [Tensor.where(try input(0), try input(1), try input(2))]
+        case "Where":
+            let c = try input(0)
+            guard c.dtype == .bool else { throw fail("condition dtype \(c.dtype), expected bool") }
+            return [Tensor.where(c, try input(1), try input(2))]
         case "Clip":
             let x = try input(0)
             var lo = -Double.infinity, hi = Double.infinity
             if opset < 11 { lo = float("min", lo); hi = float("max", hi) }
-            if let m = optional(1) { lo = m.item() }
-            if let m = optional(2) { hi = m.item() }
+            if let m = optional(1) { lo = try scalar(m, "min") }
+            if let m = optional(2) { hi = try scalar(m, "max") }
             return [x.clamp(min: lo, max: hi)]
         case "CastLike": return [try input(0).cast(try input(1).dtype)]
         case "Cast":
             guard let to = DType(onnx: Int32(int("to", 0))) else { throw fail("cast to data type \(int("to", 0)) is not supported") }
             return [try input(0).cast(to)]
-        case "MatMul": return [matmul(try input(0), try input(1))]
+        case "MatMul":
+            let a = try input(0), b = try input(1)
+            try matmulFits(a.shape, b.shape)
+            return [matmul(a, b)]
         case "Gemm": return [try gemm()]
         case "Conv": return [try conv()]
         case "ConvTranspose": return [try convTranspose()]
@@ -305,7 +322,12 @@ struct ONNXNodeRunner {
                 guard !node.input[i].isEmpty else { return nil }
                 return try input(i)
             }
-            let a = try axis(int("axis", 0), rank: ts.first?.rank ?? 1)
+            guard let first = ts.first else { throw fail("no inputs") }
+            let a = try axis(int("axis", 0), rank: first.rank)
+            for t in ts where t.rank != first.rank || t.dtype != first.dtype
+                || (0..<t.rank).contains(where: { $0 != a && t.shape[$0] != first.shape[$0] }) {
+                throw fail("inputs \(ts.map(\.shape)) (\(Set(ts.map(\.dtype)))) do not concatenate along axis \(a)")
+            }
             return [concat(ts, axis: a)]
         case "Split": return try split()
         case "Slice": return [try slice()]
@@ -355,7 +377,7 @@ struct ONNXNodeRunner {
         case "Size": return [Tensor([Int64(try input(0).count)], shape: [])]
         case "Constant": return [try constant()]
         case "ConstantOfShape":
-            let shape = values(try input(0))
+            let shape = try checkedShape(values(try input(0)))
             let v = try attr("value").map { try ONNXModel.tensor($0.t, path: path, base: nil) } ?? Tensor([Float(0)], shape: [1])
             return [Tensor.full(shape, v.item(), dtype: v.dtype)]
         case "Expand":
@@ -364,13 +386,14 @@ struct ONNXNodeRunner {
             let rank = max(x.rank, target.count)
             let xs = [Int](repeating: 1, count: rank - x.rank) + x.shape
             let ts = [Int](repeating: 1, count: rank - target.count) + target
-            let out = zip(xs, ts).map { $0 == 1 ? $1 : $0 }
+            for (a, b) in zip(xs, ts) where a != 1 && b != 1 && a != b { throw fail("input \(x.shape) does not broadcast to \(target)") }
+            let out = try checkedShape(zip(xs, ts).map { $0 == 1 ? $1 : $0 })
             return [x.reshaped(xs).expanded(to: out).contiguous()]
         case "Pad": return [try pad()]
         case "CumSum":
             let x = try input(0)
             guard int("exclusive", 0) == 0, int("reverse", 0) == 0 else { throw fail("exclusive or reverse cumulative sums are not supported") }
-            return [x.cumsum(axis: try axis(values(try input(1))[0], rank: x.rank))]
+            return [x.cumsum(axis: try axis(Int(try scalar(try input(1), "axis")), rank: x.rank))]
         case "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2",
              "ReduceLogSum", "ReduceLogSumExp":
             return [try reduce()]
@@ -396,8 +419,10 @@ struct ONNXNodeRunner {
             let m = x.contiguous().reshaped([outer, x.count / max(outer, 1)])
             return [(log ? m.logSoftmax(axis: 1) : m.softmax(axis: 1)).reshaped(x.shape)]
         case "OneHot":
-            let idx = try input(0), depth = Int(try input(1).item()), v = try input(2)
-            guard depth > 0 else { throw fail("depth \(depth)") }
+            let idx = try input(0), depthValue = try scalar(try input(1), "depth"), v = try input(2)
+            guard depthValue >= 1, depthValue <= 1e6, v.count == 2 else { throw fail("depth \(depthValue) and values \(v.shape)") }
+            let depth = Int(depthValue)
+            _ = try checkedShape(idx.shape + [depth])
             let fixed = try indices(idx, size: depth)
             var hot = fixed.oneHot(numClasses: depth, dtype: v.dtype)
             let lo = v.slice(axis: 0, start: 0, end: 1), hi = v.slice(axis: 0, start: 1, end: 2)
@@ -430,11 +455,40 @@ struct ONNXNodeRunner {
         throw fail("no value attribute Ember supports")
     }
 
+    /// Throws unless a shape has non-negative sizes and at most `maxElements` values.
+    func checkedShape(_ shape: [Int]) throws -> [Int] {
+        var n = 1
+        for d in shape {
+            guard d >= 0 else { throw fail("negative size in \(shape)") }
+            let (c, overflow) = n.multipliedReportingOverflow(by: d)
+            guard !overflow, c <= ONNXModel.maxElements else { throw fail("shape \(shape) holds more than \(ONNXModel.maxElements) values") }
+            n = c
+        }
+        return shape
+    }
+
+    /// The one value of a single-element tensor.
+    func scalar(_ t: Tensor, _ what: String) throws -> Double {
+        guard t.count == 1 else { throw fail("\(what) must hold one value, got shape \(t.shape)") }
+        return t.item()
+    }
+
+    /// Throws unless `matmul` takes these shapes (inner sizes equal, batch dimensions broadcast).
+    func matmulFits(_ a: [Int], _ b: [Int]) throws {
+        guard !a.isEmpty, !b.isEmpty else { throw fail("matrix product of a scalar") }
+        let k1 = a[a.count - 1], k2 = b.count == 1 ? b[0] : b[b.count - 2]
+        guard k1 == k2 else { throw fail("inner dimensions of \(a) and \(b) differ") }
+        if a.count > 2 || b.count > 2 { try broadcastable([Array(a.dropLast(2)), Array(b.dropLast(b.count == 1 ? 1 : 2))]) }
+    }
+
     func gemm() throws -> Tensor {
         var a = try input(0), b = try input(1)
+        guard a.rank == 2, b.rank == 2 else { throw fail("A \(a.shape) and B \(b.shape) must be matrices") }
         if int("transA", 0) != 0 { a = a.transposed(0, 1) }
         if int("transB", 0) != 0 { b = b.transposed(0, 1) }
+        try matmulFits(a.shape, b.shape)
         var y = matmul(a, b)
+        if let c = optional(2) { try broadcastable([c.shape, y.shape]) }
         let alpha = float("alpha", 1), beta = float("beta", 1)
         if alpha != 1 { y = y * alpha }
         if let c = optional(2) { y = y + (beta == 1 ? c : c * beta) }
@@ -475,17 +529,24 @@ struct ONNXNodeRunner {
         let x0 = try input(0), w0 = try input(1), b = optional(2)
         let oneD = x0.rank == 3
         let (x, back) = try fourD(x0)
+        guard w0.rank == x0.rank else { throw fail("weight \(w0.shape) for input \(x0.shape)") }
         let w = oneD ? w0.unsqueezed(axis: 2) : w0
-        let k = oneD ? 1 : 2
+        let k = oneD ? 1 : 2, group = int("group", 1)
+        guard group >= 1, x.shape[1] == w.shape[1] * group, w.shape[0] % group == 0, w.shape[0] > 0 else {
+            throw fail("input \(x0.shape), weight \(w0.shape) and group \(group) do not fit")
+        }
+        if let b, b.shape != [w.shape[0]] { throw fail("bias \(b.shape), expected [\(w.shape[0])]") }
         let kernel = Array(w0.shape.suffix(k))
         let strides = ints("strides") ?? [Int](repeating: 1, count: k), dil = ints("dilations") ?? [Int](repeating: 1, count: k)
         let pads = try spatialPads(input: Array(x0.shape.suffix(k)), kernel: kernel, strides: strides, dilations: dil)
+        guard pads.count == 2 * k, pads.allSatisfy({ $0 >= 0 }) else { throw fail("pads \(pads)") }
         var xp = x, pad = pads.prefix(k).map { $0 }
         if Array(pads.prefix(k)) != Array(pads.suffix(k)) {
             // asymmetric: pad explicitly, convolve without padding
             xp = x.padded(oneD ? [(0, 0), (pads[0], pads[1])] : [(pads[0], pads[2]), (pads[1], pads[3])])
             pad = [Int](repeating: 0, count: k)
         }
+        try checkWindow(xp, kernel: kernel, strides: strides, pads: pad, dilations: dil, oneD: oneD)
         let y = conv2d(xp, w, b, stride: pair(strides, oneD: oneD), padding: pair(pad, oneD: oneD, unit: 0),
                        dilation: pair(dil, oneD: oneD), groups: int("group", 1))
         return back(y)
@@ -496,8 +557,17 @@ struct ONNXNodeRunner {
         guard x.rank == 4 else { throw fail("input \(x.shape): rank \(x.rank) is not supported (2-D transposed convolutions, [N, C, H, W])") }
         guard attr("output_shape") == nil, string("auto_pad", "NOTSET") == "NOTSET" else { throw fail("output_shape and auto_pad are not supported") }
         let pads = ints("pads") ?? [0, 0, 0, 0]
-        guard pads[0] == pads[2], pads[1] == pads[3] else { throw fail("asymmetric pads \(pads) are not supported") }
+        guard pads.count == 4, pads[0] == pads[2], pads[1] == pads[3] else { throw fail("asymmetric pads \(pads) are not supported") }
         let s = ints("strides") ?? [1, 1], d = ints("dilations") ?? [1, 1], op = ints("output_padding") ?? [0, 0]
+        let group = int("group", 1)
+        guard w.rank == 4, group >= 1, x.shape[1] == w.shape[0], w.shape[0] % group == 0, s.count == 2, d.count == 2, op.count == 2,
+              (s + d).allSatisfy({ $0 >= 1 }), pads.allSatisfy({ $0 >= 0 }), op.allSatisfy({ $0 >= 0 }) else {
+            throw fail("input \(x.shape), weight \(w.shape), strides \(s), dilations \(d), output_padding \(op), group \(group) do not fit")
+        }
+        if let b, b.shape != [w.shape[1] * group] { throw fail("bias \(b.shape), expected [\(w.shape[1] * group)]") }
+        for i in 0..<2 where (x.shape[2 + i] - 1) * s[i] - 2 * pads[i] + d[i] * (w.shape[2 + i] - 1) + op[i] + 1 <= 0 {
+            throw fail("the output would be empty")
+        }
         return convTranspose2d(x, w, b, stride: Pair(s[0], s[1]), padding: Pair(pads[0], pads[1]),
                                outputPadding: Pair(op[0], op[1]), dilation: Pair(d[0], d[1]), groups: int("group", 1))
     }
@@ -560,6 +630,7 @@ struct ONNXNodeRunner {
             throw fail("training mode is not supported (inference only)")
         }
         let shape = [1, x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)
+        for i in 1...4 where try input(i).count != x.shape[1] { throw fail("parameter \(i) has \(try input(i).shape), expected [\(x.shape[1])]") }
         let scale = try input(1).reshaped(shape), bias = try input(2).reshaped(shape)
         let mean = try input(3).reshaped(shape), variance = try input(4).reshaped(shape)
         return (x - mean) * (variance + float("epsilon", 1e-5)).rsqrt() * scale + bias
@@ -569,6 +640,7 @@ struct ONNXNodeRunner {
         let x = try input(0)
         let a = try axis(int("axis", -1), rank: x.rank)
         let axes = Array(a..<x.rank)
+        try broadcastable([x.shape, try input(1).shape] + (optional(2).map { [$0.shape] } ?? []))
         let mean = x.mean(axes: axes, keepDims: true)
         let centered = x - mean
         let variance = (centered * centered).mean(axes: axes, keepDims: true)

@@ -23,13 +23,21 @@ extension ONNXNodeRunner {
             guard names == Array(repeating: standard, count: dirs).flatMap({ $0 }) else { throw fail("activations \(names)") }
         }
         let layout = int("layout", 0)
+        guard x.rank == 3, x.shape[2] == w.shape[2], hidden > 0 else { throw fail("input \(x.shape) does not fit W \(w.shape)") }
         if layout == 1 { x = x.transposed(0, 1) }   // [batch, seq, input] -> [seq, batch, input]
         let steps = x.shape[0], batch = x.shape[1]
+        for (i, t) in [(3, [dirs, 2 * gates * hidden]), (5, [dirs, batch, hidden]), (6, [dirs, batch, hidden])] where i != 6 || lstm {
+            if let v = optional(i), v.shape != (layout == 1 && i > 4 ? [batch, dirs, hidden] : t) {
+                throw fail("input \(i) has shape \(v.shape), expected \(t)")
+            }
+        }
         if let lens = optional(4) {
             guard values(lens).allSatisfy({ $0 == steps }) else { throw fail("sequence_lens shorter than the sequence are not supported") }
         }
         let bias = optional(3)
-        let h0 = optional(5), c0 = lstm ? optional(6) : nil
+        // initial states are [directions, batch, hidden] ([batch, directions, hidden] with layout 1)
+        let h0 = optional(5).map { layout == 1 ? $0.transposed(0, 1) : $0 }
+        let c0 = lstm ? optional(6).map { layout == 1 ? $0.transposed(0, 1) : $0 } : nil
         let linearBeforeReset = int("linear_before_reset", 0) != 0
         var ys: [Tensor] = [], hs: [Tensor] = [], cs: [Tensor] = []
         for d in 0..<dirs {

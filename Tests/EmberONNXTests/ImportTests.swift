@@ -111,3 +111,46 @@ import Testing
         }
     }
 }
+
+/// Truncated and bit-flipped model files: loading and running each either gives a result or throws an
+/// `ONNXError`; nothing crashes (a crash fails the whole test run).
+@Suite struct ONNXFuzzTests {
+    @Test func mutatedModelsLoadOrFailCleanly() throws {
+        let g = Generator(seed: 21)
+        let cnn = Sequential {
+            Conv2d(1, 3, kernel: 3, padding: 1, generator: g); BatchNorm2d(3); ReLU(); MaxPool2d(2)
+            Flatten(); Linear(3 * 3 * 3, 4, generator: g)
+        }
+        let lstm = Sequential { LSTM(3, 4, batchFirst: true, generator: g); Flatten(); Linear(2 * 4, 2, generator: g) }
+        cnn.eval(); lstm.eval()
+        let seeds: [(String, Data, [Int])] = [
+            ("cnn", try cnn.onnxModelData(inputShape: [1, 1, 6, 6]), [2, 1, 6, 6]),
+            ("lstm", try lstm.onnxModelData(inputShape: [1, 2, 3]), [2, 2, 3]),
+        ]
+        var rng = SplitMix64(77)
+        var outcomes = ["loaded and ran": 0, "refused": 0]
+        for (name, original, shape) in seeds {
+            let bytes = [UInt8](original)
+            for k in 0..<250 {
+                var m = bytes
+                switch k % 3 {
+                case 0: m = Array(m.prefix(Int(rng.next() % UInt64(m.count))))            // truncated
+                case 1: for _ in 0..<(1 + Int(rng.next() % 4)) {                           // bits flipped
+                    let i = Int(rng.next() % UInt64(m.count)); m[i] ^= UInt8(1 << (rng.next() % 8)) }
+                default: for _ in 0..<(1 + Int(rng.next() % 3)) {                          // bytes replaced
+                    let i = Int(rng.next() % UInt64(m.count)); m[i] = UInt8(rng.next() % 256) }
+                }
+                do {
+                    let model = try ONNXModel(serialized: Data(m), path: "\(name)-\(k).onnx")
+                    var r = RandomState(seed: UInt64(k))
+                    _ = try model.run([model.inputNames.first ?? "input": Tensor.normal(shape, rng: &r)])
+                    outcomes["loaded and ran", default: 0] += 1
+                } catch is ONNXError {
+                    outcomes["refused", default: 0] += 1
+                }
+            }
+        }
+        print("ONNX fuzz: \(outcomes)")
+        #expect(outcomes["refused"]! > 0 && outcomes["loaded and ran"]! > 0)
+    }
+}
