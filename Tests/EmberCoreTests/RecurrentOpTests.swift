@@ -11,7 +11,7 @@ import Testing
     static func leaf(_ values: [Double], _ shape: [Int], _ dtype: DType, _ backend: any Backend) -> Tensor {
         let t: Tensor
         if dtype == .float32 {
-            t = values.map(Float.init).withUnsafeBytes { Tensor(rawBytes: $0, shape: shape, dtype: dtype, on: backend) }
+            t = values.map { Float($0) }.withUnsafeBytes { Tensor(rawBytes: $0, shape: shape, dtype: dtype, on: backend) }
         } else {
             t = values.withUnsafeBytes { Tensor(rawBytes: $0, shape: shape, dtype: dtype, on: backend) }
         }

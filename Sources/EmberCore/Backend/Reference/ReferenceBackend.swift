@@ -17,6 +17,8 @@ import Foundation
 /// - Randomness: `random` fills from the counter-based Philox stream, element i from block `counter + i`, so every
 ///   backend draws the same numbers for a seed.
 /// - Optimizer: `axpby` (y = alpha x + beta y in place) and `adam` (one fused Adam/AdamW step).
+/// - Recurrent cells: `lstmCell`/`lstmCellBackward` and `gruCell`/`gruCellBackward`, one time step of the fused
+///   sequence ops (the recurrent GEMM is theirs, through `gemm`).
 /// - Host transfer: `upload`/`download` and `isHostMemory` have host-memory defaults (plain copies); a device backend
 ///   implements them, and everything outside a backend reaches a tensor's bytes only through them.
 /// Semantics to keep (tested on both backends): PyTorch's on NaN (maximum/minimum/max-pool/softmax/relu propagate it),
