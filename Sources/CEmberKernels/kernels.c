@@ -61,16 +61,19 @@ int ek_best_variant(void) {
 
 static const ek_kernels ek_table_portable = {
     binary_base, unary_base, relu_backward_base, axpby_base, sum_base, softmax_rows_base,
-    softmax_backward_rows_base, adam_base};
+    softmax_backward_rows_base, adam_base, lstm_cell_base, lstm_cell_backward_base, gru_cell_base,
+    gru_cell_backward_base};
 #ifdef EK_X86
 static const ek_kernels ek_table_avx2 = {
     binary_avx2, unary_avx2, relu_backward_avx2, axpby_avx2, sum_avx2, softmax_rows_avx2,
-    softmax_backward_rows_avx2, adam_avx2};
+    softmax_backward_rows_avx2, adam_avx2, lstm_cell_avx2, lstm_cell_backward_avx2, gru_cell_avx2,
+    gru_cell_backward_avx2};
 // The AVX-512 build widens the transcendental and row-wise kernels to 16 lanes; sums, binary ops and updates keep
 // the AVX2 code, so their rounding is the same on every AVX2 machine.
 static const ek_kernels ek_table_avx512 = {
     binary_avx2, unary_avx512, relu_backward_avx2, axpby_avx2, sum_avx2, softmax_rows_avx512,
-    softmax_backward_rows_avx512, adam_avx2};
+    softmax_backward_rows_avx512, adam_avx2, lstm_cell_avx512, lstm_cell_backward_avx2, gru_cell_avx512,
+    gru_cell_backward_avx2};
 #endif
 
 const ek_kernels *ek_kernels_for(int variant) {
@@ -131,6 +134,27 @@ void ek_adam_f32(float *param, const float *grad, float *m, float *v, ptrdiff_t 
                  float lr, float one_minus_beta1, float one_minus_beta2, float eps, float bias_c1, float bias_c2,
                  float l2_wd, float decoupled_wd) {
     ek_k()->adam(param, grad, m, v, n, lr, one_minus_beta1, one_minus_beta2, eps, bias_c1, bias_c2, l2_wd, decoupled_wd);
+}
+
+void ek_lstm_cell_f32(const float *x, const float *r, const float *bias, const float *c_prev, const float *h_prev,
+                      const float *mask, float *saved, float *c_out, float *h_out, float *y, ptrdiff_t batch,
+                      ptrdiff_t hidden) {
+    ek_k()->lstm_cell(x, r, bias, c_prev, h_prev, mask, saved, c_out, h_out, y, batch, hidden);
+}
+
+void ek_lstm_cell_backward_f32(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
+                               const float *mask, float *dgates, ptrdiff_t batch, ptrdiff_t hidden) {
+    ek_k()->lstm_cell_backward(saved, c_prev, dh, dy, dc, mask, dgates, batch, hidden);
+}
+
+void ek_gru_cell_f32(const float *x, const float *r, const float *bias, const float *h_prev, const float *mask,
+                     float *saved, float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden) {
+    ek_k()->gru_cell(x, r, bias, h_prev, mask, saved, h_out, y, batch, hidden);
+}
+
+void ek_gru_cell_backward_f32(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
+                              float *dx, float *drec, ptrdiff_t batch, ptrdiff_t hidden) {
+    ek_k()->gru_cell_backward(saved, h_prev, dh, dy, mask, dx, drec, batch, hidden);
 }
 
 void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t planes, int h, int w, int oh, int ow,

@@ -308,5 +308,151 @@ static void SUFFIX(adam)(float *p, const float *g, float *m, float *v, ptrdiff_t
     }
 }
 
+// MARK: fused recurrent cells (one time step for `batch` rows of `hidden` units; see ember_kernels.h)
+
+// Loads n <= EK_W floats (zeros past n) and stores n lanes: row tails of any hidden size.
+static inline EK_V8 SUFFIX(vload_n)(const float *p, ptrdiff_t n) {
+    if (n == EK_W) return SUFFIX(vload)(p);
+    float t[EK_W] = {0};
+    for (ptrdiff_t k = 0; k < n; k++) t[k] = p[k];
+    return SUFFIX(vload)(t);
+}
+static inline void SUFFIX(vstore_n)(float *p, EK_V8 v, ptrdiff_t n) {
+    if (n == EK_W) { SUFFIX(vstore)(p, v); return; }
+    float t[EK_W];
+    SUFFIX(vstore)(t, v);
+    for (ptrdiff_t k = 0; k < n; k++) p[k] = t[k];
+}
+static inline EK_V8 SUFFIX(vsigmoid)(EK_V8 x) { return SUFFIX(vunary)(3, x); }
+static inline EK_V8 SUFFIX(vtanh)(EK_V8 x) { return SUFFIX(vunary)(4, x); }
+// x + (r + bias): the projected input plus the recurrent GEMM with its bias, in the unfused ops' order.
+static inline EK_V8 SUFFIX(vpre)(const float *x, const float *r, const float *bias, ptrdiff_t o, ptrdiff_t n) {
+    EK_V8 rv = SUFFIX(vload_n)(r + o, n);
+    if (bias) rv = rv + SUFFIX(vload_n)(bias + o, n);
+    return SUFFIX(vload_n)(x + o, n) + rv;
+}
+
+static void SUFFIX(lstm_cell)(const float *x, const float *r, const float *bias, const float *c_prev,
+                              const float *h_prev, const float *mask, float *saved, float *c_out, float *h_out,
+                              float *y, ptrdiff_t batch, ptrdiff_t hidden) {
+    const ptrdiff_t H = hidden;
+    for (ptrdiff_t b = 0; b < batch; b++) {
+        const float *xb = x + b * 4 * H, *rb = r + b * 4 * H, *cp = c_prev + b * H, *hp = h_prev + b * H;
+        float *sb = saved + b * 5 * H, *co = c_out + b * H, *ho = h_out + b * H, *yb = y + b * H;
+        if (mask && mask[b] == 0) {
+            for (ptrdiff_t j = 0; j < H; j++) { co[j] = cp[j]; ho[j] = hp[j]; yb[j] = 0; }
+            for (ptrdiff_t j = 0; j < 5 * H; j++) sb[j] = 0;
+            continue;
+        }
+        for (ptrdiff_t j = 0; j < H; j += EK_W) {
+            ptrdiff_t n = H - j < EK_W ? H - j : EK_W;
+            EK_V8 i = SUFFIX(vsigmoid)(SUFFIX(vpre)(xb, rb, bias, j, n));
+            EK_V8 f = SUFFIX(vsigmoid)(SUFFIX(vpre)(xb, rb, bias, H + j, n));
+            EK_V8 g = SUFFIX(vtanh)(SUFFIX(vpre)(xb, rb, bias, 2 * H + j, n));
+            EK_V8 o = SUFFIX(vsigmoid)(SUFFIX(vpre)(xb, rb, bias, 3 * H + j, n));
+            EK_V8 fc = f * SUFFIX(vload_n)(cp + j, n), ig = i * g;  // two products, then the sum: as the unfused ops
+            EK_V8 c = fc + ig;
+            EK_V8 tc = SUFFIX(vtanh)(c);
+            EK_V8 h = o * tc;
+            SUFFIX(vstore_n)(sb + j, i, n);
+            SUFFIX(vstore_n)(sb + H + j, f, n);
+            SUFFIX(vstore_n)(sb + 2 * H + j, g, n);
+            SUFFIX(vstore_n)(sb + 3 * H + j, o, n);
+            SUFFIX(vstore_n)(sb + 4 * H + j, tc, n);
+            SUFFIX(vstore_n)(co + j, c, n);
+            SUFFIX(vstore_n)(ho + j, h, n);
+            SUFFIX(vstore_n)(yb + j, h, n);
+        }
+    }
+}
+
+static void SUFFIX(lstm_cell_backward)(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
+                                       const float *mask, float *dgates, ptrdiff_t batch, ptrdiff_t hidden) {
+    const ptrdiff_t H = hidden;
+    for (ptrdiff_t b = 0; b < batch; b++) {
+        const float *sb = saved + b * 5 * H, *cp = c_prev + b * H, *dyb = dy + b * H;
+        float *dhb = dh + b * H, *dcb = dc + b * H, *dg = dgates + b * 4 * H;
+        if (mask && mask[b] == 0) {  // the state passed through unchanged: its gradients too
+            for (ptrdiff_t j = 0; j < 4 * H; j++) dg[j] = 0;
+            continue;
+        }
+        for (ptrdiff_t j = 0; j < H; j += EK_W) {
+            ptrdiff_t n = H - j < EK_W ? H - j : EK_W;
+            EK_V8 i = SUFFIX(vload_n)(sb + j, n), f = SUFFIX(vload_n)(sb + H + j, n);
+            EK_V8 g = SUFFIX(vload_n)(sb + 2 * H + j, n), o = SUFFIX(vload_n)(sb + 3 * H + j, n);
+            EK_V8 tc = SUFFIX(vload_n)(sb + 4 * H + j, n);
+            EK_V8 dhv = SUFFIX(vload_n)(dhb + j, n) + SUFFIX(vload_n)(dyb + j, n);
+            EK_V8 dcv = SUFFIX(vload_n)(dcb + j, n) + dhv * o * (1.0f - tc * tc);
+            SUFFIX(vstore_n)(dg + j, dcv * g * i * (1.0f - i), n);
+            SUFFIX(vstore_n)(dg + H + j, dcv * SUFFIX(vload_n)(cp + j, n) * f * (1.0f - f), n);
+            SUFFIX(vstore_n)(dg + 2 * H + j, dcv * i * (1.0f - g * g), n);
+            SUFFIX(vstore_n)(dg + 3 * H + j, dhv * tc * o * (1.0f - o), n);
+            SUFFIX(vstore_n)(dcb + j, dcv * f, n);
+            SUFFIX(vstore_n)(dhb + j, SUFFIX(splat)(0.0f), n);
+        }
+    }
+}
+
+static void SUFFIX(gru_cell)(const float *x, const float *r, const float *bias, const float *h_prev, const float *mask,
+                             float *saved, float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden) {
+    const ptrdiff_t H = hidden;
+    for (ptrdiff_t b = 0; b < batch; b++) {
+        const float *xb = x + b * 3 * H, *rb = r + b * 3 * H, *hp = h_prev + b * H;
+        float *sb = saved + b * 4 * H, *ho = h_out + b * H, *yb = y + b * H;
+        if (mask && mask[b] == 0) {
+            for (ptrdiff_t j = 0; j < H; j++) { ho[j] = hp[j]; yb[j] = 0; }
+            for (ptrdiff_t j = 0; j < 4 * H; j++) sb[j] = 0;
+            continue;
+        }
+        for (ptrdiff_t j = 0; j < H; j += EK_W) {
+            ptrdiff_t n = H - j < EK_W ? H - j : EK_W;
+            EK_V8 rg = SUFFIX(vsigmoid)(SUFFIX(vpre)(xb, rb, bias, j, n));
+            EK_V8 z = SUFFIX(vsigmoid)(SUFFIX(vpre)(xb, rb, bias, H + j, n));
+            EK_V8 hn = SUFFIX(vload_n)(rb + 2 * H + j, n);
+            if (bias) hn = hn + SUFFIX(vload_n)(bias + 2 * H + j, n);
+            EK_V8 rhn = rg * hn;
+            EK_V8 nn = SUFFIX(vtanh)(SUFFIX(vload_n)(xb + 2 * H + j, n) + rhn);
+            EK_V8 d = SUFFIX(vload_n)(hp + j, n) - nn;
+            EK_V8 zd = z * d;
+            EK_V8 h = nn + zd;
+            SUFFIX(vstore_n)(sb + j, rg, n);
+            SUFFIX(vstore_n)(sb + H + j, z, n);
+            SUFFIX(vstore_n)(sb + 2 * H + j, nn, n);
+            SUFFIX(vstore_n)(sb + 3 * H + j, hn, n);
+            SUFFIX(vstore_n)(ho + j, h, n);
+            SUFFIX(vstore_n)(yb + j, h, n);
+        }
+    }
+}
+
+static void SUFFIX(gru_cell_backward)(const float *saved, const float *h_prev, float *dh, const float *dy,
+                                      const float *mask, float *dx, float *drec, ptrdiff_t batch, ptrdiff_t hidden) {
+    const ptrdiff_t H = hidden;
+    for (ptrdiff_t b = 0; b < batch; b++) {
+        const float *sb = saved + b * 4 * H, *hp = h_prev + b * H, *dyb = dy + b * H;
+        float *dhb = dh + b * H, *dxb = dx + b * 3 * H, *drb = drec + b * 3 * H;
+        if (mask && mask[b] == 0) {
+            for (ptrdiff_t j = 0; j < 3 * H; j++) { dxb[j] = 0; drb[j] = 0; }
+            continue;
+        }
+        for (ptrdiff_t j = 0; j < H; j += EK_W) {
+            ptrdiff_t n = H - j < EK_W ? H - j : EK_W;
+            EK_V8 rg = SUFFIX(vload_n)(sb + j, n), z = SUFFIX(vload_n)(sb + H + j, n);
+            EK_V8 nn = SUFFIX(vload_n)(sb + 2 * H + j, n), hn = SUFFIX(vload_n)(sb + 3 * H + j, n);
+            EK_V8 dhv = SUFFIX(vload_n)(dhb + j, n) + SUFFIX(vload_n)(dyb + j, n);
+            EK_V8 dnp = dhv * (1.0f - z) * (1.0f - nn * nn);
+            EK_V8 dzp = dhv * (SUFFIX(vload_n)(hp + j, n) - nn) * z * (1.0f - z);
+            EK_V8 drp = dnp * hn * rg * (1.0f - rg);
+            SUFFIX(vstore_n)(dxb + j, drp, n);
+            SUFFIX(vstore_n)(dxb + H + j, dzp, n);
+            SUFFIX(vstore_n)(dxb + 2 * H + j, dnp, n);
+            SUFFIX(vstore_n)(drb + j, drp, n);
+            SUFFIX(vstore_n)(drb + H + j, dzp, n);
+            SUFFIX(vstore_n)(drb + 2 * H + j, dnp * rg, n);
+            SUFFIX(vstore_n)(dhb + j, dhv * z, n);
+        }
+    }
+}
+
 #undef EK_V8
 #undef EK_I8

@@ -620,6 +620,59 @@ fileprivate struct BogusDouble: PrimitiveOp {
         }
     }
 
+    /// The fused recurrences (`lstm_sequence`, `gru_sequence`): outputs and both final states against central
+    /// differences with respect to the input projection, W_hh, h0, c0 and b_hh; forward and reverse, with lengths
+    /// (a sequence of length 0 and one cut short, so the masked rows and the reverse start are covered), without bias,
+    /// and with non-contiguous leaves.
+    @Test func recurrentSequences() {
+        let T = 4, B = 3, H = 3
+        for reverse in [false, true] {
+            for lengths in [nil, [4, 2, 0]] as [[Int]?] {
+                let tag = "\(reverse ? "reverse" : "forward") lengths \(lengths.map { "\($0)" } ?? "full")"
+                gradCheckMulti("lstm_sequence \(tag)", [U([T, B, 4 * H], -2, 2), U([4 * H, H]), U([B, H]), U([B, H]), U([4 * H])]) { v in
+                    let r = lstmSequence(v[0], weightHH: v[1], biasHH: v[4], h0: v[2], c0: v[3], reverse: reverse, lengths: lengths)
+                    return [r.output, r.h, r.c]
+                }
+                gradCheckMulti("gru_sequence \(tag)", [U([T, B, 3 * H], -2, 2), U([3 * H, H]), U([B, H]), U([3 * H])]) { v in
+                    let r = gruSequence(v[0], weightHH: v[1], biasHH: v[3], h0: v[2], reverse: reverse, lengths: lengths)
+                    return [r.output, r.h]
+                }
+            }
+        }
+        gradCheckMulti("lstm_sequence no bias, strided leaves", [U([T, B, 4 * H], -2, 2, .strided), U([4 * H, H], -1, 1, .transposed),
+                                                                  U([B, H], -1, 1, .flipped), U([B, H], -1, 1, .strided)]) { v in
+            let r = lstmSequence(v[0], weightHH: v[1], biasHH: nil, h0: v[2], c0: v[3])
+            return [r.output, r.h, r.c]
+        }
+        gradCheckMulti("gru_sequence no bias, strided leaves", [U([T, B, 3 * H], -2, 2, .flipped), U([3 * H, H], -1, 1, .transposed),
+                                                                 U([B, H], -1, 1, .strided)]) { v in
+            let r = gruSequence(v[0], weightHH: v[1], biasHH: nil, h0: v[2], reverse: true)
+            return [r.output, r.h]
+        }
+        // Only the output used (no gradient arrives for the final states), and a one-step sequence (the cells' path).
+        gradCheck("lstm_sequence output only", [U([T, B, 4 * H], -2, 2), U([4 * H, H]), U([B, H]), U([B, H])]) { v in
+            lstmSequence(v[0], weightHH: v[1], biasHH: nil, h0: v[2], c0: v[3], lengths: [1, 4, 3]).output
+        }
+        gradCheckMulti("lstm_sequence one step", [U([1, B, 4 * H], -2, 2), U([4 * H, H]), U([B, H]), U([B, H]), U([4 * H])]) { v in
+            let r = lstmSequence(v[0], weightHH: v[1], biasHH: v[4], h0: v[2], c0: v[3])
+            return [r.h, r.c]
+        }
+    }
+
+    /// The float32 C cell kernels (vector bodies and row tails: H = 20 is 16 + 4 and 2 x 8 + 4 lanes; rows split
+    /// across threads) against the float64 loops the finite-difference checks above verify.
+    @Test func recurrentSequencesFloat32() {
+        let T = 6, B = 5, H = 20
+        precisionCheck("f32 lstm_sequence", [U([T, B, 4 * H], -2, 2), U([4 * H, H], -0.3, 0.3), U([B, H]), U([B, H]), U([4 * H])]) { v in
+            let r = lstmSequence(v[0], weightHH: v[1], biasHH: v[4], h0: v[2], c0: v[3], reverse: true, lengths: [6, 1, 3, 6, 2])
+            return concat([r.output, r.h.unsqueezed(axis: 0), r.c.unsqueezed(axis: 0)], axis: 0)
+        }
+        precisionCheck("f32 gru_sequence", [U([T, B, 3 * H], -2, 2), U([3 * H, H], -0.3, 0.3), U([B, H]), U([3 * H])]) { v in
+            let r = gruSequence(v[0], weightHH: v[1], biasHH: v[3], h0: v[2], lengths: [6, 1, 3, 6, 2])
+            return concat([r.output, r.h.unsqueezed(axis: 0)], axis: 0)
+        }
+    }
+
     @Test func composites() {
         gradCheck("layer norm", [U([2, 5]), U([5]), U([5])]) { v in
             let mu: Tensor = v[0].mean(axes: [-1], keepDims: true)

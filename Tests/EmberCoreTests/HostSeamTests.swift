@@ -110,6 +110,26 @@ final class CountingBackend: Backend, @unchecked Sendable {
         base.adam(param: param, grad: grad, m: m, v: v, count: count, lr: lr, beta1: beta1, beta2: beta2, eps: eps,
                   step: step, l2: l2, decoupledDecay: decoupledDecay)
     }
+    func lstmCell(x: Operand, r: Operand, bias: Operand?, cPrev: Operand, hPrev: Operand, mask: Operand?,
+                  saved: Operand, c: Operand, h: Operand, y: Operand, batch: Int, hidden: Int) {
+        base.lstmCell(x: x, r: r, bias: bias, cPrev: cPrev, hPrev: hPrev, mask: mask, saved: saved, c: c, h: h, y: y,
+                      batch: batch, hidden: hidden)
+    }
+    func lstmCellBackward(saved: Operand, cPrev: Operand, dh: Operand, dy: Operand, dc: Operand, mask: Operand?,
+                          dGates: Operand, batch: Int, hidden: Int) {
+        base.lstmCellBackward(saved: saved, cPrev: cPrev, dh: dh, dy: dy, dc: dc, mask: mask, dGates: dGates,
+                              batch: batch, hidden: hidden)
+    }
+    func gruCell(x: Operand, r: Operand, bias: Operand?, hPrev: Operand, mask: Operand?, saved: Operand, h: Operand,
+                 y: Operand, batch: Int, hidden: Int) {
+        base.gruCell(x: x, r: r, bias: bias, hPrev: hPrev, mask: mask, saved: saved, h: h, y: y, batch: batch,
+                     hidden: hidden)
+    }
+    func gruCellBackward(saved: Operand, hPrev: Operand, dh: Operand, dy: Operand, mask: Operand?, dX: Operand,
+                         dRec: Operand, batch: Int, hidden: Int) {
+        base.gruCellBackward(saved: saved, hPrev: hPrev, dh: dh, dy: dy, mask: mask, dX: dX, dRec: dRec, batch: batch,
+                             hidden: hidden)
+    }
 }
 
 @Suite struct HostSeamTests {

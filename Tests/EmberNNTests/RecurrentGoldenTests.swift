@@ -59,10 +59,12 @@ import Testing
         }
     }
 
-    @Test(arguments: layers.keys.sorted())
-    func layer(_ name: String) throws {
+    /// Every case on the fused path (the default: `lstm_sequence`/`gru_sequence`) and on the unfused ops.
+    @Test(arguments: layers.keys.sorted(), [true, false])
+    func layer(_ name: String, fused: Bool) throws {
         let c = Self.layers[name]!
         let model = Self.makeLayer(c)
+        model.fused = fused
         #expect(model.stateDict().map(\.0) == c["state"].stateOrder, "state-dict names and order as PyTorch's")
         _ = try model.loadStateDict(c["state"].stateDict)
         let (x, h0, c0) = Self.leaves(c)
@@ -90,10 +92,11 @@ import Testing
         Self.checkGradients(loss, c, model: model, x: x, h0: h0, c0: c0)
     }
 
-    @Test(arguments: cells.keys.sorted())
-    func cell(_ name: String) throws {
+    @Test(arguments: cells.keys.sorted(), [true, false])
+    func cell(_ name: String, fused: Bool) throws {
         let c = Self.cells[name]!
         let model = Self.makeCell(c)
+        model.fused = fused
         #expect(model.stateDict().map(\.0) == c["state"].stateOrder, "state-dict names and order as PyTorch's")
         _ = try model.loadStateDict(c["state"].stateDict)
         let (x, h0, c0) = Self.leaves(c)

@@ -34,6 +34,15 @@ typedef struct {
     void (*softmax_backward_rows)(const float *y, const float *g, float *out, ptrdiff_t rows, ptrdiff_t cols, int log);
     void (*adam)(float *param, const float *grad, float *m, float *v, ptrdiff_t n, float lr, float one_minus_beta1,
                  float one_minus_beta2, float eps, float bias_c1, float bias_c2, float l2_wd, float decoupled_wd);
+    void (*lstm_cell)(const float *x, const float *r, const float *bias, const float *c_prev, const float *h_prev,
+                      const float *mask, float *saved, float *c_out, float *h_out, float *y, ptrdiff_t batch,
+                      ptrdiff_t hidden);
+    void (*lstm_cell_backward)(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
+                               const float *mask, float *dgates, ptrdiff_t batch, ptrdiff_t hidden);
+    void (*gru_cell)(const float *x, const float *r, const float *bias, const float *h_prev, const float *mask,
+                     float *saved, float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden);
+    void (*gru_cell_backward)(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
+                              float *dx, float *drec, ptrdiff_t batch, ptrdiff_t hidden);
 } ek_kernels;
 
 /// The entry points of one build (NULL when the CPU cannot run it): lets tests compare builds in one process.
@@ -73,6 +82,30 @@ void ek_adam_f32(float *param, const float *grad, float *m, float *v, ptrdiff_t 
 void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t planes, int h, int w, int oh, int ow,
                       int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw);
 
+// MARK: fused recurrent cells. One time step for `batch` contiguous rows of `hidden` units, float32. `mask` (NULL:
+// every row) holds one float per row; a row whose mask is 0 is past its sequence's length: its state passes through
+// unchanged, its output is 0 and its gate gradients are 0.
+
+/// LSTM step (gates i, f, g, o as PyTorch): pre = x + (r + bias) per row of 4*hidden (`bias` may be NULL);
+/// c = f*c_prev + i*g, h = o*tanh(c). Writes saved = [i, f, g, o, tanh(c)] (5*hidden per row), c_out, h_out (the
+/// carried state) and y (the output: h, or 0 past the length).
+void ek_lstm_cell_f32(const float *x, const float *r, const float *bias, const float *c_prev, const float *h_prev,
+                      const float *mask, float *saved, float *c_out, float *h_out, float *y, ptrdiff_t batch,
+                      ptrdiff_t hidden);
+/// Backward of one LSTM step, in place on the carried gradients: with dh (of the carried h) plus dy (of the output)
+/// and dc, writes the pre-activation gradients dgates (4*hidden per row), dc <- dc_prev and dh <- 0 (the part of
+/// dh_prev that does not go through the recurrent GEMM; rows past the length keep dh and dc).
+void ek_lstm_cell_backward_f32(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
+                               const float *mask, float *dgates, ptrdiff_t batch, ptrdiff_t hidden);
+/// GRU step (gates r, z, n as PyTorch): r, z = sigmoid(x + (rec + bias)), hn = rec_n + bias_n,
+/// n = tanh(x_n + r*hn), h = n + z*(h_prev - n). Writes saved = [r, z, n, hn] (4*hidden per row), h_out and y.
+void ek_gru_cell_f32(const float *x, const float *r, const float *bias, const float *h_prev, const float *mask,
+                     float *saved, float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden);
+/// Backward of one GRU step: dx (gradient of the input projection, 3*hidden per row), drec (of the recurrent
+/// projection with its bias: differs from dx in the n block, times r) and dh <- z*(dh + dy) (rows past the length
+/// keep dh).
+void ek_gru_cell_backward_f32(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
+                              float *dx, float *drec, ptrdiff_t batch, ptrdiff_t hidden);
 
 #ifdef __cplusplus
 }

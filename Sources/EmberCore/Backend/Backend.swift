@@ -158,4 +158,33 @@ public protocol Backend: AnyObject, Sendable {
     /// One fused Adam/AdamW update over contiguous float32 buffers.
     func adam(param: Operand, grad: Operand, m: Operand, v: Operand, count: Int, lr: Double, beta1: Double,
               beta2: Double, eps: Double, step: Int, l2: Double, decoupledDecay: Double)
+
+    // MARK: Fused recurrent cells (the LSTM/GRU sequence ops, Ops/Recurrent.swift)
+    //
+    // One time step for `batch` contiguous rows of `hidden` units, float32 or float64, every operand contiguous and
+    // of one dtype. `mask` (nil: every row) holds one value per row; a row whose mask is 0 is past its sequence's
+    // length: its state passes through unchanged, its output is 0 and its gate gradients are 0. The recurrent GEMM
+    // (`r` = h_prev W_hh^T, without bias) is the caller's, through `gemm`.
+
+    /// LSTM step, gates i, f, g, o as PyTorch: pre = x + (r + bias) per row of 4 * hidden (`bias` [4 * hidden] or
+    /// nil); c = f c_prev + i g, h = o tanh(c). Writes `saved` = [i, f, g, o, tanh(c)] (5 * hidden per row), the
+    /// carried states `c` and `h`, and the output `y` (h, or 0 past the length).
+    func lstmCell(x: Operand, r: Operand, bias: Operand?, cPrev: Operand, hPrev: Operand, mask: Operand?,
+                  saved: Operand, c: Operand, h: Operand, y: Operand, batch: Int, hidden: Int)
+    /// Backward of `lstmCell`, in place on the carried gradients: from `dh` (of the carried h) plus `dy` (of the
+    /// output) and `dc`, writes the pre-activation gradients `dGates` (4 * hidden per row), `dc` <- dc_prev and
+    /// `dh` <- 0, the part of dh_prev that does not pass through the recurrent GEMM (rows past the length keep `dh`
+    /// and `dc`).
+    func lstmCellBackward(saved: Operand, cPrev: Operand, dh: Operand, dy: Operand, dc: Operand, mask: Operand?,
+                          dGates: Operand, batch: Int, hidden: Int)
+    /// GRU step, gates r, z, n as PyTorch: r, z = sigmoid(x + (rec + bias)), hn = rec_n + bias_n,
+    /// n = tanh(x_n + r hn), h = n + z (h_prev - n). Writes `saved` = [r, z, n, hn] (4 * hidden per row), the carried
+    /// state `h` and the output `y`.
+    func gruCell(x: Operand, r: Operand, bias: Operand?, hPrev: Operand, mask: Operand?, saved: Operand, h: Operand,
+                 y: Operand, batch: Int, hidden: Int)
+    /// Backward of `gruCell`: `dX` (gradient of the input projection, 3 * hidden per row), `dRec` (of the recurrent
+    /// projection with its bias; it differs from `dX` in the n block, times r) and `dh` <- z (dh + dy) (rows past the
+    /// length keep `dh`).
+    func gruCellBackward(saved: Operand, hPrev: Operand, dh: Operand, dy: Operand, mask: Operand?, dX: Operand,
+                         dRec: Operand, batch: Int, hidden: Int)
 }

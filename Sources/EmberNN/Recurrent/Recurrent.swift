@@ -39,6 +39,11 @@ public class RecurrentLayer: Module {
 
     /// Number of directions (2 when bidirectional).
     public var directions: Int { bidirectional ? 2 : 1 }
+    /// Whether LSTM and GRU layers run each layer and direction as one fused op (`lstmSequence`/`gruSequence`:
+    /// one recurrent GEMM and one cell kernel per step, forward and backward), for float32 and float64. Default
+    /// true. Set it to false to run the step as separate differentiable ops, which also supports gradients of
+    /// gradients (`createGraph`) through the layer. Elman RNNs and other dtypes always take the unfused path.
+    public var fused = true
 
     init(kind: RecurrentKind, inputSize: Int, hiddenSize: Int, numLayers: Int, bias: Bool, batchFirst: Bool,
          dropout: Double, bidirectional: Bool, generator: Generator) {
@@ -110,7 +115,8 @@ public class RecurrentLayer: Module {
                 let idx = layer * D + d
                 let h = h0?.select(axis: 0, idx) ?? Tensor.zeros([B, H], dtype: x.dtype, on: x.backend)
                 let c = kind == .lstm ? (c0?.select(axis: 0, idx) ?? Tensor.zeros([B, H], dtype: x.dtype, on: x.backend)) : nil
-                let (out, hT, cT) = direction(layerInput, weights[idx], h: h, c: c, reverse: d == 1, mask: mask)
+                let (out, hT, cT) = direction(layerInput, weights[idx], h: h, c: c, reverse: d == 1, mask: mask,
+                                              lengths: lengths)
                 outs.append(out)
                 hn.append(hT)
                 if let cT { cn.append(cT) }
@@ -127,11 +133,19 @@ public class RecurrentLayer: Module {
 
     /// One layer in one direction over seq [T, B, In]: outputs [T, B, H] and the final states.
     private func direction(_ seq: Tensor, _ w: [Tensor], h: Tensor, c: Tensor?, reverse: Bool,
-                           mask: Tensor?) -> (Tensor, Tensor, Tensor?) {
+                           mask: Tensor?, lengths: [Int]?) -> (Tensor, Tensor, Tensor?) {
         let T = seq.shape[0], H = hiddenSize
         // The input projection of every step at once: [T, B, gates * H].
         let projected = linear(seq, w[0], hasBias ? w[2] : nil)
         let bhh = hasBias ? w[3] : nil
+        if Self.runsFused(kind, fused: fused, seq.dtype) {
+            if kind == .lstm {
+                let r = lstmSequence(projected, weightHH: w[1], biasHH: bhh, h0: h, c0: c!, reverse: reverse, lengths: lengths)
+                return (r.output, r.h, r.c)
+            }
+            let r = gruSequence(projected, weightHH: w[1], biasHH: bhh, h0: h, reverse: reverse, lengths: lengths)
+            return (r.output, r.h, nil)
+        }
         var h = h, c = c
         var outs = [Tensor?](repeating: nil, count: T)
         for step in 0..<T {
@@ -151,6 +165,11 @@ public class RecurrentLayer: Module {
         }
         precondition(h.shape[1] == H)
         return (stack(outs.map { $0! }, axis: 0), h, c)
+    }
+
+    /// Whether a layer or cell of `kind` takes the fused sequence ops for `dtype`.
+    static func runsFused(_ kind: RecurrentKind, fused: Bool, _ dtype: DType) -> Bool {
+        fused && (kind == .lstm || kind == .gru) && (dtype == .float32 || dtype == .float64)
     }
 
     /// One step of the recurrence from the projected input W_ih x + b_ih and the projected state W_hh h + b_hh
@@ -256,6 +275,8 @@ public class RecurrentCell: Module {
     @Parameter public var weightHh: Tensor
     @Parameter public var biasIh: Tensor?
     @Parameter public var biasHh: Tensor?
+    /// Whether LSTM and GRU cells run the step as one fused op (see `RecurrentLayer.fused`). Default true.
+    public var fused = true
 
     init(kind: RecurrentKind, inputSize: Int, hiddenSize: Int, bias: Bool, generator: Generator) {
         precondition(inputSize > 0 && hiddenSize > 0, "\(kind) cell: input size \(inputSize) and hidden size \(hiddenSize) must be positive")
@@ -279,7 +300,19 @@ public class RecurrentCell: Module {
         let hb = h.map { batched ? $0 : $0.unsqueezed(axis: 0) } ?? zeros
         let cb = kind == .lstm ? (c.map { batched ? $0 : $0.unsqueezed(axis: 0) } ?? zeros) : nil
         precondition(hb.shape == [B, hiddenSize], "\(type(of: self)): state must be [\(B), \(hiddenSize)], got \(hb.shape)")
-        var (hn, cn) = RecurrentLayer.cellStep(kind, input: linear(xb, weightIh, biasIh), recurrent: linear(hb, weightHh, biasHh), h: hb, c: cb)
+        var hn: Tensor, cn: Tensor?
+        if RecurrentLayer.runsFused(kind, fused: fused, xb.dtype) {
+            // A sequence of one step.
+            let projected = linear(xb, weightIh, biasIh).unsqueezed(axis: 0)
+            if kind == .lstm {
+                let r = lstmSequence(projected, weightHH: weightHh, biasHH: biasHh, h0: hb, c0: cb!)
+                (hn, cn) = (r.h, r.c)
+            } else {
+                (hn, cn) = (gruSequence(projected, weightHH: weightHh, biasHH: biasHh, h0: hb).h, nil)
+            }
+        } else {
+            (hn, cn) = RecurrentLayer.cellStep(kind, input: linear(xb, weightIh, biasIh), recurrent: linear(hb, weightHh, biasHh), h: hb, c: cb)
+        }
         if !batched { hn = hn.squeezed(axis: 0); cn = cn?.squeezed(axis: 0) }
         return (hn, cn)
     }

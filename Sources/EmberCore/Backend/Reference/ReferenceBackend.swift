@@ -18,6 +18,8 @@ import Foundation
 /// - Randomness: `random` fills from the counter-based Philox stream, element i from block `counter + i`, so every
 ///   backend draws the same numbers for a seed.
 /// - Optimizer: `axpby` (y = alpha x + beta y in place) and `adam` (one fused Adam/AdamW step).
+/// - Recurrent cells: `lstmCell`/`lstmCellBackward` and `gruCell`/`gruCellBackward`, one time step of the fused
+///   sequence ops (the recurrent GEMM is theirs, through `gemm`).
 /// - Host transfer: `upload`/`download` and `isHostMemory` have host-memory defaults (plain copies); a device backend
 ///   implements them, and everything outside a backend reaches a tensor's bytes only through them.
 /// Semantics to keep (tested on both backends): PyTorch's on NaN (maximum/minimum/max-pool/softmax/relu propagate it),
@@ -569,6 +571,100 @@ public final class ReferenceBackend: Backend {
             store(m, i, mi)
             store(v, i, vi)
             store(param, i, p * (1 - decoupledDecay) - lr / c1 * mi / (vi.squareRoot() / c2.squareRoot() + eps))
+        }
+    }
+}
+
+// MARK: fused recurrent cells: the plain formulas, element by element in double precision.
+extension ReferenceBackend {
+    private func sigmoid(_ v: Double) -> Double { 1 / (1 + Foundation.exp(-v)) }
+    private func isPast(_ mask: Operand?, _ b: Int) -> Bool { mask.map { load($0, b) == 0 } ?? false }
+
+    public func lstmCell(x: Operand, r: Operand, bias: Operand?, cPrev: Operand, hPrev: Operand, mask: Operand?,
+                         saved: Operand, c: Operand, h: Operand, y: Operand, batch: Int, hidden H: Int) {
+        for b in 0..<batch {
+            for j in 0..<H {
+                let k = b * H + j
+                if isPast(mask, b) {
+                    store(c, k, load(cPrev, k)); store(h, k, load(hPrev, k)); store(y, k, 0)
+                    for q in 0..<5 { store(saved, b * 5 * H + q * H + j, 0) }
+                    continue
+                }
+                // gate q's pre-activation: x + (W_hh h + b_hh)
+                func pre(_ q: Int) -> Double {
+                    load(x, b * 4 * H + q * H + j) + (load(r, b * 4 * H + q * H + j) + (bias.map { load($0, q * H + j) } ?? 0))
+                }
+                let i = sigmoid(pre(0)), f = sigmoid(pre(1)), g = Foundation.tanh(pre(2)), o = sigmoid(pre(3))
+                let cNew = f * load(cPrev, k) + i * g, tc = Foundation.tanh(cNew)
+                for (q, v) in [i, f, g, o, tc].enumerated() { store(saved, b * 5 * H + q * H + j, v) }
+                store(c, k, cNew); store(h, k, o * tc); store(y, k, o * tc)
+            }
+        }
+    }
+
+    public func lstmCellBackward(saved: Operand, cPrev: Operand, dh: Operand, dy: Operand, dc: Operand, mask: Operand?,
+                                 dGates: Operand, batch: Int, hidden H: Int) {
+        for b in 0..<batch {
+            for j in 0..<H {
+                let k = b * H + j
+                if isPast(mask, b) {
+                    for q in 0..<4 { store(dGates, b * 4 * H + q * H + j, 0) }
+                    continue
+                }
+                let s = (0..<5).map { load(saved, b * 5 * H + $0 * H + j) }
+                let (i, f, g, o, tc) = (s[0], s[1], s[2], s[3], s[4])
+                let dhTotal = load(dh, k) + load(dy, k)
+                // dL/dc through both the carried c and h = o tanh(c)
+                let dcTotal = load(dc, k) + dhTotal * o * (1 - tc * tc)
+                let grads = [dcTotal * g * i * (1 - i), dcTotal * load(cPrev, k) * f * (1 - f),
+                             dcTotal * i * (1 - g * g), dhTotal * tc * o * (1 - o)]
+                for (q, v) in grads.enumerated() { store(dGates, b * 4 * H + q * H + j, v) }
+                store(dc, k, dcTotal * f)
+                store(dh, k, 0)
+            }
+        }
+    }
+
+    public func gruCell(x: Operand, r: Operand, bias: Operand?, hPrev: Operand, mask: Operand?, saved: Operand,
+                        h: Operand, y: Operand, batch: Int, hidden H: Int) {
+        for b in 0..<batch {
+            for j in 0..<H {
+                let k = b * H + j
+                if isPast(mask, b) {
+                    store(h, k, load(hPrev, k)); store(y, k, 0)
+                    for q in 0..<4 { store(saved, b * 4 * H + q * H + j, 0) }
+                    continue
+                }
+                func rec(_ q: Int) -> Double { load(r, b * 3 * H + q * H + j) + (bias.map { load($0, q * H + j) } ?? 0) }
+                func inp(_ q: Int) -> Double { load(x, b * 3 * H + q * H + j) }
+                let rg = sigmoid(inp(0) + rec(0)), z = sigmoid(inp(1) + rec(1)), hn = rec(2)
+                let n = Foundation.tanh(inp(2) + rg * hn)
+                let hNew = (1 - z) * n + z * load(hPrev, k)
+                for (q, v) in [rg, z, n, hn].enumerated() { store(saved, b * 4 * H + q * H + j, v) }
+                store(h, k, hNew); store(y, k, hNew)
+            }
+        }
+    }
+
+    public func gruCellBackward(saved: Operand, hPrev: Operand, dh: Operand, dy: Operand, mask: Operand?, dX: Operand,
+                                dRec: Operand, batch: Int, hidden H: Int) {
+        for b in 0..<batch {
+            for j in 0..<H {
+                let k = b * H + j
+                if isPast(mask, b) {
+                    for q in 0..<3 { store(dX, b * 3 * H + q * H + j, 0); store(dRec, b * 3 * H + q * H + j, 0) }
+                    continue
+                }
+                let s = (0..<4).map { load(saved, b * 4 * H + $0 * H + j) }
+                let (rg, z, n, hn) = (s[0], s[1], s[2], s[3])
+                let dhTotal = load(dh, k) + load(dy, k)
+                let dnPre = dhTotal * (1 - z) * (1 - n * n)
+                let dzPre = dhTotal * (load(hPrev, k) - n) * z * (1 - z)
+                let drPre = dnPre * hn * rg * (1 - rg)
+                for (q, v) in [drPre, dzPre, dnPre].enumerated() { store(dX, b * 3 * H + q * H + j, v) }
+                for (q, v) in [drPre, dzPre, dnPre * rg].enumerated() { store(dRec, b * 3 * H + q * H + j, v) }
+                store(dh, k, dhTotal * z)
+            }
         }
     }
 }

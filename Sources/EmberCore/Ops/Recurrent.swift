@@ -1,0 +1,225 @@
+/// The fused LSTM and GRU recurrences: one primitive runs a whole sequence of one layer in one direction.
+///
+/// The input projection `W_ih x + b_ih` of every step is the caller's (one GEMM over the whole sequence, done by
+/// `linear` before the op). The op runs the time loop: per step one recurrent GEMM `h W_hh^T` into a reused buffer and
+/// one fused cell kernel (`Backend.lstmCell` / `gruCell`) for the gate nonlinearities and the state update, which also
+/// writes the gate activations backward needs into one saved buffer. Backward runs the reverse loop: one fused cell
+/// backward kernel and one GEMM for dh_prev per step, then the whole weight gradient dW_hh as one GEMM over all steps.
+/// No tensor is allocated per step.
+///
+/// Result: one tensor `[T + 2, B, H]` (LSTM) or `[T + 1, B, H]` (GRU): rows 0..<T are the outputs by time index,
+/// row T the final hidden state, row T + 1 (LSTM) the final cell state (`lstmSequence`/`gruSequence` hand out views).
+/// With `lengths`, a sequence's state stops changing past its length, its outputs there are zero and the reverse
+/// direction starts at its last valid step (PyTorch's packed sequences).
+///
+/// Gradients of gradients are not available through the fused op (its backward is kernels, not differentiable ops):
+/// a backward with `createGraph` stops with a message naming the op. The unfused path of the recurrent layers
+/// (`fused = false`) is built from differentiable ops and supports them.
+extension OpRegistry {
+    static let recurrentOps: [any PrimitiveOp.Type] = [LSTMSequence.self, GRUSequence.self]
+}
+
+/// The LSTM recurrence over a sequence. Inputs: `[projected [T, B, 4H], weight_hh [4H, H], h0 [B, H], c0 [B, H]]`
+/// plus `bias_hh [4H]` when `hasBias`.
+struct LSTMSequence: PrimitiveOp {
+    static let name = "lstm_sequence"
+    let reverse: Bool, lengths: [Int]?, hasBias: Bool
+    var attributes: [String: OpAttribute] {
+        var a: [String: OpAttribute] = ["reverse": .bool(reverse), "bias": .bool(hasBias)]
+        if let lengths { a["lengths"] = .ints(lengths) }
+        return a
+    }
+    func forward(_ inputs: [Tensor]) -> Tensor { forwardAndSave(inputs).0 }
+    func forwardAndSave(_ inputs: [Tensor]) -> (Tensor, [Tensor]) {
+        recurrenceForward(lstm: true, inputs, reverse: reverse, lengths: lengths, hasBias: hasBias)
+    }
+    func vjp(_ g: Tensor, _ ctx: VJPContext) -> [Tensor?] {
+        recurrenceVJP(lstm: true, g, ctx, reverse: reverse, hasBias: hasBias, name: Self.name)
+    }
+}
+
+/// The GRU recurrence over a sequence. Inputs: `[projected [T, B, 3H], weight_hh [3H, H], h0 [B, H]]` plus
+/// `bias_hh [3H]` when `hasBias`.
+struct GRUSequence: PrimitiveOp {
+    static let name = "gru_sequence"
+    let reverse: Bool, lengths: [Int]?, hasBias: Bool
+    var attributes: [String: OpAttribute] {
+        var a: [String: OpAttribute] = ["reverse": .bool(reverse), "bias": .bool(hasBias)]
+        if let lengths { a["lengths"] = .ints(lengths) }
+        return a
+    }
+    func forward(_ inputs: [Tensor]) -> Tensor { forwardAndSave(inputs).0 }
+    func forwardAndSave(_ inputs: [Tensor]) -> (Tensor, [Tensor]) {
+        recurrenceForward(lstm: false, inputs, reverse: reverse, lengths: lengths, hasBias: hasBias)
+    }
+    func vjp(_ g: Tensor, _ ctx: VJPContext) -> [Tensor?] {
+        recurrenceVJP(lstm: false, g, ctx, reverse: reverse, hasBias: hasBias, name: Self.name)
+    }
+}
+
+/// Runs an LSTM over a sequence from its input projection (fused: one recurrent GEMM and one cell kernel per step).
+///
+/// - Parameters:
+///   - projected: `W_ih x + b_ih` for every step, `[T, B, 4H]` (gates i, f, g, o as PyTorch).
+///   - weightHH: `[4H, H]`; `biasHH`: `[4H]` or nil.
+///   - h0, c0: the initial states `[B, H]`.
+///   - reverse: run from the last step to the first (the reverse direction of a bidirectional layer).
+///   - lengths: valid steps per sequence (`0...T`), or nil when all are full length.
+/// - Returns: the outputs `[T, B, H]` by time index and the final states `[B, H]`.
+public func lstmSequence(_ projected: Tensor, weightHH: Tensor, biasHH: Tensor?, h0: Tensor, c0: Tensor,
+                         reverse: Bool = false, lengths: [Int]? = nil) -> (output: Tensor, h: Tensor, c: Tensor) {
+    checkRecurrence("lstm_sequence", gates: 4, projected, weightHH, biasHH, h0, c0, lengths)
+    let op = LSTMSequence(reverse: reverse, lengths: lengths, hasBias: biasHH != nil)
+    let packed = Tensor.apply(op, [projected, weightHH, h0, c0] + (biasHH.map { [$0] } ?? []))
+    let T = projected.shape[0]
+    return (packed.slice(axis: 0, start: 0, end: T), packed.select(axis: 0, T), packed.select(axis: 0, T + 1))
+}
+
+/// Runs a GRU over a sequence from its input projection `[T, B, 3H]` (gates r, z, n as PyTorch); see
+/// `lstmSequence`. Returns the outputs `[T, B, H]` and the final hidden state `[B, H]`.
+public func gruSequence(_ projected: Tensor, weightHH: Tensor, biasHH: Tensor?, h0: Tensor,
+                        reverse: Bool = false, lengths: [Int]? = nil) -> (output: Tensor, h: Tensor) {
+    checkRecurrence("gru_sequence", gates: 3, projected, weightHH, biasHH, h0, nil, lengths)
+    let op = GRUSequence(reverse: reverse, lengths: lengths, hasBias: biasHH != nil)
+    let packed = Tensor.apply(op, [projected, weightHH, h0] + (biasHH.map { [$0] } ?? []))
+    let T = projected.shape[0]
+    return (packed.slice(axis: 0, start: 0, end: T), packed.select(axis: 0, T))
+}
+
+private func checkRecurrence(_ op: String, gates: Int, _ projected: Tensor, _ w: Tensor, _ bias: Tensor?, _ h0: Tensor,
+                             _ c0: Tensor?, _ lengths: [Int]?) {
+    checkOperands(op, ["projected": projected, "weight_hh": w, "h0": h0, "c0": c0, "bias_hh": bias])
+    precondition(projected.dtype == .float32 || projected.dtype == .float64,
+                 "\(op): \(projected.dtype) is not supported (float32 or float64)")
+    precondition(projected.rank == 3 && h0.rank == 2, "\(op): projected must be [T, B, \(gates)H] and h0 [B, H], got \(projected.shape) and \(h0.shape)")
+    let T = projected.shape[0], B = projected.shape[1], H = h0.shape[1]
+    precondition(h0.shape[0] == B && projected.shape[2] == gates * H,
+                 "\(op): projected \(projected.shape) does not match h0 \(h0.shape) (expected [\(T), \(B), \(gates * H)])")
+    precondition(w.shape == [gates * H, H], "\(op): weight_hh must be [\(gates * H), \(H)], got \(w.shape)")
+    if let bias { precondition(bias.shape == [gates * H], "\(op): bias_hh must be [\(gates * H)], got \(bias.shape)") }
+    if let c0 { precondition(c0.shape == [B, H], "\(op): c0 must be [\(B), \(H)], got \(c0.shape)") }
+    if let lengths {
+        precondition(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T },
+                     "\(op): lengths must be \(B) values in 0...\(T), got \(lengths)")
+    }
+}
+
+/// mask[t, b] = 1 while t < lengths[b], else 0, in `dtype` on `backend`.
+private func stepMask(_ lengths: [Int], steps T: Int, dtype: DType, backend: any Backend) -> Tensor {
+    let B = lengths.count
+    var m = [Double](repeating: 0, count: T * B)
+    for b in 0..<B { for t in 0..<lengths[b] { m[t * B + b] = 1 } }
+    if dtype == .float32 {
+        return m.map { Float($0) }.withUnsafeBytes { Tensor(rawBytes: $0, shape: [T, B], dtype: dtype, on: backend) }
+    }
+    return m.withUnsafeBytes { Tensor(rawBytes: $0, shape: [T, B], dtype: dtype, on: backend) }
+}
+
+/// The forward loop. Saved for backward: `[hIn, gates, cIn (LSTM), mask (with lengths)]`, where hIn[t] / cIn[t] are
+/// the states entering the step at time t and gates[t] what the cell kernel saves.
+private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, lengths: [Int]?,
+                               hasBias: Bool) -> (Tensor, [Tensor]) {
+    let G = lstm ? 4 : 3, stateRows = lstm ? 2 : 1
+    let proj = inputs[0].contiguousData(), w = inputs[1].contiguousData(), h0 = inputs[2].contiguousData()
+    let c0 = lstm ? inputs[3].contiguousData() : nil
+    let bias = hasBias ? inputs[inputs.count - 1].contiguousData() : nil
+    let T = proj.shape[0], B = proj.shape[1], H = h0.shape[1]
+    let be = proj.backend, dt = proj.dtype
+    let out = Tensor.empty([T + stateRows, B, H], dtype: dt, backend: be)
+    let hIn = Tensor.empty([T, B, H], dtype: dt, backend: be)
+    let cIn = lstm ? Tensor.empty([T, B, H], dtype: dt, backend: be) : nil
+    let gates = Tensor.empty([T, B, (G + 1) * H], dtype: dt, backend: be)
+    let rec = Tensor.empty([B, G * H], dtype: dt, backend: be)
+    let mask = lengths.map { stepMask($0, steps: T, dtype: dt, backend: be) }
+    let rowShape = [B, H]
+    /// Row block i of a contiguous [n, B, width] tensor as a [B, width] operand.
+    func row(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
+        offsetOperand(t.operand, i * B * width).restrided([width, 1])
+    }
+    if T == 0 || B == 0 || H == 0 {
+        be.copy(h0.operand, into: row(out, T), shape: rowShape)
+        if let c0 { be.copy(c0.operand, into: row(out, T + 1), shape: rowShape) }
+        return (out, [hIn, gates] + (cIn.map { [$0] } ?? []) + (mask.map { [$0] } ?? []))
+    }
+    let first = reverse ? T - 1 : 0
+    be.copy(h0.operand, into: row(hIn, first), shape: rowShape)
+    if let c0, let cIn { be.copy(c0.operand, into: row(cIn, first), shape: rowShape) }
+    for step in 0..<T {
+        let t = reverse ? T - 1 - step : step
+        let next: Int? = step + 1 < T ? (reverse ? t - 1 : t + 1) : nil
+        be.gemm(transA: false, transB: true, m: B, n: G * H, k: H, alpha: 1, a: row(hIn, t), lda: H, b: w.operand,
+                ldb: H, beta: 0, c: rec.operand, ldc: G * H)
+        let hOut = next.map { row(hIn, $0) } ?? row(out, T)
+        let m = mask.map { offsetOperand($0.operand, t * B) }
+        if let cIn {
+            let cOut = next.map { row(cIn, $0) } ?? row(out, T + 1)
+            be.lstmCell(x: row(proj, t, width: G * H), r: rec.operand, bias: bias?.operand, cPrev: row(cIn, t),
+                        hPrev: row(hIn, t), mask: m, saved: row(gates, t, width: (G + 1) * H), c: cOut, h: hOut,
+                        y: row(out, t), batch: B, hidden: H)
+        } else {
+            be.gruCell(x: row(proj, t, width: G * H), r: rec.operand, bias: bias?.operand, hPrev: row(hIn, t), mask: m,
+                       saved: row(gates, t, width: (G + 1) * H), h: hOut, y: row(out, t), batch: B, hidden: H)
+        }
+    }
+    return (out, [hIn, gates] + (cIn.map { [$0] } ?? []) + (mask.map { [$0] } ?? []))
+}
+
+/// The reverse loop: per step one fused cell backward kernel and one GEMM (dh_prev += dgates W_hh), then dW_hh as
+/// one GEMM over all steps and db_hh as one sum.
+private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: Bool, hasBias: Bool,
+                           name: String) -> [Tensor?] {
+    precondition(!GradMode.isEnabled, "backward of '\(name)': gradients of gradients (createGraph) are not supported by the fused recurrence; use the layer's unfused path (fused = false) for them")
+    let G = lstm ? 4 : 3
+    let proj = ctx.inputs[0], w = ctx.inputs[1].contiguousData(), h0 = ctx.inputs[2]
+    let hIn = ctx.saved[0], gates = ctx.saved[1], cIn: Tensor? = lstm ? ctx.saved[2] : nil
+    let mask: Tensor? = ctx.saved.count > (lstm ? 3 : 2) ? ctx.saved[ctx.saved.count - 1] : nil
+    let T = proj.shape[0], B = proj.shape[1], H = h0.shape[1]
+    let be = proj.backend, dt = proj.dtype
+    let gc = g.contiguousData()
+    /// Row block i of a contiguous [n, B, width] tensor as a [B, width] operand.
+    func row(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
+        offsetOperand(t.operand, i * B * width).restrided([width, 1])
+    }
+    let rowShape = [B, H]
+    let dh = Tensor.empty(rowShape, dtype: dt, backend: be)
+    be.copy(row(gc, T), into: dh.operand, shape: rowShape)
+    let dc: Tensor? = lstm ? Tensor.empty(rowShape, dtype: dt, backend: be) : nil
+    if let dc { be.copy(row(gc, T + 1), into: dc.operand, shape: rowShape) }
+    let dX = Tensor.empty([T, B, G * H], dtype: dt, backend: be)
+    let dRec = lstm ? dX : Tensor.empty([T, B, G * H], dtype: dt, backend: be)
+    let needsH0 = ctx.needs(2)
+    for step in stride(from: T - 1, through: 0, by: -1) {
+        let t = reverse ? T - 1 - step : step
+        let m = mask.map { offsetOperand($0.operand, t * B) }
+        if let dc, let cIn {
+            be.lstmCellBackward(saved: row(gates, t, width: (G + 1) * H), cPrev: row(cIn, t), dh: dh.operand,
+                                dy: row(gc, t), dc: dc.operand, mask: m, dGates: row(dX, t, width: G * H), batch: B, hidden: H)
+        } else {
+            be.gruCellBackward(saved: row(gates, t, width: (G + 1) * H), hPrev: row(hIn, t), dh: dh.operand, dy: row(gc, t),
+                               mask: m, dX: row(dX, t, width: G * H), dRec: row(dRec, t, width: G * H), batch: B, hidden: H)
+        }
+        if step > 0 || needsH0 {
+            be.gemm(transA: false, transB: false, m: B, n: H, k: G * H, alpha: 1, a: row(dRec, t, width: G * H),
+                    lda: G * H, b: w.operand, ldb: H, beta: 1, c: dh.operand, ldc: H)
+        }
+    }
+    var grads: [Tensor?] = [ctx.needs(0) ? dX : nil]
+    if ctx.needs(1) {
+        let dW = Tensor.empty([G * H, H], dtype: dt, backend: be)
+        if T * B == 0 {
+            be.fill(dW.operand, count: dW.count, value: 0)
+        } else {
+            be.gemm(transA: true, transB: false, m: G * H, n: H, k: T * B, alpha: 1, a: dRec.operand, lda: G * H,
+                    b: hIn.operand, ldb: H, beta: 0, c: dW.operand, ldc: H)
+        }
+        grads.append(dW)
+    } else {
+        grads.append(nil)
+    }
+    grads.append(needsH0 ? dh : nil)
+    if let dc { grads.append(ctx.needs(3) ? dc : nil) }
+    if hasBias {
+        grads.append(ctx.needs(ctx.inputs.count - 1) ? dRec.reshaped([T * B, G * H]).sum(axes: [0]) : nil)
+    }
+    return grads
+}
