@@ -545,8 +545,18 @@ struct ONNXExporter {
         let rows = Tensor(order.flatMap { b in (0..<hidden).map { Int64(b * hidden + $0) } }, shape: [n])
         let rowIndex = constant(rows, "recurrent_rows")
         let r = append("Unsqueeze", [append("Gather", [x[1], rowIndex], [.int("axis", 0)]), ints([0])], [])
-        let h0 = append("Unsqueeze", [x[2], ints([0])], [])
-        let c0 = lstm ? append("Unsqueeze", [x[3], ints([0])], []) : ""
+        // a state made inside the forward pass (zeros at the traced batch 1) is expanded to the input's batch
+        var batchDims = ""
+        if xb[0] != nil {
+            let dims = append("Shape", [x[0]], [])
+            batchDims = append("Concat", [append("Slice", [dims, ints([1]), ints([2]), ints([0])], []), ints([hidden])], [.int("axis", 0)])
+        }
+        func state(_ i: Int) -> String {
+            let s = xb[0] != nil && xb[i] == nil ? append("Expand", [x[i], batchDims], []) : x[i]
+            return append("Unsqueeze", [s, ints([0])], [])
+        }
+        let h0 = state(2)
+        let c0 = lstm ? state(3) : ""
         let biasIndex = lstm ? 4 : 3
         var bias = ""
         if hasBias {

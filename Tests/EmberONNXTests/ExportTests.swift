@@ -86,11 +86,13 @@ final class ActivationZoo: Module {
     @Test(needs(trackPython != nil, "needs EMBER_TRACK_PYTHON with onnx and onnxruntime (scripts/test makes it)"))
     func recurrentLayersRunInOnnxruntime() throws {
         let g = Generator(seed: 5)
-        // the traced graph unrolls the time steps (fixed sequence length, dynamic batch)
         let lstm = Sequential { LSTM(4, 6, numLayers: 2, batchFirst: true, bidirectional: true, generator: g); Flatten(); Linear(5 * 12, 3, generator: g) }
-        _ = try Self.check(lstm, sample: [5, 4], name: "lstm")
+        // the fused recurrences become ONNX LSTM / GRU nodes
+        let r1 = try Self.check(lstm, sample: [5, 4], name: "lstm")
+        #expect((r1["ops"] as? [String] ?? []).contains("LSTM"))
         let gru = Sequential { GRU(4, 5, batchFirst: true, generator: g); Flatten(); Linear(5 * 5, 2, generator: g) }
-        _ = try Self.check(gru, sample: [5, 4], name: "gru")
+        let r2 = try Self.check(gru, sample: [5, 4], name: "gru")
+        #expect((r2["ops"] as? [String] ?? []).contains("GRU"))
     }
 
     @Test(needs(trackPython != nil, "needs EMBER_TRACK_PYTHON with onnx and onnxruntime (scripts/test makes it)"))
