@@ -63,11 +63,14 @@ final class CountingBackend: Backend, @unchecked Sendable {
         base.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                   beta: beta, c: c, ldc: ldc)
     }
-    func im2col(_ images: Operand, batch: Int, imageStride: Int, _ columns: Operand, _ g: Conv2dGeometry) {
-        base.im2col(images, batch: batch, imageStride: imageStride, columns, g)
+    func conv2dForward(_ x: Operand, weight: Operand, bias: Operand?, _ out: Operand, _ s: Conv2dShape) {
+        base.conv2dForward(x, weight: weight, bias: bias, out, s)
     }
-    func col2im(_ columns: Operand, _ images: Operand, batch: Int, imageStride: Int, _ g: Conv2dGeometry) {
-        base.col2im(columns, images, batch: batch, imageStride: imageStride, g)
+    func conv2dInputGrad(_ g: Operand, weight: Operand, _ gx: Operand, _ s: Conv2dShape) {
+        base.conv2dInputGrad(g, weight: weight, gx, s)
+    }
+    func conv2dWeightGrad(_ x: Operand, _ g: Operand, _ gw: Operand, _ s: Conv2dShape) {
+        base.conv2dWeightGrad(x, g, gw, s)
     }
     func maxPool2d(_ x: Operand, _ out: Operand, indices: Operand, planes: Int, _ g: Conv2dGeometry) {
         base.maxPool2d(x, out, indices: indices, planes: planes, g)
