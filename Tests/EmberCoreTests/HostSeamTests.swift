@@ -72,6 +72,18 @@ final class CountingBackend: Backend, @unchecked Sendable {
     func conv2dWeightGrad(_ x: Operand, _ g: Operand, _ gw: Operand, _ s: Conv2dShape) {
         base.conv2dWeightGrad(x, g, gw, s)
     }
+    func batchNormStats(_ x: Operand, _ stats: Operand, batch: Int, channels: Int, inner: Int) {
+        base.batchNormStats(x, stats, batch: batch, channels: channels, inner: inner)
+    }
+    func batchNormApply(_ x: Operand, stats: Operand, weight: Operand?, bias: Operand?, _ y: Operand, batch: Int,
+                        channels: Int, inner: Int, eps: Double) {
+        base.batchNormApply(x, stats: stats, weight: weight, bias: bias, y, batch: batch, channels: channels, inner: inner, eps: eps)
+    }
+    func batchNormBackward(_ g: Operand, _ x: Operand, stats: Operand, weight: Operand?, gx: Operand?,
+                           gweight: Operand?, gbias: Operand?, batch: Int, channels: Int, inner: Int, eps: Double) {
+        base.batchNormBackward(g, x, stats: stats, weight: weight, gx: gx, gweight: gweight, gbias: gbias, batch: batch,
+                               channels: channels, inner: inner, eps: eps)
+    }
     func maxPool2d(_ x: Operand, _ out: Operand, indices: Operand, planes: Int, _ g: Conv2dGeometry) {
         base.maxPool2d(x, out, indices: indices, planes: planes, g)
     }

@@ -92,7 +92,7 @@ public struct VJPContext {
 public enum OpRegistry {
     /// All registered primitive types.
     public static var all: [any PrimitiveOp.Type] {
-        elementwiseOps + unaryOps + reduceOps + viewOps + indexingOps + linalgOps + convOps + autodiffOps
+        elementwiseOps + unaryOps + reduceOps + viewOps + indexingOps + linalgOps + convOps + batchNormOps + autodiffOps
     }
 
     /// The primitive type registered under `name`.

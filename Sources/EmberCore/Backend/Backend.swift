@@ -150,7 +150,7 @@ public protocol Backend: AnyObject, Sendable {
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
               a: Operand, lda: Int, b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int)
 
-    // MARK: Convolution (issues 12 and 14): the backend owns the algorithm (im2col + GEMM, direct loops, ...)
+    // MARK: Convolution and batch norm (issues 12 and 14): the backend owns the algorithm (im2col + GEMM, ...)
 
     /// 2-D convolution forward: out [N, O, outH, outW] = x [N, C, H, W] (*) weight [O, C/groups, kh, kw]
     /// (+ bias [O] when given), cross-correlation as PyTorch's. All operands contiguous, one float dtype; `out` is
@@ -162,7 +162,18 @@ public protocol Backend: AnyObject, Sendable {
     /// The weight gradient of `conv2dForward`: gw [O, C/groups, kh, kw] = sum over images and output positions of
     /// g [N, O, outH, outW] * x's window. `gw` is overwritten. Same bits for any thread count.
     func conv2dWeightGrad(_ x: Operand, _ g: Operand, _ gw: Operand, _ s: Conv2dShape)
-    // MARK: end of convolution
+    /// Batch-norm statistics over contiguous x [batch, channels, inner]: stats [2, channels] gets each channel's mean
+    /// (row 0) and biased variance (row 1), in x's float dtype. Same bits for any thread count.
+    func batchNormStats(_ x: Operand, _ stats: Operand, batch: Int, channels: Int, inner: Int)
+    /// y = (x - mean) / sqrt(var + eps) * weight + bias per channel of contiguous x [batch, channels, inner], with
+    /// `stats` from `batchNormStats` (weight and bias [channels] optional).
+    func batchNormApply(_ x: Operand, stats: Operand, weight: Operand?, bias: Operand?, _ y: Operand, batch: Int,
+                        channels: Int, inner: Int, eps: Double)
+    /// The backward of `batchNormApply` with the statistics of x itself (training mode): writes whichever of gx
+    /// [batch, channels, inner], gweight and gbias [channels] are given. Same bits for any thread count.
+    func batchNormBackward(_ g: Operand, _ x: Operand, stats: Operand, weight: Operand?, gx: Operand?,
+                           gweight: Operand?, gbias: Operand?, batch: Int, channels: Int, inner: Int, eps: Double)
+    // MARK: end of convolution and batch norm
 
     /// Max pooling over images [N*C,H,W]; writes the flat argmax (within H*W, int64) of each window to `indices`.
     func maxPool2d(_ x: Operand, _ out: Operand, indices: Operand, planes: Int, _ g: Conv2dGeometry)

@@ -13,8 +13,8 @@ import Foundation
 /// - Along one axis of a contiguous [outer, n, inner] tensor: `reduce`, `argReduce`, `softmax`, `softmaxBackward`,
 ///   `cumsum`, `gather`, `scatterAdd`, `indexSelect`, `indexAdd`.
 /// - Linear algebra and images: `gemm` (row-major, transposes, alpha/beta), convolution (`conv2dForward`,
-///   `conv2dInputGrad`, `conv2dWeightGrad`: the backend picks the algorithm), max and average pooling forward and
-///   backward.
+///   `conv2dInputGrad`, `conv2dWeightGrad`: the backend picks the algorithm), training-mode batch norm
+///   (`batchNormStats`, `batchNormApply`, `batchNormBackward`), max and average pooling forward and backward.
 /// - Randomness: `random` fills from the counter-based Philox stream, element i from block `counter + i`, so every
 ///   backend draws the same numbers for a seed.
 /// - Optimizer: `axpby` (y = alpha x + beta y in place) and `adam` (one fused Adam/AdamW step).
@@ -427,6 +427,61 @@ public final class ReferenceBackend: Backend {
             acc[wi] += load(g, (n * s.outChannels + o) * L + oy * geo.outW + ox) * load(x, xi)
         }
         for (i, v) in acc.enumerated() { store(gw, i, v) }
+    }
+
+    // MARK: batch norm: sums in double, element by element
+
+    public func batchNormStats(_ x: Operand, _ stats: Operand, batch: Int, channels: Int, inner: Int) {
+        let M = Double(batch * inner)
+        for c in 0..<channels {
+            var sum = 0.0, sq = 0.0
+            for n in 0..<batch { for i in 0..<inner { sum += load(x, (n * channels + c) * inner + i) } }
+            let mean = sum / M
+            for n in 0..<batch { for i in 0..<inner { let d = load(x, (n * channels + c) * inner + i) - mean; sq += d * d } }
+            store(stats, c, mean)
+            store(stats, channels + c, sq / M)
+        }
+    }
+
+    public func batchNormApply(_ x: Operand, stats: Operand, weight: Operand?, bias: Operand?, _ y: Operand, batch: Int,
+                               channels: Int, inner: Int, eps: Double) {
+        for n in 0..<batch {
+            for c in 0..<channels {
+                let mean = load(stats, c), invstd = 1 / (load(stats, channels + c) + eps).squareRoot()
+                let w = weight.map { load($0, c) } ?? 1, b = bias.map { load($0, c) } ?? 0
+                for i in 0..<inner {
+                    let k = (n * channels + c) * inner + i
+                    store(y, k, (load(x, k) - mean) * invstd * w + b)
+                }
+            }
+        }
+    }
+
+    public func batchNormBackward(_ g: Operand, _ x: Operand, stats: Operand, weight: Operand?, gx: Operand?,
+                                  gweight: Operand?, gbias: Operand?, batch: Int, channels: Int, inner: Int, eps: Double) {
+        let M = Double(batch * inner)
+        for c in 0..<channels {
+            let mean = load(stats, c), invstd = 1 / (load(stats, channels + c) + eps).squareRoot()
+            let w = weight.map { load($0, c) } ?? 1
+            var sg = 0.0, sgxhat = 0.0
+            for n in 0..<batch {
+                for i in 0..<inner {
+                    let k = (n * channels + c) * inner + i
+                    sg += load(g, k)
+                    sgxhat += load(g, k) * (load(x, k) - mean) * invstd
+                }
+            }
+            if let gbias { store(gbias, c, sg) }
+            if let gweight { store(gweight, c, sgxhat) }
+            guard let gx else { continue }
+            for n in 0..<batch {
+                for i in 0..<inner {
+                    let k = (n * channels + c) * inner + i
+                    let xhat = (load(x, k) - mean) * invstd
+                    store(gx, k, w * invstd * (load(g, k) - sg / M - xhat * sgxhat / M))
+                }
+            }
+        }
     }
 
     /// The input positions (flat within one plane) of output (oy, ox)'s window, padding excluded.
