@@ -31,24 +31,24 @@ extension CPUBackend {
         }
     }
 
-    private func bnStats<T: KernelFloat>(_ x: Operand, _ stats: Operand, _ N: Int, _ C: Int, _ inner: Int, _: T.Type) {
+    private func bnStats<T: KernelFloat & SIMDScalar>(_ x: Operand, _ stats: Operand, _ N: Int, _ C: Int, _ inner: Int, _: T.Type) {
         let xp = x.pointer.assumingMemoryBound(to: T.self), sp = stats.pointer.assumingMemoryBound(to: T.self)
         let M = Double(N * inner)
         parallelFor(C, grain: Swift.max(1, 16384 / Swift.max(N * inner, 1))) { c0, c1 in
             for c in c0..<c1 {
                 var sum = 0.0
-                for n in 0..<N { sum += laneSum(xp + (n * C + c) * inner, inner) { $0 } }
+                for n in 0..<N { sum += LaneSum.sum(xp + (n * C + c) * inner, inner) }
                 let mean = M > 0 ? sum / M : .nan
                 let m = T(mean)
                 var sq = 0.0
-                for n in 0..<N { sq += laneSum(xp + (n * C + c) * inner, inner) { ($0 - m) * ($0 - m) } }
+                for n in 0..<N { sq += LaneSum.squaredDeviations(xp + (n * C + c) * inner, inner, m) }
                 sp[c] = m
                 sp[C + c] = T(M > 0 ? sq / M : .nan)
             }
         }
     }
 
-    private func bnApply<T: KernelFloat>(_ x: Operand, _ stats: Operand, _ weight: Operand?, _ bias: Operand?,
+    private func bnApply<T: KernelFloat & SIMDScalar>(_ x: Operand, _ stats: Operand, _ weight: Operand?, _ bias: Operand?,
                                          _ y: Operand, _ N: Int, _ C: Int, _ inner: Int, _ eps: Double, _: T.Type) {
         let xp = x.pointer.assumingMemoryBound(to: T.self), yp = y.pointer.assumingMemoryBound(to: T.self)
         let sp = stats.pointer.assumingMemoryBound(to: T.self)
@@ -64,7 +64,7 @@ extension CPUBackend {
         }
     }
 
-    private func bnBackward<T: KernelFloat>(_ g: Operand, _ x: Operand, _ stats: Operand, _ weight: Operand?,
+    private func bnBackward<T: KernelFloat & SIMDScalar>(_ g: Operand, _ x: Operand, _ stats: Operand, _ weight: Operand?,
                                             _ gx: Operand?, _ gweight: Operand?, _ gbias: Operand?, _ N: Int, _ C: Int,
                                             _ inner: Int, _ eps: Double, _: T.Type) {
         let gp = g.pointer.assumingMemoryBound(to: T.self), xp = x.pointer.assumingMemoryBound(to: T.self)
@@ -80,8 +80,9 @@ extension CPUBackend {
                     var sg = 0.0, sgx = 0.0
                     for n in 0..<N {
                         let off = (n * C + c) * inner
-                        sg += laneSum(gp + off, inner) { $0 }
-                        sgx += laneSum2(gp + off, xp + off, inner) { gv, xv in gv * (xv - mean) }
+                        let (a, b) = LaneSum.gradientSums(gp + off, xp + off, inner, mean)
+                        sg += a
+                        sgx += b
                     }
                     s[c] = sg
                     s[C + c] = sgx
@@ -116,34 +117,52 @@ extension CPUBackend {
     }
 }
 
-/// Sum of f(p[i]) over `count` elements: 8 lanes in T (element i into lane i % 8), the lanes then added in double
-/// in lane order. The order depends on `count` alone.
-@inline(__always)
-private func laneSum<T: KernelFloat>(_ p: UnsafeMutablePointer<T>, _ count: Int, _ f: (T) -> T) -> Double {
-    var a0: T = 0, a1: T = 0, a2: T = 0, a3: T = 0, a4: T = 0, a5: T = 0, a6: T = 0, a7: T = 0
-    var i = 0
-    while i + 8 <= count {
-        a0 += f(p[i]); a1 += f(p[i + 1]); a2 += f(p[i + 2]); a3 += f(p[i + 3])
-        a4 += f(p[i + 4]); a5 += f(p[i + 5]); a6 += f(p[i + 6]); a7 += f(p[i + 7])
-        i += 8
+/// Sums of one plane in SIMD lanes: element i goes to lane i % 8 (in T), the lanes are then added in double in a
+/// fixed tree, the scalar tail after them. The order depends on `count` alone.
+private enum LaneSum {
+    @inline(__always)
+    static func load<T: KernelFloat & SIMDScalar>(_ p: UnsafeMutablePointer<T>, _ i: Int) -> SIMD8<T> {
+        UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<T>.self)
     }
-    var tail = 0.0
-    while i < count { tail += Double(f(p[i])); i += 1 }
-    return ((Double(a0) + Double(a1)) + (Double(a2) + Double(a3))) + ((Double(a4) + Double(a5)) + (Double(a6) + Double(a7))) + tail
-}
 
-/// Sum of f(a[i], b[i]), in the order of `laneSum`.
-@inline(__always)
-private func laneSum2<T: KernelFloat>(_ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>, _ count: Int,
-                                      _ f: (T, T) -> T) -> Double {
-    var a0: T = 0, a1: T = 0, a2: T = 0, a3: T = 0, a4: T = 0, a5: T = 0, a6: T = 0, a7: T = 0
-    var i = 0
-    while i + 8 <= count {
-        a0 += f(a[i], b[i]); a1 += f(a[i + 1], b[i + 1]); a2 += f(a[i + 2], b[i + 2]); a3 += f(a[i + 3], b[i + 3])
-        a4 += f(a[i + 4], b[i + 4]); a5 += f(a[i + 5], b[i + 5]); a6 += f(a[i + 6], b[i + 6]); a7 += f(a[i + 7], b[i + 7])
-        i += 8
+    @inline(__always)
+    static func total<T: KernelFloat & SIMDScalar>(_ v: SIMD8<T>, _ tail: Double) -> Double {
+        ((Double(v[0]) + Double(v[1])) + (Double(v[2]) + Double(v[3])))
+            + ((Double(v[4]) + Double(v[5])) + (Double(v[6]) + Double(v[7]))) + tail
     }
-    var tail = 0.0
-    while i < count { tail += Double(f(a[i], b[i])); i += 1 }
-    return ((Double(a0) + Double(a1)) + (Double(a2) + Double(a3))) + ((Double(a4) + Double(a5)) + (Double(a6) + Double(a7))) + tail
+
+    /// Sum of p[i].
+    static func sum<T: KernelFloat & SIMDScalar>(_ p: UnsafeMutablePointer<T>, _ count: Int) -> Double {
+        var acc = SIMD8<T>(repeating: 0), i = 0
+        while i + 8 <= count { acc += load(p, i); i += 8 }
+        var tail = 0.0
+        while i < count { tail += Double(p[i]); i += 1 }
+        return total(acc, tail)
+    }
+
+    /// Sum of (p[i] - mean)^2.
+    static func squaredDeviations<T: KernelFloat & SIMDScalar>(_ p: UnsafeMutablePointer<T>, _ count: Int, _ mean: T) -> Double {
+        var acc = SIMD8<T>(repeating: 0), i = 0
+        let m = SIMD8<T>(repeating: mean)
+        while i + 8 <= count { let d = load(p, i) - m; acc += d * d; i += 8 }
+        var tail = 0.0
+        while i < count { let d = p[i] - mean; tail += Double(d * d); i += 1 }
+        return total(acc, tail)
+    }
+
+    /// Sum of g[i] and sum of g[i] * (x[i] - mean), in one pass.
+    static func gradientSums<T: KernelFloat & SIMDScalar>(_ g: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
+                                                         _ count: Int, _ mean: T) -> (Double, Double) {
+        var sg = SIMD8<T>(repeating: 0), sgx = SIMD8<T>(repeating: 0), i = 0
+        let m = SIMD8<T>(repeating: mean)
+        while i + 8 <= count {
+            let gv = load(g, i)
+            sg += gv
+            sgx += gv * (load(x, i) - m)
+            i += 8
+        }
+        var tg = 0.0, tgx = 0.0
+        while i < count { tg += Double(g[i]); tgx += Double(g[i] * (x[i] - mean)); i += 1 }
+        return (total(sg, tg), total(sgx, tgx))
+    }
 }
