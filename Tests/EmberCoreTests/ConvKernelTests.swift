@@ -23,6 +23,10 @@ import Testing
         Case(n: 1, c: 2, o: 3, h: 5, w: 5, kernel: 2, stride: 1, padding: 1, dilation: 2, groups: 1),
         Case(n: 13, c: 6, o: 6, h: 8, w: 8, kernel: 3, stride: 1, padding: 1, dilation: 1, groups: 6),  // depthwise, 13 over 8 ranges
         Case(n: 4, c: 3, o: 2, h: 4, w: 6, kernel: Pair(2, 3), stride: Pair(1, 4), padding: Pair(3, 2), dilation: 1, groups: 1),  // padding wider than the image
+        // larger planes (the GEMM's column count), 1x1 among them
+        Case(n: 3, c: 4, o: 6, h: 34, w: 33, kernel: 3, stride: 1, padding: 1, dilation: 1, groups: 2),
+        Case(n: 2, c: 4, o: 6, h: 32, w: 33, kernel: 1, stride: 1, padding: 0, dilation: 1, groups: 1),
+        Case(n: 5, c: 3, o: 4, h: 22, w: 22, kernel: 3, stride: 1, padding: 0, dilation: 1, groups: 1),
     ]
 
     /// Forward output and the gradients of sum(conv(x, w, b) * seed) for x, w (and b), in double.
