@@ -81,7 +81,15 @@ public struct Conv2dGeometry: Sendable, Equatable {
 /// (each of inChannels/groups input and outChannels/groups output channels), and the window `geometry` over one
 /// image (`geometry.channels` is inChannels / groups).
 public struct Conv2dShape: Sendable, Equatable {
-    public var batch: Int, inChannels: Int, outChannels: Int, groups: Int
+    /// Number of images N.
+    public var batch: Int
+    /// Channels C of each input image.
+    public var inChannels: Int
+    /// Channels O of each output image (filters).
+    public var outChannels: Int
+    /// Channel groups: each group's outChannels/groups filters see only its inChannels/groups input channels.
+    public var groups: Int
+    /// The window over one image ([C/groups, H, W]): kernel, stride, padding, dilation and output size.
     public var geometry: Conv2dGeometry
 
     /// Creates the sizes; `geometry.channels` must be inChannels / groups.
