@@ -67,11 +67,26 @@ final class CountingBackend: Backend, @unchecked Sendable {
         base.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                   beta: beta, c: c, ldc: ldc)
     }
-    func im2col(_ images: Operand, batch: Int, imageStride: Int, _ columns: Operand, _ g: Conv2dGeometry) {
-        base.im2col(images, batch: batch, imageStride: imageStride, columns, g)
+    func conv2dForward(_ x: Operand, weight: Operand, bias: Operand?, _ out: Operand, _ s: Conv2dShape) {
+        base.conv2dForward(x, weight: weight, bias: bias, out, s)
     }
-    func col2im(_ columns: Operand, _ images: Operand, batch: Int, imageStride: Int, _ g: Conv2dGeometry) {
-        base.col2im(columns, images, batch: batch, imageStride: imageStride, g)
+    func conv2dInputGrad(_ g: Operand, weight: Operand, _ gx: Operand, _ s: Conv2dShape) {
+        base.conv2dInputGrad(g, weight: weight, gx, s)
+    }
+    func conv2dWeightGrad(_ x: Operand, _ g: Operand, _ gw: Operand, _ s: Conv2dShape) {
+        base.conv2dWeightGrad(x, g, gw, s)
+    }
+    func batchNormStats(_ x: Operand, _ stats: Operand, batch: Int, channels: Int, inner: Int) {
+        base.batchNormStats(x, stats, batch: batch, channels: channels, inner: inner)
+    }
+    func batchNormApply(_ x: Operand, stats: Operand, weight: Operand?, bias: Operand?, _ y: Operand, batch: Int,
+                        channels: Int, inner: Int, eps: Double) {
+        base.batchNormApply(x, stats: stats, weight: weight, bias: bias, y, batch: batch, channels: channels, inner: inner, eps: eps)
+    }
+    func batchNormBackward(_ g: Operand, _ x: Operand, stats: Operand, weight: Operand?, gx: Operand?,
+                           gweight: Operand?, gbias: Operand?, batch: Int, channels: Int, inner: Int, eps: Double) {
+        base.batchNormBackward(g, x, stats: stats, weight: weight, gx: gx, gweight: gweight, gbias: gbias, batch: batch,
+                               channels: channels, inner: inner, eps: eps)
     }
     func maxPool2d(_ x: Operand, _ out: Operand, indices: Operand, planes: Int, _ g: Conv2dGeometry) {
         base.maxPool2d(x, out, indices: indices, planes: planes, g)

@@ -296,6 +296,6 @@ private func ieeeHalf(_ h: UInt16) -> Double {
         let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = conv2d(Tensor.zeros([1, 1, 4, 4], dtype: .float16), Tensor.zeros([1, 1, 3, 3], dtype: .float16))
         }
-        expectMessage(r, "im2col: needs a float32 or float64 tensor, got float16 (cast half tensors to float32)")
+        expectMessage(r, "conv2d: needs a float32 or float64 tensor, got float16 (cast half tensors to float32)")
     }
 }

@@ -92,7 +92,8 @@ public struct VJPContext {
 public enum OpRegistry {
     /// All registered primitive types.
     public static var all: [any PrimitiveOp.Type] {
-        elementwiseOps + unaryOps + reduceOps + viewOps + indexingOps + linalgOps + convOps + recurrentOps + autodiffOps
+        elementwiseOps + unaryOps + reduceOps + viewOps + indexingOps + linalgOps + convOps + batchNormOps + recurrentOps
+            + autodiffOps
     }
 
     /// The primitive type registered under `name`.

@@ -77,6 +77,40 @@ public struct Conv2dGeometry: Sendable, Equatable {
     }
 }
 
+/// The sizes of one 2-D convolution: a batch of [inChannels, H, W] images, `outChannels` filters, `groups` groups
+/// (each of inChannels/groups input and outChannels/groups output channels), and the window `geometry` over one
+/// image (`geometry.channels` is inChannels / groups).
+public struct Conv2dShape: Sendable, Equatable {
+    /// Number of images N.
+    public var batch: Int
+    /// Channels C of each input image.
+    public var inChannels: Int
+    /// Channels O of each output image (filters).
+    public var outChannels: Int
+    /// Channel groups: each group's outChannels/groups filters see only its inChannels/groups input channels.
+    public var groups: Int
+    /// The window over one image ([C/groups, H, W]): kernel, stride, padding, dilation and output size.
+    public var geometry: Conv2dGeometry
+
+    /// Creates the sizes; `geometry.channels` must be inChannels / groups.
+    public init(batch: Int, inChannels: Int, outChannels: Int, groups: Int, geometry: Conv2dGeometry) {
+        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0
+                     && geometry.channels == inChannels / groups,
+                     "Conv2dShape: channels \(inChannels) -> \(outChannels) do not split into \(groups) groups of \(geometry.channels)")
+        self.batch = batch; self.inChannels = inChannels; self.outChannels = outChannels; self.groups = groups
+        self.geometry = geometry
+    }
+
+    /// Output channels per group.
+    public var groupOutChannels: Int { outChannels / groups }
+    /// Rows of one group's unfolded input (C/groups * kh * kw): the GEMM's inner dimension.
+    public var columnRows: Int { geometry.channels * geometry.kernelH * geometry.kernelW }
+    /// Input plane size H * W.
+    public var inputPlane: Int { geometry.height * geometry.width }
+    /// Output plane size outH * outW.
+    public var outputPlane: Int { geometry.outH * geometry.outW }
+}
+
 /// The seam between ops and hardware: a small fixed set of kernels over raw buffers.
 ///
 /// Ops in `EmberCore` compute shapes, strides and gradients, then call these. A new device (say CUDA) implements
@@ -129,11 +163,32 @@ public protocol Backend: AnyObject, Sendable {
     /// C[m,n] = alpha * op(A) * op(B) + beta * C for row-major matrices with leading dimensions.
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
               a: Operand, lda: Int, b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int)
-    /// Unfolds `batch` images [C,H,W] (image n starts at n * imageStride elements) into columns
-    /// [C*kh*kw, batch * outH*outW], image n filling column block n (zero padding).
-    func im2col(_ images: Operand, batch: Int, imageStride: Int, _ columns: Operand, _ g: Conv2dGeometry)
-    /// Adds columns [C*kh*kw, batch * outH*outW] back into `batch` images [C,H,W] (which it does not zero).
-    func col2im(_ columns: Operand, _ images: Operand, batch: Int, imageStride: Int, _ g: Conv2dGeometry)
+
+    // MARK: Convolution and batch norm (issues 12 and 14): the backend owns the algorithm (im2col + GEMM, ...)
+
+    /// 2-D convolution forward: out [N, O, outH, outW] = x [N, C, H, W] (*) weight [O, C/groups, kh, kw]
+    /// (+ bias [O] when given), cross-correlation as PyTorch's. All operands contiguous, one float dtype; `out` is
+    /// overwritten.
+    func conv2dForward(_ x: Operand, weight: Operand, bias: Operand?, _ out: Operand, _ s: Conv2dShape)
+    /// The input gradient of `conv2dForward` (also the forward of a transposed convolution): gx [N, C, H, W] =
+    /// sum over o, window of g [N, O, outH, outW] * weight [O, C/groups, kh, kw]. `gx` is overwritten.
+    func conv2dInputGrad(_ g: Operand, weight: Operand, _ gx: Operand, _ s: Conv2dShape)
+    /// The weight gradient of `conv2dForward`: gw [O, C/groups, kh, kw] = sum over images and output positions of
+    /// g [N, O, outH, outW] * x's window. `gw` is overwritten. Same bits for any thread count.
+    func conv2dWeightGrad(_ x: Operand, _ g: Operand, _ gw: Operand, _ s: Conv2dShape)
+    /// Batch-norm statistics over contiguous x [batch, channels, inner]: stats [2, channels] gets each channel's mean
+    /// (row 0) and biased variance (row 1), in x's float dtype. Same bits for any thread count.
+    func batchNormStats(_ x: Operand, _ stats: Operand, batch: Int, channels: Int, inner: Int)
+    /// y = (x - mean) / sqrt(var + eps) * weight + bias per channel of contiguous x [batch, channels, inner], with
+    /// `stats` from `batchNormStats` (weight and bias [channels] optional).
+    func batchNormApply(_ x: Operand, stats: Operand, weight: Operand?, bias: Operand?, _ y: Operand, batch: Int,
+                        channels: Int, inner: Int, eps: Double)
+    /// The backward of `batchNormApply` with the statistics of x itself (training mode): writes whichever of gx
+    /// [batch, channels, inner], gweight and gbias [channels] are given. Same bits for any thread count.
+    func batchNormBackward(_ g: Operand, _ x: Operand, stats: Operand, weight: Operand?, gx: Operand?,
+                           gweight: Operand?, gbias: Operand?, batch: Int, channels: Int, inner: Int, eps: Double)
+    // MARK: end of convolution and batch norm
+
     /// Max pooling over images [N*C,H,W]; writes the flat argmax (within H*W, int64) of each window to `indices`.
     func maxPool2d(_ x: Operand, _ out: Operand, indices: Operand, planes: Int, _ g: Conv2dGeometry)
     /// Scatters pooled gradients back through `indices` into a zeroed [N*C,H,W] buffer.

@@ -21,31 +21,12 @@ func convGeometry(_ x: Tensor, channels: Int, kernel: Pair, stride: Pair, paddin
     return g
 }
 
-func offsetOperand(_ o: Operand, _ elements: Int) -> Operand {
-    var r = o
-    r.pointer += elements * o.dtype.byteSize
-    return r
-}
-
-/// [N, C, L] (contiguous, starting at `t`) as a contiguous [C, N*L]: the layout batched im2col GEMMs produce.
-private func channelsFirst(_ t: Tensor, n: Int, c: Int, l: Int) -> Tensor {
-    let out = Tensor.empty([c, n * l], dtype: t.dtype, backend: t.backend)
-    t.backend.copy(t.operand.restrided([l, c * l, 1]),
-                   into: out.operand.restrided([n * l, l, 1]), shape: [c, n, l])
-    return out
-}
-
-/// [C, N*L] back to a new [N, C, L] tensor of `shape`, adding `bias` [C] when given.
-private func batchFirst(_ t: Tensor, n: Int, c: Int, l: Int, shape: [Int], bias: Tensor?) -> Tensor {
-    let out = Tensor.empty(shape, dtype: t.dtype, backend: t.backend)
-    let src = t.operand.restrided([l, n * l, 1])
-    if let bias {
-        let b = bias.contiguousData().cast(t.dtype)
-        t.backend.binary(.add, src, b.operand.restrided([0, 1, 0]), out.operand, shape: [n, c, l])
-    } else {
-        t.backend.copy(src, into: out.operand.restrided([c * l, l, 1]), shape: [n, c, l])
-    }
-    return out
+/// The sizes of a convolution of x [N, C, H, W] into `outChannels` channels (checks the geometry).
+func convShape(_ x: Tensor, _ weight: Tensor?, kernel: Pair, outChannels: Int, stride: Pair, padding: Pair,
+               dilation: Pair, groups: Int, _ op: String) -> Conv2dShape {
+    let geo = convGeometry(x, channels: x.shape[1] / groups, kernel: kernel, stride: stride, padding: padding,
+                           dilation: dilation, op)
+    return Conv2dShape(batch: x.shape[0], inChannels: x.shape[1], outChannels: outChannels, groups: groups, geometry: geo)
 }
 
 extension OpRegistry {
@@ -61,9 +42,8 @@ private func outputPadding(input: [Int], out: [Int], kernel: Pair, stride: Pair,
          input[input.count - 1] - ((out[out.count - 1] - 1) * stride.w - 2 * padding.w + dilation.w * (kernel.w - 1) + 1))
 }
 
-/// 2-D convolution, inputs [x, weight] or [x, weight, bias]. The whole batch is unfolded at once (im2col into
-/// [C*kh*kw, N*outH*outW]) so each group is one large GEMM. With one group the unfolded input is saved for the
-/// weight gradient (no second im2col in backward).
+/// 2-D convolution, inputs [x, weight] or [x, weight, bias]: the backend's `conv2dForward` (which picks the
+/// algorithm). Nothing is saved besides the inputs: the weight gradient works from x again.
 struct Conv2d: PrimitiveOp {
     static let name = "conv2d"
     let stride: Pair, padding: Pair, dilation: Pair, groups: Int
@@ -71,29 +51,17 @@ struct Conv2d: PrimitiveOp {
         ["stride": .ints([stride.h, stride.w]), "padding": .ints([padding.h, padding.w]),
          "dilation": .ints([dilation.h, dilation.w]), "groups": .int(groups)]
     }
-    func forward(_ inputs: [Tensor]) -> Tensor { run(inputs, keepColumns: false).0 }
-    func forwardAndSave(_ inputs: [Tensor]) -> (Tensor, [Tensor]) {
-        run(inputs, keepColumns: groups == 1 && inputs[1].requiresGrad)
-    }
 
-    private func run(_ inputs: [Tensor], keepColumns: Bool) -> (Tensor, [Tensor]) {
+    func forward(_ inputs: [Tensor]) -> Tensor {
         let x = inputs[0], weight = inputs[1], bias: Tensor? = inputs.count > 2 ? inputs[2] : nil
-        let N = x.shape[0], C = x.shape[1], O = weight.shape[0]
-        let cg = C / groups, og = O / groups
-        let geo = convGeometry(x, channels: cg, kernel: Pair(weight.shape[2], weight.shape[3]), stride: stride,
-                               padding: padding, dilation: dilation, "conv2d")
-        let L = geo.outH * geo.outW, K = cg * geo.kernelH * geo.kernelW, HW = geo.height * geo.width, NL = N * L
-        let outShape = [N, O, geo.outH, geo.outW]
-        if N == 0 || L == 0 { return (Tensor.zeros(outShape, dtype: x.dtype, on: x.backend), []) }
-        let xc = x.contiguousData(), wc = weight.contiguousData(), be = x.backend
-        let cols = Tensor.empty([K, NL], dtype: x.dtype, backend: be)
-        let tmp = Tensor.empty([O, NL], dtype: x.dtype, backend: be)
-        for gi in 0..<groups {
-            be.im2col(offsetOperand(xc.operand, gi * cg * HW), batch: N, imageStride: C * HW, cols.operand, geo)
-            be.gemm(transA: false, transB: false, m: og, n: NL, k: K, alpha: 1, a: offsetOperand(wc.operand, gi * og * K),
-                    lda: K, b: cols.operand, ldb: NL, beta: 0, c: offsetOperand(tmp.operand, gi * og * NL), ldc: NL)
-        }
-        return (batchFirst(tmp, n: N, c: O, l: L, shape: outShape, bias: bias), keepColumns ? [cols] : [])
+        let s = convShape(x, weight, kernel: Pair(weight.shape[2], weight.shape[3]), outChannels: weight.shape[0],
+                          stride: stride, padding: padding, dilation: dilation, groups: groups, "conv2d")
+        let outShape = [s.batch, s.outChannels, s.geometry.outH, s.geometry.outW]
+        let out = Tensor.empty(outShape, dtype: x.dtype, backend: x.backend)
+        let b = bias.map { $0.contiguousData().cast(x.dtype) }
+        x.backend.conv2dForward(x.contiguousData().operand, weight: weight.contiguousData().operand, bias: b?.operand,
+                                out.operand, s)
+        return out
     }
 
     func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
@@ -105,16 +73,16 @@ struct Conv2d: PrimitiveOp {
         }
         if c.needs(1) {
             let rule = Conv2dWeightGrad(kernel: kernel, stride: stride, padding: padding, dilation: dilation, groups: groups)
-            gw = Tensor.apply(rule, [x, g] + c.saved)
+            gw = Tensor.apply(rule, [x, g])
         }
         if c.needs(2) { gb = g.sum(axes: [0, 2, 3]) }
         return [gx, gw, gb]
     }
 }
 
-/// The weight gradient of a convolution: from inputs [x, g] (or [x, g, columns], the unfolded x saved by the
-/// forward) the [O, C/groups, kh, kw] tensor sum over n, p of g[n, o, p] * unfold(x)[n, c, i, j, p]. Bilinear in x
-/// and g, so its VJP is two convolutions.
+/// The weight gradient of a convolution: from inputs [x, g] the [O, C/groups, kh, kw] tensor sum over n, p of
+/// g[n, o, p] * unfold(x)[n, c, i, j, p] (the backend's `conv2dWeightGrad`). Bilinear in x and g, so its VJP is two
+/// convolutions.
 struct Conv2dWeightGrad: PrimitiveOp {
     static let name = "conv2d_weight_grad"
     let kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, groups: Int
@@ -124,25 +92,12 @@ struct Conv2dWeightGrad: PrimitiveOp {
     }
     func forward(_ inputs: [Tensor]) -> Tensor {
         let x = inputs[0], g = inputs[1]
-        let N = x.shape[0], C = x.shape[1], O = g.shape[1], cg = C / groups, og = O / groups
-        let geo = convGeometry(x, channels: cg, kernel: kernel, stride: stride, padding: padding, dilation: dilation, "conv2d")
-        precondition(g.shape == [N, O, geo.outH, geo.outW],
-                     "conv2d_weight_grad: gradient \(g.shape) does not match input \(x.shape) (expected [\(N), \(O), \(geo.outH), \(geo.outW)])")
-        let L = geo.outH * geo.outW, K = cg * kernel.h * kernel.w, HW = geo.height * geo.width, NL = N * L
-        let gw = Tensor.empty([O, cg, kernel.h, kernel.w], dtype: x.dtype, backend: x.backend)
-        let be = x.backend
-        if NL == 0 || gw.count == 0 { be.fill(gw.operand, count: gw.count, value: 0); return gw }
-        let gT = channelsFirst(g.contiguousData(), n: N, c: O, l: L)
-        let saved = inputs.count > 2 ? inputs[2] : nil
-        let cols = saved ?? Tensor.empty([K, NL], dtype: x.dtype, backend: be)
-        let xc = x.contiguousData()
-        for gi in 0..<groups {
-            if saved == nil {
-                be.im2col(offsetOperand(xc.operand, gi * cg * HW), batch: N, imageStride: C * HW, cols.operand, geo)
-            }
-            be.gemm(transA: false, transB: true, m: og, n: K, k: NL, alpha: 1, a: offsetOperand(gT.operand, gi * og * NL),
-                    lda: NL, b: cols.operand, ldb: NL, beta: 0, c: offsetOperand(gw.operand, gi * og * K), ldc: K)
-        }
+        let s = convShape(x, nil, kernel: kernel, outChannels: g.shape[1], stride: stride, padding: padding,
+                          dilation: dilation, groups: groups, "conv2d")
+        precondition(g.shape == [s.batch, s.outChannels, s.geometry.outH, s.geometry.outW],
+                     "conv2d_weight_grad: gradient \(g.shape) does not match input \(x.shape) (expected [\(s.batch), \(s.outChannels), \(s.geometry.outH), \(s.geometry.outW)])")
+        let gw = Tensor.empty([s.outChannels, s.geometry.channels, kernel.h, kernel.w], dtype: x.dtype, backend: x.backend)
+        x.backend.conv2dWeightGrad(x.contiguousData().operand, g.contiguousData().cast(x.dtype).operand, gw.operand, s)
         return gw
     }
     func vjp(_ h: Tensor, _ c: VJPContext) -> [Tensor?] {
@@ -153,7 +108,7 @@ struct Conv2dWeightGrad: PrimitiveOp {
             gx = convTranspose2d(g, h, stride: stride, padding: padding, outputPadding: op, dilation: dilation, groups: groups)
         }
         if c.needs(1) { gg = conv2d(x, h, stride: stride, padding: padding, dilation: dilation, groups: groups) }
-        return [gx, gg] + c.inputs.dropFirst(2).map { _ in nil }
+        return [gx, gg]
     }
 }
 
@@ -169,25 +124,17 @@ struct ConvTranspose2d: PrimitiveOp {
     func forward(_ inputs: [Tensor]) -> Tensor {
         let x = inputs[0], weight = inputs[1], bias: Tensor? = inputs.count > 2 ? inputs[2] : nil
         let N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3]
-        let cig = Cin / groups, cog = weight.shape[1], Cout = cog * groups
+        let cog = weight.shape[1], Cout = cog * groups
         let kh = weight.shape[2], kw = weight.shape[3]
         let Ho = (H - 1) * stride.h - 2 * padding.h + dilation.h * (kh - 1) + outputPadding.h + 1
         let Wo = (W - 1) * stride.w - 2 * padding.w + dilation.w * (kw - 1) + outputPadding.w + 1
         precondition(Ho > 0 && Wo > 0, "convTranspose2d: input \(x.shape) gives an empty output")
+        // The input gradient of the convolution [N, Cout, Ho, Wo] -> [N, Cin, H, W] with this weight.
         let geo = Conv2dGeometry(channels: cog, height: Ho, width: Wo, kernelH: kh, kernelW: kw, strideH: stride.h,
                                  strideW: stride.w, padH: padding.h, padW: padding.w, dilationH: dilation.h, dilationW: dilation.w)
-        let L = H * W, K = cog * kh * kw, HWo = Ho * Wo, NL = N * L
-        let wc = weight.contiguousData(), be = x.backend
-        let out = Tensor.zeros([N, Cout, Ho, Wo], dtype: x.dtype, on: be)
-        if NL > 0 {
-            let xT = channelsFirst(x.contiguousData(), n: N, c: Cin, l: L)
-            let cols = Tensor.empty([K, NL], dtype: x.dtype, backend: be)
-            for gi in 0..<groups {
-                be.gemm(transA: true, transB: false, m: K, n: NL, k: cig, alpha: 1, a: offsetOperand(wc.operand, gi * cig * K),
-                        lda: K, b: offsetOperand(xT.operand, gi * cig * NL), ldb: NL, beta: 0, c: cols.operand, ldc: NL)
-                be.col2im(cols.operand, offsetOperand(out.operand, gi * cog * HWo), batch: N, imageStride: Cout * HWo, geo)
-            }
-        }
+        let s = Conv2dShape(batch: N, inChannels: Cout, outChannels: Cin, groups: groups, geometry: geo)
+        let out = Tensor.empty([N, Cout, Ho, Wo], dtype: x.dtype, backend: x.backend)
+        x.backend.conv2dInputGrad(x.contiguousData().operand, weight: weight.contiguousData().operand, out.operand, s)
         guard let bias else { return out }
         return withoutGrad { out + bias.reshaped([1, Cout, 1, 1]) }
     }
@@ -207,8 +154,7 @@ struct ConvTranspose2d: PrimitiveOp {
 // MARK: API
 
 /// 2-D convolution (cross-correlation, as PyTorch) of x [N, C, H, W] with weight [O, C/groups, kh, kw] and an
-/// optional bias [O]. The whole batch is unfolded at once (im2col into [C*kh*kw, N*outH*outW]) so each group is one
-/// large GEMM, forward and backward.
+/// optional bias [O]. The backend picks the algorithm (the CPU backend: per-image im2col + GEMM into NCHW).
 public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil, stride: Pair = 1, padding: Pair = 0,
                    dilation: Pair = 1, groups: Int = 1) -> Tensor {
     checkOperands("conv2d", ["input": x, "weight": weight, "bias": bias])

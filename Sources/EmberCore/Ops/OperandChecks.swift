@@ -43,3 +43,10 @@ private func backendMessage(_ op: String, _ named: [(String, Tensor)]) -> String
     }
     return "\(op): \(parts.joined(separator: ", ")): backends differ"
 }
+
+/// The operand `elements` elements further into the same memory (same strides, dtype and owner).
+func offsetOperand(_ o: Operand, _ elements: Int) -> Operand {
+    var r = o
+    r.pointer += elements * o.dtype.byteSize
+    return r
+}

@@ -31,17 +31,17 @@ public class BatchNorm: Module {
         var bshape = [Int](repeating: 1, count: x.rank)
         bshape[1] = c
         let mean: Tensor, variance: Tensor
+        if training && (x.dtype == .float32 || x.dtype == .float64) {
+            // the fused kernels: statistics, normalization and its backward in a few passes
+            let (y, stats) = batchNormTraining(x, weight: weight, bias: bias, eps: eps)
+            updateRunningStatistics(mean: stats[0], variance: stats[1], count: x.count / Swift.max(c, 1))
+            return y
+        }
         if training {
             mean = x.mean(axes: axes, keepDims: true)
             let d = x - mean
             variance = (d * d).mean(axes: axes, keepDims: true)
-            let n = x.count / Swift.max(c, 1)
-            withoutGrad {
-                runningMean.scaleAdd(1 - momentum, mean.reshaped([c]).detached(), momentum)
-                let unbiased = variance.reshaped([c]).detached() * (Double(n) / Double(Swift.max(n - 1, 1)))
-                runningVar.scaleAdd(1 - momentum, unbiased, momentum)
-                numBatchesTracked.assign(numBatchesTracked + 1)
-            }
+            updateRunningStatistics(mean: mean.reshaped([c]), variance: variance.reshaped([c]), count: x.count / Swift.max(c, 1))
         } else {
             mean = runningMean.reshaped(bshape)
             variance = runningVar.reshaped(bshape)
@@ -49,6 +49,16 @@ public class BatchNorm: Module {
         var y = (x - mean) * (variance + eps).rsqrt()
         if let weight, let bias { y = y * weight.reshaped(bshape) + bias.reshaped(bshape) }
         return y
+    }
+
+    /// Moves the running statistics towards a batch's mean and biased variance (over `count` values per channel).
+    private func updateRunningStatistics(mean: Tensor, variance: Tensor, count n: Int) {
+        withoutGrad {
+            runningMean.scaleAdd(1 - momentum, mean.detached().cast(runningMean.dtype), momentum)
+            let unbiased = variance.detached() * (Double(n) / Double(Swift.max(n - 1, 1)))
+            runningVar.scaleAdd(1 - momentum, unbiased.cast(runningVar.dtype), momentum)
+            numBatchesTracked.assign(numBatchesTracked + 1)
+        }
     }
 }
 

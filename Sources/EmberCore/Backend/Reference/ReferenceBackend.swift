@@ -13,8 +13,9 @@ import Foundation
 ///   order; the rounding rules for half types are in its requirement's documentation), `select` (where).
 /// - Along one axis of a contiguous [outer, n, inner] tensor: `reduce`, `argReduce`, `softmax`, `softmaxBackward`,
 ///   `cumsum`, `gather`, `scatterAdd`, `indexSelect`, `indexAdd`.
-/// - Linear algebra and images: `gemm` (row-major, transposes, alpha/beta), `im2col`/`col2im`, max and average
-///   pooling forward and backward.
+/// - Linear algebra and images: `gemm` (row-major, transposes, alpha/beta), convolution (`conv2dForward`,
+///   `conv2dInputGrad`, `conv2dWeightGrad`: the backend picks the algorithm), training-mode batch norm
+///   (`batchNormStats`, `batchNormApply`, `batchNormBackward`), max and average pooling forward and backward.
 /// - Randomness: `random` fills from the counter-based Philox stream, element i from block `counter + i`, so every
 ///   backend draws the same numbers for a seed.
 /// - Optimizer: `axpby` (y = alpha x + beta y in place) and `adam` (one fused Adam/AdamW step).
@@ -438,35 +439,122 @@ public final class ReferenceBackend: Backend {
         }
     }
 
-    public func im2col(_ images: Operand, batch: Int, imageStride: Int, _ columns: Operand, _ g: Conv2dGeometry) {
-        let L = g.outH * g.outW, rows = g.channels * g.kernelH * g.kernelW
-        for row in 0..<rows {
-            let kj = row % g.kernelW, ki = (row / g.kernelW) % g.kernelH, ch = row / (g.kernelW * g.kernelH)
-            for img in 0..<batch {
+    // MARK: convolution: the definition, one output (or gradient) element at a time
+
+    /// Calls body(n, o, oy, ox, c, ki, kj, x index) for every tap of every output position that falls inside the
+    /// image (`c` the channel within the group; the x index is flat in [N, C, H, W]).
+    private func convTaps(_ s: Conv2dShape, _ body: (Int, Int, Int, Int, Int, Int, Int, Int) -> Void) {
+        let g = s.geometry, og = s.groupOutChannels
+        for n in 0..<s.batch {
+            for o in 0..<s.outChannels {
+                let gi = o / og
                 for oy in 0..<g.outH {
                     for ox in 0..<g.outW {
-                        let iy = oy * g.strideH - g.padH + ki * g.dilationH, ix = ox * g.strideW - g.padW + kj * g.dilationW
-                        let inside = iy >= 0 && iy < g.height && ix >= 0 && ix < g.width
-                        let v = inside ? load(images, img * imageStride + (ch * g.height + iy) * g.width + ix) : 0
-                        store(columns, row * batch * L + img * L + oy * g.outW + ox, v)
+                        for c in 0..<g.channels {
+                            for ki in 0..<g.kernelH {
+                                for kj in 0..<g.kernelW {
+                                    let iy = oy * g.strideH - g.padH + ki * g.dilationH
+                                    let ix = ox * g.strideW - g.padW + kj * g.dilationW
+                                    guard iy >= 0 && iy < g.height && ix >= 0 && ix < g.width else { continue }
+                                    let xi = ((n * s.inChannels + gi * g.channels + c) * g.height + iy) * g.width + ix
+                                    body(n, o, oy, ox, c, ki, kj, xi)
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
     }
 
-    public func col2im(_ columns: Operand, _ images: Operand, batch: Int, imageStride: Int, _ g: Conv2dGeometry) {
-        let L = g.outH * g.outW, rows = g.channels * g.kernelH * g.kernelW
-        for row in 0..<rows {
-            let kj = row % g.kernelW, ki = (row / g.kernelW) % g.kernelH, ch = row / (g.kernelW * g.kernelH)
-            for img in 0..<batch {
-                for oy in 0..<g.outH {
-                    for ox in 0..<g.outW {
-                        let iy = oy * g.strideH - g.padH + ki * g.dilationH, ix = ox * g.strideW - g.padW + kj * g.dilationW
-                        guard iy >= 0 && iy < g.height && ix >= 0 && ix < g.width else { continue }
-                        let d = img * imageStride + (ch * g.height + iy) * g.width + ix
-                        store(images, d, load(images, d) + load(columns, row * batch * L + img * L + oy * g.outW + ox))
-                    }
+    private func convCheck(_ op: String, _ dtype: DType) {
+        precondition(dtype == .float32 || dtype == .float64,
+                     "\(op): needs a float32 or float64 tensor, got \(dtype) (cast half tensors to float32)")
+    }
+
+    public func conv2dForward(_ x: Operand, weight: Operand, bias: Operand?, _ out: Operand, _ s: Conv2dShape) {
+        convCheck("conv2d", x.dtype)
+        let g = s.geometry, L = g.outH * g.outW
+        var acc = [Double](repeating: 0, count: s.batch * s.outChannels * L)
+        convTaps(s) { n, o, oy, ox, c, ki, kj, xi in
+            let wi = ((o * g.channels + c) * g.kernelH + ki) * g.kernelW + kj
+            acc[(n * s.outChannels + o) * L + oy * g.outW + ox] += load(x, xi) * load(weight, wi)
+        }
+        for (i, v) in acc.enumerated() { store(out, i, v + (bias.map { load($0, (i / L) % s.outChannels) } ?? 0)) }
+    }
+
+    public func conv2dInputGrad(_ g: Operand, weight: Operand, _ gx: Operand, _ s: Conv2dShape) {
+        convCheck("conv2d input gradient", g.dtype)
+        let geo = s.geometry, L = geo.outH * geo.outW
+        var acc = [Double](repeating: 0, count: s.batch * s.inChannels * geo.height * geo.width)
+        convTaps(s) { n, o, oy, ox, c, ki, kj, xi in
+            let wi = ((o * geo.channels + c) * geo.kernelH + ki) * geo.kernelW + kj
+            acc[xi] += load(g, (n * s.outChannels + o) * L + oy * geo.outW + ox) * load(weight, wi)
+        }
+        for (i, v) in acc.enumerated() { store(gx, i, v) }
+    }
+
+    public func conv2dWeightGrad(_ x: Operand, _ g: Operand, _ gw: Operand, _ s: Conv2dShape) {
+        convCheck("conv2d weight gradient", x.dtype)
+        let geo = s.geometry, L = geo.outH * geo.outW
+        var acc = [Double](repeating: 0, count: s.outChannels * s.columnRows)
+        convTaps(s) { n, o, oy, ox, c, ki, kj, xi in
+            let wi = ((o * geo.channels + c) * geo.kernelH + ki) * geo.kernelW + kj
+            acc[wi] += load(g, (n * s.outChannels + o) * L + oy * geo.outW + ox) * load(x, xi)
+        }
+        for (i, v) in acc.enumerated() { store(gw, i, v) }
+    }
+
+    // MARK: batch norm: sums in double, element by element
+
+    public func batchNormStats(_ x: Operand, _ stats: Operand, batch: Int, channels: Int, inner: Int) {
+        let M = Double(batch * inner)
+        for c in 0..<channels {
+            var sum = 0.0, sq = 0.0
+            for n in 0..<batch { for i in 0..<inner { sum += load(x, (n * channels + c) * inner + i) } }
+            let mean = sum / M
+            for n in 0..<batch { for i in 0..<inner { let d = load(x, (n * channels + c) * inner + i) - mean; sq += d * d } }
+            store(stats, c, mean)
+            store(stats, channels + c, sq / M)
+        }
+    }
+
+    public func batchNormApply(_ x: Operand, stats: Operand, weight: Operand?, bias: Operand?, _ y: Operand, batch: Int,
+                               channels: Int, inner: Int, eps: Double) {
+        for n in 0..<batch {
+            for c in 0..<channels {
+                let mean = load(stats, c), invstd = 1 / (load(stats, channels + c) + eps).squareRoot()
+                let w = weight.map { load($0, c) } ?? 1, b = bias.map { load($0, c) } ?? 0
+                for i in 0..<inner {
+                    let k = (n * channels + c) * inner + i
+                    store(y, k, (load(x, k) - mean) * invstd * w + b)
+                }
+            }
+        }
+    }
+
+    public func batchNormBackward(_ g: Operand, _ x: Operand, stats: Operand, weight: Operand?, gx: Operand?,
+                                  gweight: Operand?, gbias: Operand?, batch: Int, channels: Int, inner: Int, eps: Double) {
+        let M = Double(batch * inner)
+        for c in 0..<channels {
+            let mean = load(stats, c), invstd = 1 / (load(stats, channels + c) + eps).squareRoot()
+            let w = weight.map { load($0, c) } ?? 1
+            var sg = 0.0, sgxhat = 0.0
+            for n in 0..<batch {
+                for i in 0..<inner {
+                    let k = (n * channels + c) * inner + i
+                    sg += load(g, k)
+                    sgxhat += load(g, k) * (load(x, k) - mean) * invstd
+                }
+            }
+            if let gbias { store(gbias, c, sg) }
+            if let gweight { store(gweight, c, sgxhat) }
+            guard let gx else { continue }
+            for n in 0..<batch {
+                for i in 0..<inner {
+                    let k = (n * channels + c) * inner + i
+                    let xhat = (load(x, k) - mean) * invstd
+                    store(gx, k, w * invstd * (load(g, k) - sg / M - xhat * sgxhat / M))
                 }
             }
         }
