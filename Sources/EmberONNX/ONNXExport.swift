@@ -508,6 +508,17 @@ struct ONNXExporter {
             attrs.append(.int("count_include_pad", flag("countIncludePad") ? 1 : 0))
             return simple("AveragePool", attrs)
 
+        case "batch_norm_inference":
+            guard x.count == 5 else {
+                // without weight and bias: ONNX's BatchNormalization needs them, so give ones and zeros
+                let c = inputShape.count > 1 ? inputShape[1] : 1
+                let ones = constant(Tensor.ones([c], dtype: dt), "bn_scale"), zeros = constant(Tensor.zeros([c], dtype: dt), "bn_bias")
+                append("BatchNormalization", [x[0], ones, zeros, x[1], x[2]], [.float("epsilon", dbl("eps"))], out: out)
+                return b.map { .axis($0) } ?? .none
+            }
+            if let b, b != 0 { throw moves("normalizes a batch that is not dimension 0") }
+            append("BatchNormalization", [x[0], x[3], x[4], x[1], x[2]], [.float("epsilon", dbl("eps"))], out: out)
+            return b.map { .axis($0) } ?? .none
         case "lstm_sequence", "gru_sequence":
             return try recurrence(node, x, xb, out)
 

@@ -531,6 +531,17 @@ fileprivate struct BogusDouble: PrimitiveOp {
         gradCheck("adaptiveAvgPool2d 3-D", [U([2, 5, 5])]) { adaptiveAvgPool2d($0[0], outputSize: [2, 3]) }
     }
 
+    /// Evaluation-mode batch norm (fixed statistics): input, weight and bias gradients.
+    @Test func batchNormInferenceGradients() {
+        let mean = Tensor([0.3, -0.2, 0.1, 0] as [Double]), variance = Tensor([1.5, 0.5, 2, 0.8] as [Double])
+        gradCheck("batchNormInference affine", [U([3, 4, 2, 3], -1, 1, .transposed), U([4]), U([4])]) { v in
+            batchNormInference(v[0], mean: mean, variance: variance, weight: v[1], bias: v[2], eps: 1e-5)
+        }
+        gradCheck("batchNormInference plain 2-D", [U([5, 4])]) { v in
+            batchNormInference(v[0], mean: mean, variance: variance, weight: nil, bias: nil, eps: 1e-3)
+        }
+    }
+
     @Test func indexing() {
         gradCheck("gather axis 1 (repeats)", [U([2, 4])]) { $0[0].gather(axis: 1, index: I([0, 2, 2, 3, 1, 3], [2, 3])) }
         gradCheck("gather axis 0 3-D", [U([3, 2, 2])]) {

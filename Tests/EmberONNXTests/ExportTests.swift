@@ -75,7 +75,7 @@ final class ActivationZoo: Module {
         bn.runningVar.assign(Tensor([1.5, 0.5, 2, 1] as [Float]))
         let report = try Self.check(model, sample: [1, 10, 10], name: "cnn")
         let ops = report["ops"] as? [String] ?? []
-        #expect(["Conv", "MaxPool", "AveragePool", "ConvTranspose", "LeakyRelu", "Reshape"].allSatisfy(ops.contains))
+        #expect(["Conv", "BatchNormalization", "MaxPool", "AveragePool", "ConvTranspose", "LeakyRelu", "Reshape"].allSatisfy(ops.contains))
     }
 
     @Test(needs(trackPython != nil, "needs EMBER_TRACK_PYTHON with onnx and onnxruntime (scripts/test makes it)"))

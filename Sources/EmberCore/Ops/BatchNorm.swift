@@ -4,7 +4,59 @@
 /// `batch_norm_train` only so that traces and the running averages see them: its VJP differentiates through them
 /// (they are x's own statistics), so `batch_norm_stats` itself carries no gradient.
 extension OpRegistry {
-    static let batchNormOps: [any PrimitiveOp.Type] = [BatchNormStats.self, BatchNormTrain.self]
+    static let batchNormOps: [any PrimitiveOp.Type] = [BatchNormStats.self, BatchNormTrain.self, BatchNormInference.self]
+}
+
+/// Evaluation-mode batch normalization with fixed statistics: inputs [x, running_mean, running_var] or
+/// [x, running_mean, running_var, weight, bias]; y = (x - mean) / sqrt(var + eps) * weight + bias per channel, one
+/// pass of the backend's `batchNormApply`. The statistics are constants to the VJP (PyTorch's eval mode); the VJP is
+/// written in differentiable ops. One primitive, so a trace (and an ONNX export) sees one batch-norm node.
+struct BatchNormInference: PrimitiveOp {
+    static let name = "batch_norm_inference"
+    let eps: Double
+    var attributes: [String: OpAttribute] { ["eps": .double(eps)] }
+
+    func forward(_ inputs: [Tensor]) -> Tensor {
+        let x = inputs[0], (n, c, inner) = channelLayout(x)
+        let y = Tensor.empty(x.shape, dtype: x.dtype, backend: x.backend)
+        if y.count == 0 { return y }
+        let stats = stack([inputs[1].cast(x.dtype), inputs[2].cast(x.dtype)], axis: 0).contiguous()
+        let w = inputs.count > 3 ? inputs[3].contiguousData() : nil, b = inputs.count > 4 ? inputs[4].contiguousData() : nil
+        x.backend.batchNormApply(x.contiguousData().operand, stats: stats.operand, weight: w?.operand, bias: b?.operand,
+                                 y.operand, batch: n, channels: c, inner: inner, eps: eps)
+        return y
+    }
+
+    func vjp(_ g: Tensor, _ c: VJPContext) -> [Tensor?] {
+        let x = c.inputs[0], axes = [0] + Array(2..<x.rank)
+        var bshape = [Int](repeating: 1, count: x.rank)
+        bshape[1] = x.shape[1]
+        let invstd = (c.inputs[2].cast(x.dtype) + eps).rsqrt().reshaped(bshape)
+        let weight: Tensor? = c.inputs.count > 3 ? c.inputs[3].reshaped(bshape) : nil
+        let gx = c.needs(0) ? g * (weight.map { invstd * $0 } ?? invstd) : nil
+        guard c.inputs.count > 3 else { return [gx, nil, nil] }
+        let xhat = (x - c.inputs[1].cast(x.dtype).reshaped(bshape)) * invstd
+        return [gx, nil, nil, c.needs(3) ? (g * xhat).sum(axes: axes) : nil, c.needs(4) ? g.sum(axes: axes) : nil]
+    }
+}
+
+/// Evaluation-mode batch normalization over axis 1 of x [N, C, ...] (float32 or float64) with fixed statistics, as
+/// `torch.nn.functional.batch_norm(training=False)`: (x - mean) / sqrt(var + eps) * weight + bias.
+public func batchNormInference(_ x: Tensor, mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?,
+                               eps: Double) -> Tensor {
+    checkOperands("batchNorm", ["input": x, "running_mean": mean, "running_var": variance, "weight": weight, "bias": bias],
+                  sameDType: false)
+    precondition(x.rank >= 2, "batchNorm: input \(x.shape) must be [N, C, ...]")
+    precondition(x.dtype == .float32 || x.dtype == .float64, "batchNorm: needs a float32 or float64 input, got \(x.dtype)")
+    precondition((weight == nil) == (bias == nil), "batchNorm: give weight and bias together or neither")
+    let c = x.shape[1]
+    precondition(mean.shape == [c] && variance.shape == [c], "batchNorm: running statistics \(mean.shape), \(variance.shape) must be [\(c)]")
+    if let weight, let bias {
+        precondition(weight.shape == [c] && bias.shape == [c],
+                     "batchNorm: weight \(weight.shape) and bias \(bias.shape) must be [\(c)] for input \(x.shape)")
+    }
+    let inputs = [x, mean, variance] + (weight.map { [$0.cast(x.dtype), bias!.cast(x.dtype)] } ?? [])
+    return Tensor.apply(BatchNormInference(eps: eps), inputs)
 }
 
 /// x [N, C, ...] viewed as [N, C, inner].

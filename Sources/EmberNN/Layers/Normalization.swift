@@ -37,6 +37,10 @@ public class BatchNorm: Module {
             updateRunningStatistics(mean: stats[0], variance: stats[1], count: x.count / Swift.max(c, 1))
             return y
         }
+        if !training && (x.dtype == .float32 || x.dtype == .float64) {
+            // one fused pass with the running statistics (and one node in a trace / ONNX export)
+            return batchNormInference(x, mean: runningMean, variance: runningVar, weight: weight, bias: bias, eps: eps)
+        }
         if training {
             mean = x.mean(axes: axes, keepDims: true)
             let d = x - mean
