@@ -7,8 +7,8 @@ public enum ONNXError: Error, CustomStringConvertible, Equatable {
     case unsupportedPrimitive(op: String, reason: String)
     /// The graph uses the batch dimension in a way a dynamic batch cannot express.
     case dynamicBatch(op: String, reason: String)
-    /// An ONNX node whose operator Ember does not run.
-    case unsupportedOperator(node: String, opType: String)
+    /// An ONNX node whose operator Ember does not run (at the model's default-domain opset).
+    case unsupportedOperator(node: String, opType: String, opset: Int)
     /// An ONNX node, attribute or tensor that is malformed or outside what Ember supports.
     case invalidModel(path: String, reason: String)
     /// Inputs given to an imported model that do not fit its graph.
@@ -19,7 +19,8 @@ public enum ONNXError: Error, CustomStringConvertible, Equatable {
         case .unsupportedPrimitive(let op, let reason): return "ONNX export: '\(op)' cannot be exported: \(reason)"
         case .dynamicBatch(let op, let reason):
             return "ONNX export: '\(op)' \(reason); export with dynamicBatch: false for a fixed batch size"
-        case .unsupportedOperator(let node, let opType): return "ONNX: node '\(node)': operator \(opType) is not supported"
+        case .unsupportedOperator(let node, let opType, let opset):
+            return "ONNX: node '\(node)': operator \(opType) (opset \(opset)) is not supported"
         case .invalidModel(let path, let reason): return "\(path): \(reason)"
         case .badInput(let name, let reason): return "ONNX input '\(name)': \(reason)"
         }

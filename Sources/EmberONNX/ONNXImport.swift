@@ -68,7 +68,7 @@ public final class ONNXModel: @unchecked Sendable {
         for n in graph.node {
             guard n.domain.isEmpty || n.domain == "ai.onnx", Self.supportedOperators.contains(n.opType) else {
                 throw ONNXError.unsupportedOperator(node: n.name.isEmpty ? n.output.first ?? "?" : n.name,
-                                                    opType: n.domain.isEmpty ? n.opType : "\(n.domain).\(n.opType)")
+                                                    opType: n.domain.isEmpty ? n.opType : "\(n.domain).\(n.opType)", opset: opset)
             }
         }
     }
@@ -170,7 +170,7 @@ struct ONNXNodeRunner {
     let opset: Int
     let path: String
 
-    var label: String { "node '\(node.name.isEmpty ? node.output.first ?? "?" : node.name)' (\(node.opType))" }
+    var label: String { "node '\(node.name.isEmpty ? node.output.first ?? "?" : node.name)' (\(node.opType), opset \(opset))" }
 
     func fail(_ reason: String) -> ONNXError { .invalidModel(path: path, reason: "\(label): \(reason)") }
 
@@ -435,7 +435,7 @@ struct ONNXNodeRunner {
             }
             return [hot]
         case "LSTM", "GRU": return try recurrent()
-        default: throw ONNXError.unsupportedOperator(node: node.name, opType: op)
+        default: throw ONNXError.unsupportedOperator(node: node.name, opType: op, opset: opset)
         }
     }
 

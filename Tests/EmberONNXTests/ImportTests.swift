@@ -69,7 +69,8 @@ import Testing
             _ = try ONNXModel(serialized: try m.serializedData())
             Issue.record("accepted an unsupported operator")
         } catch let e as ONNXError {
-            #expect(e == .unsupportedOperator(node: "nms", opType: "NonMaxSuppression"))
+            #expect(e == .unsupportedOperator(node: "nms", opType: "NonMaxSuppression", opset: 1))
+            #expect("\(e)" == "ONNX: node 'nms': operator NonMaxSuppression (opset 1) is not supported")
         }
         // inputs that do not fit
         let model = Sequential { Linear(3, 2) }
