@@ -180,55 +180,57 @@ public final class ReferenceBackend: Backend {
         let ints = isInteger(a.dtype)
         forEach(shape, [a.strides, b.strides]) { i, o in
             let x = load(a, o[0]), y = load(b, o[1])
-            switch op {
-            case .eq: store(out, i, x == y ? 1 : 0)
-            case .ne: store(out, i, x != y ? 1 : 0)
-            case .lt: store(out, i, x < y ? 1 : 0)
-            case .le: store(out, i, x <= y ? 1 : 0)
-            case .gt: store(out, i, x > y ? 1 : 0)
-            case .ge: store(out, i, x >= y ? 1 : 0)
-            case .logicalAnd: store(out, i, x != 0 && y != 0 ? 1 : 0)
-            case .logicalOr: store(out, i, x != 0 || y != 0 ? 1 : 0)
-            default:
-                if ints {
-                    let p = loadInt(a, o[0]), q = loadInt(b, o[1])
-                    let r: Int64
-                    switch op {
-                    case .add: r = p &+ q
-                    case .sub: r = p &- q
-                    case .mul: r = p &* q
-                    case .div: r = q == 0 ? 0 : p / q
-                    case .maximum: r = Swift.max(p, q)
-                    case .minimum: r = Swift.min(p, q)
-                    case .pow: r = Int64(Foundation.pow(Double(p), Double(q)))
-                    case .reluBackward: r = p <= 0 ? 0 : q
-                    default: preconditionFailure("binary \(op)")
-                    }
-                    storeInt(out, i, r)
-                } else if a.dtype == .bool {
-                    let r: Bool
-                    switch op {
-                    case .add, .maximum: r = x != 0 || y != 0
-                    case .mul, .minimum: r = x != 0 && y != 0
-                    default: preconditionFailure("binary \(op): not defined for bool tensors")
-                    }
-                    store(out, i, r ? 1 : 0)
-                } else {
-                    let r: Double
-                    switch op {
-                    case .add: r = x + y
-                    case .sub: r = x - y
-                    case .mul: r = x * y
-                    case .div: r = x / y
-                    case .pow: r = Foundation.pow(x, y)
-                    case .maximum: r = (y > x || y.isNaN) ? y : x
-                    case .minimum: r = (y < x || y.isNaN) ? y : x
-                    case .reluBackward: r = x <= 0 ? 0 : y
-                    default: preconditionFailure("binary \(op)")
-                    }
-                    store(out, i, r)
+            if op.isComparison {
+                store(out, i, Self.combine(op, x, y))
+            } else if ints {
+                let p = loadInt(a, o[0]), q = loadInt(b, o[1])
+                let r: Int64
+                switch op {
+                case .add: r = p &+ q
+                case .sub: r = p &- q
+                case .mul: r = p &* q
+                case .div: r = q == 0 ? 0 : p / q
+                case .maximum: r = Swift.max(p, q)
+                case .minimum: r = Swift.min(p, q)
+                case .pow: r = Int64(Foundation.pow(Double(p), Double(q)))
+                case .reluBackward: r = p <= 0 ? 0 : q
+                default: preconditionFailure("binary \(op)")
                 }
+                storeInt(out, i, r)
+            } else if a.dtype == .bool {
+                let r: Bool
+                switch op {
+                case .add, .maximum: r = x != 0 || y != 0
+                case .mul, .minimum: r = x != 0 && y != 0
+                default: preconditionFailure("binary \(op): not defined for bool tensors")
+                }
+                store(out, i, r ? 1 : 0)
+            } else {
+                store(out, i, Self.combine(op, x, y))
             }
+        }
+    }
+
+    /// `x op y` in double precision, comparisons and logical ops giving 1 or 0: the float semantics `binary` and
+    /// `binaryScalar` share (PyTorch's on NaN for maximum/minimum).
+    static func combine(_ op: BinaryOp, _ x: Double, _ y: Double) -> Double {
+        switch op {
+        case .eq: return x == y ? 1 : 0
+        case .ne: return x != y ? 1 : 0
+        case .lt: return x < y ? 1 : 0
+        case .le: return x <= y ? 1 : 0
+        case .gt: return x > y ? 1 : 0
+        case .ge: return x >= y ? 1 : 0
+        case .logicalAnd: return x != 0 && y != 0 ? 1 : 0
+        case .logicalOr: return x != 0 || y != 0 ? 1 : 0
+        case .add: return x + y
+        case .sub: return x - y
+        case .mul: return x * y
+        case .div: return x / y
+        case .pow: return Foundation.pow(x, y)
+        case .maximum: return (y > x || y.isNaN) ? y : x
+        case .minimum: return (y < x || y.isNaN) ? y : x
+        case .reluBackward: return x <= 0 ? 0 : y
         }
     }
 
@@ -248,26 +250,7 @@ public final class ReferenceBackend: Backend {
             }
             forEach(shape, [a.strides]) { i, o in
                 let v = load(a, o[0])
-                let x = reversed ? s : v, y = reversed ? v : s
-                let r: Double
-                switch op {
-                case .eq: r = x == y ? 1 : 0
-                case .ne: r = x != y ? 1 : 0
-                case .lt: r = x < y ? 1 : 0
-                case .le: r = x <= y ? 1 : 0
-                case .gt: r = x > y ? 1 : 0
-                case .ge: r = x >= y ? 1 : 0
-                case .logicalAnd: r = x != 0 && y != 0 ? 1 : 0
-                case .logicalOr: r = x != 0 || y != 0 ? 1 : 0
-                case .add: r = x + y
-                case .sub: r = x - y
-                case .mul: r = x * y
-                case .div: r = x / y
-                case .pow: r = Foundation.pow(x, y)
-                case .maximum: r = (y > x || y.isNaN) ? y : x
-                case .minimum: r = (y < x || y.isNaN) ? y : x
-                case .reluBackward: r = x <= 0 ? 0 : y
-                }
+                let r = reversed ? Self.combine(op, s, v) : Self.combine(op, v, s)
                 store(out, i, half && !op.isComparison ? Double(Float(r)) : r)
             }
             return
