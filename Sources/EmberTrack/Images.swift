@@ -3,31 +3,6 @@ import EmberData
 import Foundation
 
 extension RasterImage {
-    /// This image enlarged by an integer factor (nearest neighbour).
-    public func scaled(by k: Int) -> RasterImage {
-        precondition(k >= 1, "RasterImage.scaled: factor must be at least 1, got \(k)")
-        if k == 1 { return self }
-        var out = RasterImage(width: width * k, height: height * k, channels: channels)
-        for y in 0..<(height * k) {
-            for x in 0..<(width * k) {
-                let s = ((y / k) * width + x / k) * channels, d = (y * width * k + x) * channels
-                for c in 0..<channels { out.pixels[d + c] = pixels[s + c] }
-            }
-        }
-        return out
-    }
-
-    /// Copies `other` (same channel count) with its top-left corner at (`x`, `y`), clipped.
-    public mutating func paste(_ other: RasterImage, x: Int, y: Int) {
-        precondition(other.channels == channels, "RasterImage.paste: \(other.channels) channels into \(channels)")
-        for yy in 0..<other.height where y + yy >= 0 && y + yy < height {
-            for xx in 0..<other.width where x + xx >= 0 && x + xx < width {
-                let s = (yy * other.width + xx) * channels, d = ((y + yy) * width + x + xx) * channels
-                for c in 0..<channels { pixels[d + c] = other.pixels[s + c] }
-            }
-        }
-    }
-
     /// Draws digits (and `-`, `/`, `.`; other characters leave a gap) in a 3x5 pixel font scaled by `scale`.
     public mutating func drawText(_ text: String, x: Int, y: Int, scale: Int = 1, color: [UInt8]) {
         var cx = x

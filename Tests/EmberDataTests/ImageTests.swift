@@ -148,3 +148,29 @@ import Testing
         #expect(limit?.description.contains("13x11") == true)
     }
 }
+
+/// Sample grids: where each tile lands and how values map to grey levels.
+@Suite struct ImageGridTests {
+    @Test func tilesLandRowByRowWithPadding() throws {
+        // 5 gray 2x3 images whose pixels encode their index: value (i + 1) / 10 everywhere.
+        let n = 5, h = 2, w = 3
+        let v = (0..<n).flatMap { i in [Float](repeating: Float(i + 1) / 10, count: h * w) }
+        let g = try RasterImage.grid(Tensor(v, shape: [n, 1, h, w]), columns: 3, padding: 1, background: 7)
+        #expect(g.width == 3 * (w + 1) + 1 && g.height == 2 * (h + 1) + 1 && g.channels == 1)
+        for i in 0..<n {
+            let x0 = 1 + (i % 3) * (w + 1), y0 = 1 + (i / 3) * (h + 1)
+            #expect(g[x0, y0] == [UInt8((Double(i + 1) / 10 * 255).rounded())], "tile \(i)")
+            #expect(g[x0 + w - 1, y0 + h - 1] == g[x0, y0])
+            #expect(g[x0 - 1, y0] == [7], "padding left of tile \(i)")
+        }
+        #expect(g[1 + 2 * (w + 1), 1 + (h + 1)] == [7], "the sixth cell stays background")
+    }
+
+    @Test func tanhRangeAndClamping() throws {
+        let t = Tensor([-1, 0, 1, 3, -2, .nan] as [Float], shape: [1, 1, 2, 3])
+        let g = try RasterImage.grid(t, padding: 0, range: -1...1)
+        #expect(g.pixels == [0, 128, 255, 255, 0, 0])
+        #expect(throws: DataError.self) { try RasterImage.grid(Tensor([1, 2] as [Float], shape: [2])) }
+        #expect(throws: DataError.self) { try RasterImage.grid(Tensor.zeros([1, 2, 4, 4])) }
+    }
+}

@@ -42,4 +42,66 @@ extension RasterImage {
         }
         try self.init(width: w, height: h, channels: c, pixels: px)
     }
+
+    /// This image enlarged by an integer factor (nearest neighbour).
+    public func scaled(by k: Int) -> RasterImage {
+        precondition(k >= 1, "RasterImage.scaled: factor must be at least 1, got \(k)")
+        if k == 1 { return self }
+        var out = RasterImage(width: width * k, height: height * k, channels: channels)
+        for y in 0..<(height * k) {
+            for x in 0..<(width * k) {
+                let s = ((y / k) * width + x / k) * channels, d = (y * width * k + x) * channels
+                for c in 0..<channels { out.pixels[d + c] = pixels[s + c] }
+            }
+        }
+        return out
+    }
+
+    /// Copies `other` (same channel count) with its top-left corner at (`x`, `y`), clipped.
+    public mutating func paste(_ other: RasterImage, x: Int, y: Int) {
+        precondition(other.channels == channels, "RasterImage.paste: \(other.channels) channels into \(channels)")
+        for yy in 0..<other.height where y + yy >= 0 && y + yy < height {
+            for xx in 0..<other.width where x + xx >= 0 && x + xx < width {
+                let s = (yy * other.width + xx) * channels, d = ((y + yy) * width + x + xx) * channels
+                for c in 0..<channels { pixels[d + c] = other.pixels[s + c] }
+            }
+        }
+    }
+
+    /// A grid of images from a batch tensor `[N, C, H, W]` (C = 1, 3 or 4) or `[N, H, W]`, row by row with
+    /// `columns` images per row (default: the smallest square that holds them) and `padding` pixels of `background`
+    /// around each tile. Values in `range` map linearly to 0...255 (clamped): `0...1` for images, `-1...1` for a
+    /// tanh generator's output. This is how generated samples, reconstructions and interpolations are saved.
+    public static func grid(_ images: Tensor, columns: Int? = nil, padding: Int = 2, range: ClosedRange<Double> = 0...1,
+                            background: UInt8 = 0) throws -> RasterImage {
+        let s = images.shape
+        guard s.count == 3 || s.count == 4, s[0] > 0 else {
+            throw DataError(.badValue, file: "RasterImage.grid", expected: "a non-empty [N, C, H, W] or [N, H, W] tensor", found: "shape \(s)")
+        }
+        let n = s[0], c = s.count == 4 ? s[1] : 1, h = s[s.count - 2], w = s[s.count - 1]
+        guard [1, 3, 4].contains(c) else {
+            throw DataError(.badValue, file: "RasterImage.grid", expected: "1, 3 or 4 channels", found: "\(c) in shape \(s)")
+        }
+        guard range.upperBound > range.lowerBound, padding >= 0 else {
+            throw DataError(.badValue, file: "RasterImage.grid", expected: "a value range with upper > lower and padding >= 0",
+                            found: "range \(range), padding \(padding)")
+        }
+        let cols = Swift.max(1, Swift.min(columns ?? Int(Double(n).squareRoot().rounded(.up)), n))
+        let rows = (n + cols - 1) / cols
+        var out = RasterImage(width: cols * (w + padding) + padding, height: rows * (h + padding) + padding, channels: c,
+                              fill: [UInt8](repeating: background, count: c))
+        let v = images.toArray(Double.self), scale = 255 / (range.upperBound - range.lowerBound)
+        for i in 0..<n {
+            let x0 = padding + (i % cols) * (w + padding), y0 = padding + (i / cols) * (h + padding)
+            for y in 0..<h {
+                for x in 0..<w {
+                    for ch in 0..<c {
+                        let q = ((v[((i * c + ch) * h + y) * w + x] - range.lowerBound) * scale).rounded()
+                        out.pixels[((y0 + y) * out.width + x0 + x) * c + ch] = q.isNaN ? 0 : UInt8(Swift.min(Swift.max(q, 0), 255))
+                    }
+                }
+            }
+        }
+        return out
+    }
 }
