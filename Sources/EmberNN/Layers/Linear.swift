@@ -12,8 +12,50 @@ public final class Linear: Module {
         self.bias = bias ? makeParameter([outFeatures]) { Init.uniform($0, low: -bound, high: bound, generator: generator) } : nil
     }
 
-    override public func forward(_ x: Tensor) -> Tensor { linear(x, weight, bias) }
-    override public var layerDescription: String { "Linear(\(inFeatures), \(outFeatures)\(bias == nil ? ", bias: false" : ""))" }
+    /// LoRA's down projection A [rank, in] when an adapter is attached (`addLoRA`); saved as `lora_A`.
+    public private(set) var loraA: Tensor?
+    /// LoRA's up projection B [out, rank] (starts at zero, so the adapted layer starts as the base); saved as `lora_B`.
+    public private(set) var loraB: Tensor?
+    /// alpha / rank: the factor on the adapter's output.
+    public private(set) var loraScaling = 0.0
+
+    override public var stateKeys: [String: String] { ["loraA": "lora_A", "loraB": "lora_B"] }
+
+    override public func forward(_ x: Tensor) -> Tensor {
+        let y = linear(x, weight, bias)
+        guard let a = loraA, let b = loraB else { return y }
+        return y + linear(linear(x, a), b) * loraScaling
+    }
+
+    /// Attaches a low-rank adapter (LoRA): the layer computes `x Wᵀ + b + (alpha / rank) · x Aᵀ Bᵀ` with A
+    /// [rank, in] drawn as PyTorch's Linear weights are and B [out, rank] zero, and freezes `weight` and `bias`, so
+    /// training changes A and B only. `mergeLoRA()` (on this layer or any model holding it) folds the adapter into `weight` for export.
+    public func addLoRA(rank: Int, alpha: Double, generator: Generator = .default) {
+        precondition(rank >= 1 && rank <= Swift.min(inFeatures, outFeatures),
+                     "Linear.addLoRA: rank \(rank) must be in 1...\(Swift.min(inFeatures, outFeatures)) for Linear(\(inFeatures), \(outFeatures))")
+        precondition(loraA == nil, "Linear.addLoRA: the layer already has an adapter (merge it first)")
+        precondition(alpha > 0 && alpha.isFinite, "Linear.addLoRA: alpha must be positive, got \(alpha)")
+        let a = Tensor.zeros([rank, inFeatures], dtype: weight.dtype, on: weight.backend)
+        Init.kaimingUniform(a, a: 5.0.squareRoot(), generator: generator)
+        a.requiresGrad = true
+        let b = Tensor.zeros([outFeatures, rank], dtype: weight.dtype, on: weight.backend)
+        b.requiresGrad = true
+        loraA = a; loraB = b; loraScaling = alpha / Double(rank)
+        weight.requiresGrad = false
+        bias?.requiresGrad = false
+    }
+
+    /// Folds this layer's adapter into `weight` (W + (alpha / rank) · B A) and removes it (`Module.mergeLoRA()`
+    /// does this for every layer of a model). `weight` and `bias` stay frozen.
+    func mergeOwnLoRA() {
+        guard let a = loraA, let b = loraB else { return }
+        withoutGrad { weight.assign(weight + matmul(b, a) * loraScaling) }
+        loraA = nil; loraB = nil; loraScaling = 0
+    }
+
+    override public var layerDescription: String {
+        "Linear(\(inFeatures), \(outFeatures)\(bias == nil ? ", bias: false" : "")\(loraA.map { ", lora rank \($0.shape[0])" } ?? ""))"
+    }
 }
 
 /// Lookup table: integer indices -> rows of weight [count, dim], initialized N(0, 1).
