@@ -156,6 +156,8 @@ public struct ModelConfig: Sendable {
     var layerPaths: [String] = []
     /// A sequence model preset (`char-lstm`, `lstm-forecaster`) with its options.
     public var sequence: SequenceModelConfig?
+    /// Transfer learning: the model starts from a trained run (`model.pretrained`), not a preset or layers.
+    public var transfer: TransferConfig?
 }
 
 /// Options of the model presets (each preset reads the ones it uses).

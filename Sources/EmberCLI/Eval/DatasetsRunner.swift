@@ -80,8 +80,19 @@ public enum DatasetsRunner {
             guard let dir = directoryOfSet else { throw CLIError("--export \(name): give --directory, the folder holding your copy of its files") }
             parts = name == "mnist" ? [("train", try Datasets.mnist(.train, directory: dir)), ("test", try Datasets.mnist(.test, directory: dir))]
                                     : [("train", try Datasets.cifar10(.train, directory: dir)), ("test", try Datasets.cifar10(.test, directory: dir))]
+        case "digits":
+            // 8x8 images with values 0...16, scaled to 0...255; no official split: every fifth image (index 4, 9, ...)
+            // is a test image (359 of 1797), the rest train (1438).
+            let all = try Datasets.digits()
+            let v = all.inputs.toArray(Float.self), y = all.targets.toArray(Int64.self)
+            func part(_ test: Bool) -> ImageDataset {
+                let idx = (0..<y.count).filter { ($0 % 5 == 4) == test }
+                let px = idx.flatMap { i in v[(i * 64)..<((i + 1) * 64)].map { UInt8(($0 * 255 / 16).rounded()) } }
+                return ImageDataset(pixels: px, labels: idx.map { Int32(y[$0]) }, imageShape: [1, 8, 8], classNames: all.classNames)
+            }
+            parts = [("train", part(false)), ("test", part(true))]
         default:
-            throw CLIError("--export \(name): only the image sets (fashion-mnist, mnist, cifar10) are written as image files")
+            throw CLIError("--export \(name): only the image sets (fashion-mnist, mnist, cifar10, digits) are written as image files")
         }
         let root = URL(fileURLWithPath: directory)
         for (part, _) in parts where FileManager.default.fileExists(atPath: root.appendingPathComponent(part).path) {

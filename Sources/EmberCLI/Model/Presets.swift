@@ -72,6 +72,12 @@ func parseModel(_ v: ConfigValue) throws -> ModelConfig {
     let m = try v.mapping()
     var model = ModelConfig()
     let preset = m.optional("preset"), layers = m.optional("layers")
+    if let p = m.optional("pretrained") {
+        if let x = preset ?? layers { throw x.error("model.pretrained takes its architecture from the pretrained run: leave out preset and layers") }
+        model.transfer = try parseTransfer(p, in: m)
+        try m.finish()
+        return model
+    }
     switch (preset, layers) {
     case (let p?, nil):
         let all = ModelPreset.names + SequencePreset.names

@@ -63,13 +63,16 @@ final class BatchSchedule: Callback {
 
 /// Builds the optimizer, scheduler and loss of a training config.
 enum TrainingSetup {
-    static func optimizer(_ o: OptimizerConfig, _ params: [Tensor]) -> Optimizer {
+    static func optimizer(_ o: OptimizerConfig, _ params: [Tensor]) -> Optimizer { optimizer(o, groups: [ParamGroup(params)]) }
+
+    /// The optimizer over parameter groups (a group without its own learning rate takes `o.lr`).
+    static func optimizer(_ o: OptimizerConfig, groups: [ParamGroup]) -> Optimizer {
         switch o.name {
-        case "sgd": return SGD(params, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay ?? 0, nesterov: o.nesterov)
-        case "adam": return Adam(params, lr: o.lr, betas: (o.betas[0], o.betas[1]), weightDecay: o.weightDecay ?? 0)
-        case "rmsprop": return RMSprop(params, lr: o.lr, weightDecay: o.weightDecay ?? 0, momentum: o.momentum)
-        case "adagrad": return Adagrad(params, lr: o.lr, weightDecay: o.weightDecay ?? 0)
-        default: return AdamW(params, lr: o.lr, betas: (o.betas[0], o.betas[1]), weightDecay: o.weightDecay ?? 0.01)
+        case "sgd": return SGD(groups: groups, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay ?? 0, nesterov: o.nesterov)
+        case "adam": return Adam(groups: groups, lr: o.lr, betas: (o.betas[0], o.betas[1]), weightDecay: o.weightDecay ?? 0)
+        case "rmsprop": return RMSprop(groups: groups, lr: o.lr, weightDecay: o.weightDecay ?? 0, momentum: o.momentum)
+        case "adagrad": return Adagrad(groups: groups, lr: o.lr, weightDecay: o.weightDecay ?? 0)
+        default: return AdamW(groups: groups, lr: o.lr, betas: (o.betas[0], o.betas[1]), weightDecay: o.weightDecay ?? 0.01)
         }
     }
 

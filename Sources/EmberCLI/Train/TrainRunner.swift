@@ -123,8 +123,16 @@ public enum TrainRunner {
 
         // Model.
         let outputs = task == .classification ? classes.count : (splits.train.targets.rank == 1 ? 1 : splits.train.targets.shape[1])
-        let architecture = try makeArchitecture(config, input: input.shape, outputs: outputs)
-        let model = architecture.build(generator: Generator(seed: config.training.seed))
+        let architecture: Architecture, model: Sequential, groups: [ParamGroup]?
+        if let transfer = config.model.transfer {
+            let t = try transfer.build(input: input.shape, outputs: outputs, seed: config.training.seed, file: config.file)
+            (architecture, model, groups) = (t.architecture, t.model, t.groups)
+            console.line("pretrained: \(t.summary)")
+        } else {
+            architecture = try makeArchitecture(config, input: input.shape, outputs: outputs)
+            model = architecture.build(generator: Generator(seed: config.training.seed))
+            groups = nil
+        }
 
         // The run directory, once the config, data and model are known to fit together.
         // Nothing is deleted here: Ember's files are replaced as the new run writes them (the model last, atomically),
@@ -138,13 +146,13 @@ public enum TrainRunner {
         AtomicFile.removeStaleTemporaries(in: dir)
         let earlierFiles = RunDirectory.manifest(dir)
         try AtomicFile.write(Data(config.document.utf8), to: dir.appendingPathComponent(SavedModel.configFile))
-        console.line("model: \(config.model.preset ?? "layers") - \(architecture.layers.count) layers, \(grouped(model.parameterCount)) parameters, "
+        console.line("model: \(config.model.preset ?? (config.model.transfer == nil ? "layers" : "pretrained")) - \(architecture.layers.count) layers, \(grouped(model.parameterCount)) parameters, "
                      + "input \(input.shape) -> \(task == .classification ? "\(outputs) classes" : "\(outputs) value(s)")")
 
         // Training.
         let t = config.training
         let lossConfig = t.loss ?? (task == .classification ? .crossEntropy(labelSmoothing: 0) : .mse)
-        let optimizer = TrainingSetup.optimizer(t.optimizer, model.parameters)
+        let optimizer = groups.map { TrainingSetup.optimizer(t.optimizer, groups: $0) } ?? TrainingSetup.optimizer(t.optimizer, model.parameters)
         let trainX = try input.apply(splits.train.inputs)
         let loader = DataLoader(TensorDataset(inputs: trainX, targets: splits.train.targets), batchSize: t.batchSize, shuffle: true,
                                 rng: RandomState(seed: t.seed).split(1), workers: 1, transform: augmentation(config.data.augmentation, shape: input.shape))
@@ -192,6 +200,9 @@ public enum TrainRunner {
                 console.line("continue with: ember train \(o.configPath.map { $0 + " " } ?? "")--resume" + (o.runDirectory.map { " --run-dir \($0)" } ?? ""))
                 return outcome
             }
+
+            // LoRA adapters are folded into their layers: the saved model is the plain architecture (same outputs).
+            if model.mergeLoRA() > 0 { console.line("merged the LoRA adapters into their layers") }
 
             // Evaluation on the test part and the saved model.
             let testX = try input.apply(splits.test.inputs)
