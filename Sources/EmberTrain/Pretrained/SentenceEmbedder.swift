@@ -278,3 +278,31 @@ public final class SentenceEmbedder {
         }
     }
 }
+
+extension SentenceEmbedder {
+    /// A search hit: the row of the corpus and its cosine similarity with the query.
+    public struct Match: Sendable, Equatable {
+        /// Row of the corpus embeddings.
+        public var index: Int
+        /// Cosine similarity with the query.
+        public var cosine: Float
+    }
+
+    /// The `top` rows of `corpus` [N, D] most similar to `query` [D] by cosine, best first (ties: lower row first).
+    public static func nearest(to query: Tensor, in corpus: Tensor, top: Int = 5) -> [Match] {
+        precondition(corpus.rank == 2 && query.count == corpus.shape[1],
+                     "SentenceEmbedder.nearest: query \(query.shape) does not match corpus \(corpus.shape)")
+        let d = corpus.shape[1]
+        let q = query.toArray(Float.self), c = corpus.toArray(Float.self)
+        let qn = Swift.max(q.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+        var matches: [Match] = []
+        matches.reserveCapacity(corpus.shape[0])
+        for i in 0..<corpus.shape[0] {
+            var dot: Float = 0, n: Float = 0
+            for j in 0..<d { let v = c[i * d + j]; dot += v * q[j]; n += v * v }
+            matches.append(Match(index: i, cosine: dot / (qn * Swift.max(n.squareRoot(), 1e-12))))
+        }
+        matches.sort { $0.cosine != $1.cosine ? $0.cosine > $1.cosine : $0.index < $1.index }
+        return Array(matches.prefix(Swift.max(top, 0)))
+    }
+}
