@@ -95,8 +95,7 @@ let wordPieceHandLines: [String] = [
                 && FileManager.default.fileExists(atPath: sequenceDataDirectory + "/shakespeare"),
                 "needs EMBER_TRACK_PYTHON (a Python with tokenizers==0.23.3, see scripts/test) and scripts/fetch-data's minilm/ and shakespeare/"))
     func equalsHuggingFaceTokenizers() throws {
-        let python = try required(trackPython, "EMBER_TRACK_PYTHON is unset: run scripts/test or set it to a Python with tokenizers==0.23.3")
-        _ = python
+        _ = try required(trackPython, "EMBER_TRACK_PYTHON is unset: run scripts/test or set it to a Python with tokenizers==0.23.3")
         try require(FileManager.default.fileExists(atPath: miniLMDirectory + "/tokenizer.json"), "all-MiniLM-L6-v2 missing: run scripts/fetch-data")
         let lines = try shakespeareLines(every: 14) + wordPieceHandLines
         #expect(lines.count >= 10_000)

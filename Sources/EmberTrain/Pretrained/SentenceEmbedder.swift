@@ -40,8 +40,7 @@ public final class SentenceEmbedder {
             throw DataError(.fileNotFound, file: directory.path, expected: "a model folder (config.json, vocab.txt, model.safetensors)")
         }
         let config = try Self.readBertConfig(directory.appendingPathComponent("config.json"))
-        let (pooling, normalize) = try Self.readModules(directory)
-        _ = pooling
+        let normalize = try Self.readModules(directory)
         tokenizer = try WordPieceTokenizer(directory: directory)
         guard tokenizer.vocabulary.count == config.vocabularySize else {
             throw DataError(.sizeMismatch, file: directory.appendingPathComponent("vocab.txt").path,
@@ -177,11 +176,12 @@ public final class SentenceEmbedder {
         return c
     }
 
-    /// modules.json and the pooling config: (mean pooling, normalize). Without modules.json: mean pooling, no
-    /// normalisation (what sentence-transformers does with a bare BERT folder).
-    static func readModules(_ directory: URL) throws -> (pooling: String, normalize: Bool) {
+    /// Checks modules.json and the pooling config (mean pooling is the one implemented); returns whether a
+    /// Normalize module follows. Without modules.json: mean pooling, no normalisation (what sentence-transformers
+    /// does with a bare BERT folder).
+    static func readModules(_ directory: URL) throws -> Bool {
         let modulesURL = directory.appendingPathComponent("modules.json")
-        guard FileManager.default.fileExists(atPath: modulesURL.path) else { return ("mean", false) }
+        guard FileManager.default.fileExists(atPath: modulesURL.path) else { return false }
         guard let data = try? Data(contentsOf: modulesURL),
               let list = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] else {
             throw DataError(.badHeader, file: modulesURL.path, expected: "a JSON list of modules")
@@ -216,7 +216,7 @@ public final class SentenceEmbedder {
         guard sawTransformer && sawPooling else {
             throw DataError(.unsupported, file: modulesURL.path, expected: "a Transformer and a Pooling module")
         }
-        return ("mean", normalize)
+        return normalize
     }
 
     /// Only mean pooling over tokens is implemented.
