@@ -62,6 +62,12 @@ let trainFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().
         let together = embedder.embed(s, batchSize: 2).toArray(Float.self)
         let alone = embedder.embed([s[0]], batchSize: 1).toArray(Float.self)
         #expect(zip(together.prefix(384), alone).allSatisfy { abs($0 - $1) < 1e-6 })
+        // The same bits for any thread count.
+        let one = Threading.withThreads(1) { embedder.embed(s, batchSize: 2).toArray(Float.self) }
+        for n in [2, 3, 4] {
+            let other = Threading.withThreads(n) { embedder.embed(s, batchSize: 2).toArray(Float.self) }
+            #expect(one.map(\.bitPattern) == other.map(\.bitPattern), "\(n) threads")
+        }
     }
 
     /// A tiny random BERT written as a model folder: loads, runs, and each broken file is refused with a DataError
