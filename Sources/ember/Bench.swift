@@ -43,13 +43,15 @@ struct Bench: ParsableCommand {
         BLAS.setThreads(blasThreads ?? 1)
         let wanted = only.map { Set($0.split(separator: ",").map(String.init)) }
         var results: [BenchResult] = []
-        for w in coreWorkloads(seconds: seconds, threads: n) + trainingWorkloads(seconds: seconds, threads: n) where wanted == nil || wanted!.contains(w.name) {
+        for w in coreWorkloads(seconds: seconds, threads: n) + trainingWorkloads(seconds: seconds, threads: n)
+            + embeddingWorkloads(seconds: seconds, threads: n) where wanted == nil || wanted!.contains(w.name) {
             let r = w.run()
             results.append(r)
             if json { print(r.jsonLine) }
         }
         if let wanted {
-            let known = Set((coreWorkloads(seconds: seconds, threads: n) + trainingWorkloads(seconds: seconds, threads: n)).map(\.name))
+            let known = Set((coreWorkloads(seconds: seconds, threads: n) + trainingWorkloads(seconds: seconds, threads: n)
+            + embeddingWorkloads(seconds: seconds, threads: n)).map(\.name))
             let unknown = wanted.subtracting(known)
             if !unknown.isEmpty {
                 throw ValidationError("unknown workload(s): \(unknown.sorted().joined(separator: ", ")); known: \(known.sorted().joined(separator: ", "))")

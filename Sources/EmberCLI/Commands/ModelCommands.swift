@@ -184,4 +184,4 @@ public struct DatasetsCommand: ParsableCommand {
 /// The subcommands this library provides, for the `ember` root command.
 public let emberCLICommands: [ParsableCommand.Type] = [TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
                                                        InspectCommand.self, DatasetsCommand.self, GenerateCommand.self,
-                                                       ExportCommand.self, ImportCommand.self]
+                                                       ExportCommand.self, ImportCommand.self, EmbedCommand.self]

@@ -38,8 +38,17 @@ struct PyLiteralParser {
         return v
     }
 
+    /// Skips whitespace and `#` comments (to the end of the line), as Python's `ast.literal_eval` does.
     private mutating func skipSpace() {
-        while i < chars.count, chars[i].isWhitespace { i += 1 }
+        while i < chars.count {
+            if chars[i].isWhitespace {
+                i += 1
+            } else if chars[i] == "#" {
+                while i < chars.count, chars[i] != "\n" { i += 1 }
+            } else {
+                return
+            }
+        }
     }
 
     private mutating func expect(_ c: Character) throws {
