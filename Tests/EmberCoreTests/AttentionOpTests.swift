@@ -124,7 +124,7 @@ import Testing
         for dropout in [0.0, 0.25] {
             let c = Case(B: 2, H: 2, Tq: 5, Tk: 6, D: 3, Dv: 4, mask: kind)
             var rng = RandomState(seed: 11)
-            let be = CPUBackend.shared
+            let be = DefaultBackend.current   // the reference backend under EMBER_BACKEND=reference
             let q = Self.leaf([c.B, c.H, c.Tq, c.D], &rng, .float64, be, scale: 2)
             let k = Self.leaf([c.B, c.H, c.Tk, c.D], &rng, .float64, be, scale: 2)
             let v = Self.leaf([c.B, c.H, c.Tk, c.Dv], &rng, .float64, be)
@@ -175,7 +175,7 @@ import Testing
 
     /// A query row whose keys are all masked gives zeros and zero gradients (PyTorch's math path gives NaN).
     @Test func fullyMaskedRowsGiveZeros() {
-        let be = CPUBackend.shared
+        let be = DefaultBackend.current
         var rng = RandomState(seed: 2)
         let q = Self.leaf([1, 1, 3, 4], &rng, .float32, be), k = Self.leaf([1, 1, 3, 4], &rng, .float32, be)
         let v = Self.leaf([1, 1, 3, 4], &rng, .float32, be)
@@ -217,7 +217,7 @@ import Testing
     /// The composite form gives gradients of gradients (createGraph) where the fused one stops.
     @Test func compositeSupportsSecondOrder() {
         var rng = RandomState(seed: 4)
-        let q = Self.leaf([1, 1, 3, 2], &rng, .float64, CPUBackend.shared)
+        let q = Self.leaf([1, 1, 3, 2], &rng, .float64, DefaultBackend.current)
         var drng = RandomState(seed: 0)
         let y = scaledDotProductAttentionComposite(q, q, q, causal: true, rng: &drng).square().sum()
         let g = gradients(of: y, wrt: [q], createGraph: true)[0]

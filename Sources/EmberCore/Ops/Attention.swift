@@ -44,7 +44,7 @@ struct ScaledDotProductAttention: PrimitiveOp {
             be.attentionForward(q: q.operand, k: k.operand, v: v.operand, mask: mask, out: out.operand,
                                 lse: lse.operand, s, dropout: dropout)
         }
-        return (out, [lse] + (inputs.count > 3 ? [inputs[3].contiguousData()] : []))
+        return (out, [lse])
     }
 
     func vjp(_ g: Tensor, _ ctx: VJPContext) -> [Tensor?] {
@@ -144,7 +144,9 @@ public func scaledDotProductAttentionComposite(_ q: Tensor, _ k: Tensor, _ v: Te
     }
     if causal {
         let allowed = (0..<Tq * Tk).map { $0 % Tk <= $0 / Tk }
-        let c = Tensor(allowed.map { $0 ? 0.0 : -Double.infinity }, shape: [Tq, Tk], dtype: q.dtype)
+        let c = DefaultBackend.with(q.backend) {
+            Tensor(allowed.map { $0 ? 0.0 : -Double.infinity }, shape: [Tq, Tk], dtype: q.dtype)
+        }
         scores = scores + c
     }
     var w = scores.softmax(axis: -1)

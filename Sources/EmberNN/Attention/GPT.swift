@@ -82,7 +82,7 @@ public final class GPTBlock: Module {
         let causal = past == 0
         if past > 0 && T > 1 {
             let S = past + T
-            mask = Tensor((0..<T * S).map { $0 % S <= past + $0 / S }, shape: [T, S])
+            mask = DefaultBackend.with(x.backend) { Tensor((0..<T * S).map { $0 % S <= past + $0 / S }, shape: [T, S]) }
         }
         let p = training ? attentionDropout : 0
         let y: Tensor

@@ -27,7 +27,7 @@ public final class SinusoidalPositionalEncoding: Module {
         let T = x.shape[x.rank - 2]
         precondition(x.shape.last == dModel && offset >= 0 && offset + T <= maxLength,
                      "SinusoidalPositionalEncoding: input \(x.shape) at offset \(offset) exceeds [\(maxLength), \(dModel)]")
-        return x + pe.slice(axis: 0, start: offset, end: offset + T).cast(x.dtype)
+        return x + pe.slice(axis: 0, start: offset, end: offset + T).cast(x.dtype).to(x.device)
     }
 
     override public func forward(_ x: Tensor) -> Tensor { self(x) }
@@ -89,7 +89,7 @@ public final class RotaryEmbedding: Module {
     public func callAsFunction(_ x: Tensor, offset: Int = 0) -> Tensor {
         precondition(x.rank >= 2 && x.shape.last == dim, "RotaryEmbedding: input \(x.shape) must end with [T, \(dim)]")
         let T = x.shape[x.rank - 2], half = dim / 2
-        let (c, s) = tables(T, offset: offset, dtype: x.dtype)
+        let (c, s) = DefaultBackend.with(x.backend) { tables(T, offset: offset, dtype: x.dtype) }
         let x1 = x.slice(axis: -1, start: 0, end: half), x2 = x.slice(axis: -1, start: half, end: dim)
         let rotated = concat([x2 * -1, x1], axis: -1)
         return x * c + rotated * s
