@@ -23,7 +23,7 @@ import argparse, json, os, pathlib, statistics, subprocess, sys, tempfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REF = ROOT.parent / "shared" / "bench-ref" / "torch_ref.py"
 TORCH_CMDS = {"mlp_train": "mlp", "mlp_infer": "mlp", "lenet_train": "lenet", "char_lstm_train": "lstm",
-              "cifar_cnn_train": "cifar"}
+              "cifar_cnn_train": "cifar", "gpt_train": "gpt"}
 
 
 DATA = pathlib.Path(os.environ.get("EMBER_DATA_DIR") or ROOT / ".data")

@@ -62,6 +62,27 @@ static inline float SUFFIX(sexp)(float x) {
     return SUFFIX(vexp)(v)[0];
 }
 
+// The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2 on EK_W lanes, for GELU. erfc(z) for z = |x| / sqrt 2 >= 0
+// is the Chebyshev fit of Numerical Recipes (Press et al., "erfcc": t exp(-z^2 + P(t)), t = 1 / (1 + z / 2),
+// fractional error below 1.2e-7); Phi is erfc/2 for x < 0 and 1 - erfc/2 above, so the left tail keeps its relative
+// accuracy. +inf gives 1, -inf 0, NaN stays NaN (it fails every comparison and poisons t).
+static inline EK_V8 SUFFIX(vnormcdf)(EK_V8 x) {
+    EK_V8 z = SUFFIX(vsel)(x < 0.0f, -x, x) * 0.70710678118654752f;
+    EK_V8 t = 1.0f / (1.0f + 0.5f * z);
+    EK_V8 p = SUFFIX(splat)(0.17087277f);
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    EK_V8 half = 0.5f * t * SUFFIX(vexp)(p - z * z);
+    return SUFFIX(vsel)(x < 0.0f, half, 1.0f - half);
+}
+
 static inline EK_V8 SUFFIX(vload)(const float *p) { EK_V8 v; __builtin_memcpy(&v, p, sizeof v); return v; }
 static inline void SUFFIX(vstore)(float *p, EK_V8 v) { __builtin_memcpy(p, &v, sizeof v); }
 
@@ -135,6 +156,15 @@ static inline EK_V8 SUFFIX(vunary)(int op, EK_V8 x) {
     }
     case 5: return x * x;
     case 6: return __builtin_elementwise_sqrt(x);
+    case 8: return x * SUFFIX(vnormcdf)(x);  // GELU (exact form): x Phi(x)
+    case 9: {
+        // GELU's derivative: Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi). phi is exactly 0 once x^2 > 200
+        // (below 1e-43 there), so that +-inf give inf * 0 = NaN as the definition (and PyTorch, and the reference
+        // backend) does, rather than the clamped exp's smallest normal times inf.
+        EK_V8 x2 = x * x;
+        EK_V8 pdf = SUFFIX(vsel)(x2 > 200.0f, SUFFIX(splat)(0.0f), 0.39894228040143268f * SUFFIX(vexp)(-0.5f * x2));
+        return SUFFIX(vnormcdf)(x) + x * pdf;
+    }
     default: {
         // |x| by clearing the sign bit: abs(-0.0) = +0.0
         EK_I8 bits;

@@ -219,7 +219,7 @@ let trainedLanguageModel: (dir: URL, outcome: SequenceOutcome) = {
 
     @Test func configErrorsNameTheKey() {
         let text = "data: {text: {path: x.txt}, window: 8}\n"
-        #expect(configError(text + "model: {preset: mlp}")?.contains("text data needs `preset: char-lstm`") == true)
+        #expect(configError(text + "model: {preset: mlp}")?.contains("text data needs `preset: char-lstm` or `preset: char-gpt`") == true)
         #expect(configError("data: {dataset: digits}\nmodel: {preset: char-lstm}")?.contains("needs sequence data") == true)
         #expect(configError(text + "model: {preset: char-lstm, options: {horizon: 3}}")?.contains("model.options.horizon") == true)
         #expect(configError(text + "model: {preset: char-lstm}\nevaluation: {metrics: [mase]}")?.contains("evaluation.metrics[0]") == true)

@@ -145,6 +145,16 @@ final class CountingBackend: Backend, @unchecked Sendable {
         base.gruCellBackward(saved: saved, hPrev: hPrev, dh: dh, dy: dy, mask: mask, dX: dX, dRec: dRec, batch: batch,
                              hidden: hidden)
     }
+    func attentionForward(q: Operand, k: Operand, v: Operand, mask: Operand?, out: Operand, lse: Operand,
+                          _ s: AttentionShape, dropout: AttentionDropout?) {
+        base.attentionForward(q: q, k: k, v: v, mask: mask, out: out, lse: lse, s, dropout: dropout)
+    }
+    func attentionBackward(q: Operand, k: Operand, v: Operand, mask: Operand?, out: Operand, lse: Operand,
+                           gOut: Operand, gq: Operand, gk: Operand, gv: Operand, _ s: AttentionShape,
+                           dropout: AttentionDropout?) {
+        base.attentionBackward(q: q, k: k, v: v, mask: mask, out: out, lse: lse, gOut: gOut, gq: gq, gk: gk, gv: gv, s,
+                               dropout: dropout)
+    }
 }
 
 @Suite struct HostSeamTests {

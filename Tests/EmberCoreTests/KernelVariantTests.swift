@@ -58,7 +58,7 @@ func kernelSame(_ a: Float, _ b: Float) -> Bool {
     @Test(arguments: KernelBuild.available)
     func unaryOps(_ build: KernelBuild) {
         let x = kernelSpecials, n = x.count
-        for op in Int32(0)...7 {
+        for op in Int32(0)...9 {
             var want = [Float](repeating: 0, count: n), got = want
             ek_unary_f32(op, x, &want, n)
             build.unary(op, x, &got, n)
@@ -72,6 +72,20 @@ func kernelSame(_ a: Float, _ b: Float) -> Bool {
         }
         build.unary(1, x, &y, n)
         #expect(y[3] == 0 && y[3].sign == .minus, "\(build.name) relu(-0.0) must be -0.0")
+        // GELU and its derivative against the float64 definition (erf from libm), NaN and the infinities as PyTorch's
+        let grid = (0..<2001).map { Float($0 - 1000) * 0.01 } + [-30, -12, 12, 30, .infinity, -.infinity, .nan]
+        var gelu = [Float](repeating: 0, count: grid.count), dgelu = gelu
+        build.unary(8, grid, &gelu, grid.count)
+        build.unary(9, grid, &dgelu, grid.count)
+        for (i, v) in grid.enumerated() where v.isFinite {
+            let d = Double(v), cdf = 0.5 * (1 + Foundation.erf(d / 2.0.squareRoot()))
+            let pdf = Foundation.exp(-0.5 * d * d) / (2 * Double.pi).squareRoot()
+            #expect(Swift.abs(Double(gelu[i]) - d * cdf) <= 3e-7 * Swift.max(1, Swift.abs(d)), "\(build.name) gelu(\(v)) = \(gelu[i])")
+            #expect(Swift.abs(Double(dgelu[i]) - (cdf + d * pdf)) <= 3e-7, "\(build.name) gelu'(\(v)) = \(dgelu[i])")
+        }
+        let k = grid.count
+        #expect(gelu[k - 3] == .infinity && gelu[k - 2].isNaN && gelu[k - 1].isNaN, "\(build.name) gelu(+inf, -inf, NaN)")
+        #expect(dgelu[k - 3].isNaN && dgelu[k - 2].isNaN && dgelu[k - 1].isNaN, "\(build.name) gelu'(+inf, -inf, NaN): inf * phi(inf) = inf * 0")
         build.unary(7, x, &y, n)
         #expect(y[3] == 0 && y[3].sign == .plus, "\(build.name) abs(-0.0) must be +0.0")
         build.unary(4, x, &y, n)

@@ -52,7 +52,8 @@ const ek_kernels *ek_kernels_for(int variant);
 /// `sa`/`sb` are 0 or 1: the stride of a and b (0 broadcasts a scalar).
 void ek_binary_f32(int op, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, float *out, ptrdiff_t n);
 
-/// Unary ops on contiguous float32: 0 exp, 1 relu, 2 neg, 3 sigmoid, 4 tanh, 5 square, 6 sqrt, 7 abs.
+/// Unary ops on contiguous float32: 0 exp, 1 relu, 2 neg, 3 sigmoid, 4 tanh, 5 square, 6 sqrt, 7 abs, 8 gelu (exact,
+/// x Phi(x)), 9 gelu's derivative Phi(x) + x phi(x).
 void ek_unary_f32(int op, const float *x, float *out, ptrdiff_t n);
 
 /// out = g * (x > 0)

@@ -67,15 +67,21 @@ public struct SequenceModelConfig: Sendable, Equatable {
     public var dropout = 0.0
     /// Forecaster: inputs and targets relative to the window's last value (helps a trended series).
     public var relative = true
+    /// char-gpt: model width, attention heads and context length (positions with an embedding; training windows
+    /// longer than this are refused).
+    public var dModel = 128, heads = 4, context = 128
+    /// char-gpt: the output projection is the token embedding's weight.
+    public var tieWeights = false
 }
 
 /// Preset names of the sequence models and the options each reads.
 enum SequencePreset {
-    static let languageModel = "char-lstm", forecaster = "lstm-forecaster"
-    static let names = [languageModel, forecaster]
+    static let languageModel = "char-lstm", forecaster = "lstm-forecaster", gpt = "char-gpt"
+    static let names = [languageModel, forecaster, gpt]
     static let options: [String: [String]] = [
         languageModel: ["cell", "embedding", "hidden", "layers", "dropout"],
         forecaster: ["cell", "hidden", "layers", "dropout", "relative"],
+        gpt: ["d_model", "heads", "layers", "context", "dropout", "tie_weights"],
     ]
     static let cells = ["lstm", "gru", "rnn"]
 }
@@ -182,6 +188,7 @@ func parseSequenceData(_ m: ConfigMapping, path: String, into d: inout DataConfi
 func parseSequenceModel(_ preset: String, options: ConfigValue?) throws -> SequenceModelConfig {
     var c = SequenceModelConfig(preset: preset)
     if preset == SequencePreset.forecaster { c.hidden = 64; c.layers = 1 }
+    if preset == SequencePreset.gpt { c.cell = "gpt"; c.layers = 4 }
     guard let options else { return c }
     let m = try options.mapping()
     let known = SequencePreset.options[preset] ?? []
@@ -194,6 +201,13 @@ func parseSequenceModel(_ preset: String, options: ConfigValue?) throws -> Seque
     if let x = m.optional("layers") { c.layers = try x.int(atLeast: 1, atMost: 64) }
     if let x = m.optional("dropout") { c.dropout = try x.double(in: 0...0.9, "a probability in [0, 0.9]") }
     if let x = m.optional("relative") { c.relative = try x.bool() }
+    if let x = m.optional("d_model") { c.dModel = try x.int(atLeast: 1, atMost: 1 << 14) }
+    if let x = m.optional("heads") { c.heads = try x.int(atLeast: 1, atMost: 256) }
+    if let x = m.optional("context") { c.context = try x.int(atLeast: 1, atMost: 1 << 16) }
+    if let x = m.optional("tie_weights") { c.tieWeights = try x.bool() }
+    if preset == SequencePreset.gpt, c.dModel % c.heads != 0, let x = m.optional("heads") {
+        throw x.error("d_model (\(c.dModel)) must be a multiple of heads (\(c.heads))")
+    }
     try m.finish()
     return c
 }
@@ -221,13 +235,13 @@ func checkSequenceModel(data: DataConfig, model: ModelConfig, training: Training
         if training.clipGradNorm != nil, let t = top.optional("training") {
             throw t.error("clip_grad_norm applies to sequence models (data.text, data.series) only")
         }
-    case (.text?, SequencePreset.languageModel?), (.series?, SequencePreset.forecaster?):
+    case (.text?, SequencePreset.languageModel?), (.text?, SequencePreset.gpt?), (.series?, SequencePreset.forecaster?):
         break
     case (.text?, _):
-        throw modelAt.error("text data needs `preset: \(SequencePreset.languageModel)`")
+        throw modelAt.error("text data needs `preset: \(SequencePreset.languageModel)` or `preset: \(SequencePreset.gpt)`")
     case (.series?, _):
         throw modelAt.error("series data needs `preset: \(SequencePreset.forecaster)`")
     case (nil, let p?):
-        throw modelAt.error("the \(p) preset needs sequence data (data.\(p == SequencePreset.languageModel ? "text" : "series"))")
+        throw modelAt.error("the \(p) preset needs sequence data (data.\(p == SequencePreset.forecaster ? "series" : "text"))")
     }
 }

@@ -95,7 +95,8 @@ public struct SequenceModelFile: Codable, Sendable {
                 throw CLIError("\(json.path): series: window \(s.window), horizon \(s.horizon), season \(s.season) or scaling do not fit the model")
             }
         }
-        let model: Module = file.spec.kind == .languageModel
+        let model: Module = file.spec.isGPT ? GPT(file.spec.gptConfig, generator: Generator(seed: 0))
+            : file.spec.kind == .languageModel
             ? CharLanguageModel(file.spec, generator: Generator(seed: 0)) : SeriesForecaster(file.spec, generator: Generator(seed: 0))
         let url = dir.appendingPathComponent(SavedModel.modelFile)
         guard FileManager.default.fileExists(atPath: url.path) else { throw CLIError("\(dir.path): no \(SavedModel.modelFile)") }

@@ -37,9 +37,21 @@ public struct SequenceModelSpec: Codable, Equatable, Sendable {
     public var outputs: Int
     /// Forecaster: works relative to the last value of each window.
     public var relative: Bool?
+    /// GPT (cell `gpt`): attention heads, context length and weight tying (`embedding` and `hidden` are d_model).
+    public var heads: Int?, context: Int?, tieWeights: Bool?
+
+    /// Whether this is a GPT (`preset: char-gpt`).
+    public var isGPT: Bool { cell == "gpt" }
+
+    /// The GPT sizes of a `gpt` spec.
+    public var gptConfig: GPTConfig {
+        GPTConfig(vocabSize: inputs, context: context ?? 128, dModel: hidden, heads: heads ?? 1, layers: layers,
+                  dropout: dropout, tieWeights: tieWeights ?? false)
+    }
 
     /// The parameters of this model.
     var parameterCount: Int {
+        if isGPT { return gptConfig.parameterCount }
         let g = cell == "lstm" ? 4 : cell == "gru" ? 3 : 1
         var n = 0
         for l in 0..<layers {
@@ -51,7 +63,11 @@ public struct SequenceModelSpec: Codable, Equatable, Sendable {
 
     /// Sizes in range, a known cell (values from a file).
     func validate() -> String? {
-        guard SequencePreset.cells.contains(cell) else { return "cell must be one of \(SequencePreset.cells.joined(separator: ", ")), got \(jsonQuoted(cell))" }
+        if isGPT {
+            guard kind == .languageModel, let h = heads, let c = context, h >= 1, c >= 1, c <= 1 << 16, hidden % h == 0 else {
+                return "a gpt needs kind language_model, heads dividing hidden (d_model) and a context in 1...65536"
+            }
+        } else if !SequencePreset.cells.contains(cell) { return "cell must be one of \(SequencePreset.cells.joined(separator: ", ")), got \(jsonQuoted(cell))" }
         for (name, v) in [("inputs", inputs), ("hidden", hidden), ("layers", layers), ("outputs", outputs), ("embedding", embedding ?? 1)]
         where !(1...(1 << 20)).contains(v) {
             return "\(name) must be in 1...\(1 << 20), got \(v)"

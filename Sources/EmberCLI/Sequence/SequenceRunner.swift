@@ -68,8 +68,13 @@ public enum SequenceRunner {
         AtomicFile.removeStaleTemporaries(in: dir)
         let earlierFiles = RunDirectory.manifest(dir)
         try AtomicFile.write(Data(config.document.utf8), to: dir.appendingPathComponent(SavedModel.configFile))
-        console.line("model: \(job.spec.kind == .languageModel ? "char-lstm" : "lstm-forecaster") - \(job.spec.cell) x \(job.spec.layers), "
-                     + "hidden \(job.spec.hidden), \(grouped(job.model.parameterCount)) parameters")
+        if job.spec.isGPT {
+            console.line("model: char-gpt - \(job.spec.layers) blocks, d_model \(job.spec.hidden), \(job.spec.heads ?? 1) heads, "
+                         + "context \(job.spec.context ?? 0), \(grouped(job.model.parameterCount)) parameters")
+        } else {
+            console.line("model: \(job.spec.kind == .languageModel ? "char-lstm" : "lstm-forecaster") - \(job.spec.cell) x \(job.spec.layers), "
+                         + "hidden \(job.spec.hidden), \(grouped(job.model.parameterCount)) parameters")
+        }
 
         let t = config.training
         let trainer = job.trainer
@@ -196,14 +201,52 @@ func streamLoss(_ model: CharLanguageModel, tokens: [Int32], rows: Int, window: 
     return (n > 0 ? sum / Double(n) : .nan, n)
 }
 
-/// Adds `val_loss` and `val_bpc` (stateful, over the whole validation text) to every epoch's logs.
+/// Mean next-token loss (nats) of a GPT over `tokens` cut into consecutive windows of `window` tokens (each scored
+/// from its own start, as the model is trained; the last, shorter window too), `rows` windows per forward pass,
+/// without gradients and in evaluation mode. Returns the loss and the number of tokens scored.
+func windowLoss(_ model: GPT, tokens: [Int32], rows: Int, window: Int) -> (loss: Double, tokens: Int) {
+    guard tokens.count >= 2 else { return (.nan, 0) }
+    let window = Swift.max(1, Swift.min(window, model.config.context)), rows = Swift.max(1, rows)
+    let was = model.training
+    model.eval()
+    defer { model.train(was) }
+    var starts: [Int] = []
+    var s = 0
+    while s + 1 < tokens.count { starts.append(s); s += window }
+    var sum = 0.0, n = 0
+    withoutGrad {
+        var i = 0
+        while i < starts.count {
+            let len = Swift.min(window, tokens.count - 1 - starts[i])
+            var group: [Int] = []
+            while i < starts.count && group.count < rows && Swift.min(window, tokens.count - 1 - starts[i]) == len {
+                group.append(starts[i]); i += 1
+            }
+            let x = group.flatMap { st in tokens[st..<st + len].map { Int64($0) } }
+            let y = group.flatMap { st in tokens[st + 1...st + len].map { Int64($0) } }
+            let logits = model(Tensor(x, shape: [group.count, len]), cache: nil)
+            sum += crossEntropy(logits.reshaped([-1, logits.shape[2]]), Tensor(y), reduction: .sum).item()
+            n += y.count
+        }
+    }
+    return (n > 0 ? sum / Double(n) : .nan, n)
+}
+
+/// The held-out loss of a language model: carried-state streams for a recurrent model, windows for a GPT.
+func heldOutLoss(_ model: Module, tokens: [Int32], rows: Int, window: Int) -> (loss: Double, tokens: Int) {
+    if let gpt = model as? GPT { return windowLoss(gpt, tokens: tokens, rows: rows, window: window) }
+    return streamLoss(model as! CharLanguageModel, tokens: tokens, rows: rows, window: window)
+}
+
+/// Adds `val_loss` and `val_bpc` (over the whole validation text: stateful for a recurrent model, in windows for a
+/// GPT) to every epoch's logs.
 final class StreamValidation: Callback {
-    let model: CharLanguageModel, tokens: [Int32], rows: Int, window: Int
-    init(model: CharLanguageModel, tokens: [Int32], rows: Int, window: Int) {
+    let model: Module, tokens: [Int32], rows: Int, window: Int
+    init(model: Module, tokens: [Int32], rows: Int, window: Int) {
         self.model = model; self.tokens = tokens; self.rows = rows; self.window = window
     }
     func recordEpoch(_ trainer: Trainer, epoch: Int, logs: inout [String: Double]) throws {
-        let (loss, _) = streamLoss(model, tokens: tokens, rows: rows, window: window)
+        let (loss, _) = heldOutLoss(model, tokens: tokens, rows: rows, window: window)
         logs["val_loss"] = loss
         logs["val_bpc"] = loss / ln2
     }
@@ -221,7 +264,9 @@ struct LanguageModelJob: SequenceJob {
     let tokenizer: CharTokenizer?
     var seriesSettings: SequenceModelFile.SeriesSettings? { nil }
     var validation: (any BatchSource)? { nil }
-    let lm: CharLanguageModel
+    /// The recurrent model (char-lstm) or the GPT (char-gpt): exactly one is set.
+    let lm: CharLanguageModel?
+    let gpt: GPT?
     let validationTokens: [Int32], testTokens: [Int32]
     let rows: Int, window: Int
     let unknownHeldOut: Int
@@ -245,14 +290,30 @@ struct LanguageModelJob: SequenceJob {
         sizes = (trainTokens.count, validationTokens.count, testTokens.count)
         tokenizer = tok
         requested = config.evaluation.metrics ?? SequenceMetricName.text
-        spec = SequenceModelSpec(kind: .languageModel, cell: m.cell, inputs: tok.count, embedding: m.embedding, hidden: m.hidden,
-                                 layers: m.layers, dropout: m.dropout, outputs: tok.count, relative: nil)
+        let isGPT = m.preset == SequencePreset.gpt
+        if isGPT {
+            spec = SequenceModelSpec(kind: .languageModel, cell: "gpt", inputs: tok.count, embedding: m.dModel, hidden: m.dModel,
+                                     layers: m.layers, dropout: m.dropout, outputs: tok.count, relative: nil, heads: m.heads,
+                                     context: m.context, tieWeights: m.tieWeights)
+            guard data.window <= m.context else {
+                throw ConfigError(path: "data.window", message: "\(data.window) is longer than the GPT's context (model.options.context \(m.context))",
+                                  file: config.file)
+            }
+        } else {
+            spec = SequenceModelSpec(kind: .languageModel, cell: m.cell, inputs: tok.count, embedding: m.embedding, hidden: m.hidden,
+                                     layers: m.layers, dropout: m.dropout, outputs: tok.count, relative: nil)
+        }
         if let problem = spec.validate() { throw ConfigError(path: "model.options", message: problem, file: config.file) }
-        let lm = CharLanguageModel(spec, generator: Generator(seed: t.seed))
+        let lm: CharLanguageModel? = isGPT ? nil : CharLanguageModel(spec, generator: Generator(seed: t.seed))
+        let gpt: GPT? = isGPT ? GPT(spec.gptConfig, generator: Generator(seed: t.seed)) : nil
         self.lm = lm
-        model = lm
+        self.gpt = gpt
+        let net: Module = lm ?? gpt!
+        model = net
+        // A GPT has no state to carry: it always trains on shuffled windows.
+        let stateful = data.stateful && !isGPT
         let loader: any BatchSource
-        if data.stateful {
+        if stateful {
             let s = StatefulTokenBatches(tokens: trainTokens, batchSize: t.batchSize, window: data.window, shift: true, seed: t.seed)
             loader = StreamBatchSource(streams: s)
         } else {
@@ -264,25 +325,31 @@ struct LanguageModelJob: SequenceJob {
                               + "\(t.batchSize) x \(data.window) characters; lower training.batch_size or data.window", file: config.file)
         }
         batches = loader
-        let optimizer = TrainingSetup.optimizer(t.optimizer, lm.parameters)
+        let optimizer = TrainingSetup.optimizer(t.optimizer, net.parameters)
         let carried = CarriedState()
-        let stateful = data.stateful, clip = t.clipGradNorm, params = lm.parameters
+        let clip = t.clipGradNorm, params = net.parameters
         let step: TrainingStep = { batch, trainer in
             // A new epoch starts new streams; without stateful batches every window starts from zeros.
             if trainer.batch == 0 || !stateful { carried.state = nil }
             optimizer.zeroGrad()
-            let (logits, s) = lm(batch.input, state: carried.state)
+            let logits: Tensor
+            if let lm {
+                let (l, s) = lm(batch.input, state: carried.state)
+                logits = l
+                carried.state = stateful ? s.detached() : nil
+            } else {
+                logits = gpt!(batch.input, cache: nil)
+            }
             let loss = crossEntropy(logits.reshaped([-1, logits.shape[2]]), batch.target.reshaped([-1]))
             loss.backward()
             if let clip { clipGradNorm(params, maxNorm: clip) }
             optimizer.step()
-            carried.state = stateful ? s.detached() : nil
             let v = loss.item()
             return ["loss": v, "bpc": v / ln2]
         }
-        trainer = Trainer(models: ["model": lm], optimizers: ["optim": optimizer], state: ["recurrent_state": carried], step: step)
+        trainer = Trainer(models: ["model": net], optimizers: ["optim": optimizer], state: ["recurrent_state": carried], step: step)
         extraCallbacks = validationTokens.count >= 2
-            ? [StreamValidation(model: lm, tokens: validationTokens, rows: t.batchSize, window: data.window)] : []
+            ? [StreamValidation(model: net, tokens: validationTokens, rows: t.batchSize, window: data.window)] : []
         console.line("data: \(self.source) - \(tok.count - 1) characters in the vocabulary; train \(grouped(sizes.train)), "
                      + "validation \(grouped(sizes.validation)), test \(grouped(sizes.test)) characters"
                      + (unknownHeldOut > 0 ? " (\(unknownHeldOut) held-out characters outside the vocabulary count as unknown)" : ""))
@@ -291,8 +358,9 @@ struct LanguageModelJob: SequenceJob {
     }
 
     func evaluate() throws -> (JSONValue, String) {
-        let (val, valN) = streamLoss(lm, tokens: validationTokens, rows: rows, window: window)
-        let (test, testN) = streamLoss(lm, tokens: testTokens, rows: rows, window: window)
+        let net: Module = lm ?? gpt!
+        let (val, valN) = heldOutLoss(net, tokens: validationTokens, rows: rows, window: window)
+        let (test, testN) = heldOutLoss(net, tokens: testTokens, rows: rows, window: window)
         func part(_ name: String, _ loss: Double, _ n: Int) -> (JSONValue, [String]) {
             var kv: [(String, JSONValue)] = [("split", .string(name)), ("tokens", .number(Double(n)))]
             var lines = ["\(name) (\(grouped(n)) characters):"]

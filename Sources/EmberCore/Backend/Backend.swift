@@ -111,6 +111,50 @@ public struct Conv2dShape: Sendable, Equatable {
     public var outputPlane: Int { geometry.outH * geometry.outW }
 }
 
+// MARK: Fused scaled-dot-product attention (issue 16, Ops/Attention.swift): the sizes and options of one call
+
+/// The sizes and options of one fused attention call over contiguous q [B, H, Tq, Dh], k [B, H, Tk, Dh] and
+/// v [B, H, Tk, Dv].
+public struct AttentionShape: Sendable, Equatable {
+    /// Batch B, heads H, query length Tq, key length Tk, query/key width Dh and value width Dv.
+    public var batch: Int, heads: Int, queries: Int, keys: Int, headDim: Int, valueDim: Int
+    /// The factor on q·k (1/sqrt(Dh) by default in the op).
+    public var scale: Double
+    /// Whether query i sees only keys j <= i (PyTorch's `is_causal`: top-left aligned).
+    public var causal: Bool
+
+    /// Creates the sizes and options.
+    public init(batch: Int, heads: Int, queries: Int, keys: Int, headDim: Int, valueDim: Int, scale: Double,
+                causal: Bool) {
+        self.batch = batch; self.heads = heads; self.queries = queries; self.keys = keys
+        self.headDim = headDim; self.valueDim = valueDim; self.scale = scale; self.causal = causal
+    }
+}
+
+/// Dropout on the attention weights inside the fused kernel: weight (b, h, i, j) is kept when the uniform float64
+/// draw of element ((b * H + h) * Tq + i) * Tk + j of the counter-based stream (`key`, `counter`) is below 1 - p, as
+/// `Tensor.dropout` draws for a [B, H, Tq, Tk] tensor, and kept weights are scaled by 1 / (1 - p). Backward draws the
+/// same values again instead of storing a mask.
+public struct AttentionDropout: Sendable {
+    /// Probability of dropping a weight, in [0, 1).
+    public var p: Double
+    /// The generator's key.
+    public var key: (UInt32, UInt32)
+    /// The first counter value of the draw.
+    public var counter: UInt64
+
+    /// Creates the dropout settings.
+    public init(p: Double, key: (UInt32, UInt32), counter: UInt64) { self.p = p; self.key = key; self.counter = counter }
+
+    /// Whether attention weight number `element` (row-major in [B, H, Tq, Tk]) is kept.
+    @inline(__always)
+    public func keeps(_ element: Int) -> Bool {
+        Philox.sample(key: key, counter: counter &+ UInt64(element), normal: false, dtype: .float64) < 1 - p
+    }
+}
+
+// MARK: end of the attention sizes
+
 /// The seam between ops and hardware: a small fixed set of kernels over raw buffers.
 ///
 /// Ops in `EmberCore` compute shapes, strides and gradients, then call these. A new device (say CUDA) implements
@@ -213,6 +257,25 @@ public protocol Backend: AnyObject, Sendable {
     /// One fused Adam/AdamW update over contiguous float32 buffers.
     func adam(param: Operand, grad: Operand, m: Operand, v: Operand, count: Int, lr: Double, beta1: Double,
               beta2: Double, eps: Double, step: Int, l2: Double, decoupledDecay: Double)
+
+    // MARK: Fused scaled-dot-product attention (issue 16, Ops/Attention.swift)
+    //
+    // q [B, H, Tq, Dh], k [B, H, Tk, Dh], v [B, H, Tk, Dv], out and gOut [B, H, Tq, Dv] contiguous, float32 or
+    // float64, one dtype. `mask` (nil: none) is an additive mask of q's dtype read at b * s0 + h * s1 + i * s2 + j * s3
+    // with its four `strides` (0 broadcasts; -inf forbids a pair). `lse` [B, H, Tq] holds each row's log-sum-exp of
+    // the scaled, masked scores (-inf for a row with every key masked: its output and gradients are 0). The scores
+    // are computed a block of rows and keys at a time (online softmax), never as a whole [Tq, Tk] matrix; with
+    // `causal`, blocks above the diagonal are skipped. Same bits for any thread count.
+
+    /// out = softmax(q kᵀ * scale + mask, causal) (dropped out) v, and lse per row.
+    func attentionForward(q: Operand, k: Operand, v: Operand, mask: Operand?, out: Operand, lse: Operand,
+                          _ s: AttentionShape, dropout: AttentionDropout?)
+    /// The gradients gq, gk, gv (each overwritten) of `attentionForward` from the upstream gradient gOut, with the
+    /// forward's out and lse (FlashAttention-2's backward: the weights are recomputed block by block).
+    func attentionBackward(q: Operand, k: Operand, v: Operand, mask: Operand?, out: Operand, lse: Operand,
+                           gOut: Operand, gq: Operand, gk: Operand, gv: Operand, _ s: AttentionShape,
+                           dropout: AttentionDropout?)
+    // MARK: end of fused attention
 
     // MARK: Fused recurrent cells (the LSTM/GRU sequence ops, Ops/Recurrent.swift)
     //

@@ -12,6 +12,20 @@ public final class Linear: Module {
         self.bias = bias ? makeParameter([outFeatures]) { Init.uniform($0, low: -bound, high: bound, generator: generator) } : nil
     }
 
+    /// A layer over existing tensors: weight [out, in] and bias [out] or nil. Passing another module's tensor shares
+    /// it (weight tying: `Linear(weight: embedding.weight, bias: nil)` is the tied output projection of a language
+    /// model; the tensor is one parameter saved under both names).
+    public init(weight: Tensor, bias: Tensor?) {
+        precondition(weight.rank == 2 && (bias == nil || bias!.shape == [weight.shape[0]]),
+                     "Linear: weight must be [out, in] and bias [out], got \(weight.shape) and \(bias?.shape ?? [])")
+        self.weight = weight
+        self.bias = bias
+        outFeatures = weight.shape[0]
+        inFeatures = weight.shape[1]
+        weight.requiresGrad = true
+        bias?.requiresGrad = true
+    }
+
     /// LoRA's down projection A [rank, in] when an adapter is attached (`addLoRA`); saved as `lora_A`.
     public private(set) var loraA: Tensor?
     /// LoRA's up projection B [out, rank] (starts at zero, so the adapted layer starts as the base); saved as `lora_B`.

@@ -86,7 +86,7 @@ public final class CPUBackend: Backend {
     // MARK: unary
 
     static let cUnaryCodes: [UnaryOp: Int32] = [
-        .exp: 0, .relu: 1, .neg: 2, .sigmoid: 3, .tanh: 4, .square: 5, .sqrt: 6, .abs: 7,
+        .exp: 0, .relu: 1, .neg: 2, .sigmoid: 3, .tanh: 4, .square: 5, .sqrt: 6, .abs: 7, .gelu: 8, .geluGrad: 9,
     ]
 
     public func unary(_ op: UnaryOp, _ x: Operand, _ out: Operand, count: Int) {
