@@ -98,6 +98,21 @@ struct ReconstructionEvaluation {
             ev.metrics["kmeans_codes_nmi"] = nmi
             ev.summary.append(String(format: "k-means (k=%d) on the %d-d test codes: ARI %.4f, NMI %.4f against the classes", c.clusters, latent, ari, nmi))
         }
+        if c.clusters >= 2 && test.count >= Swift.max(c.clusters, 3) {
+            // The baseline: k-means on the leading principal components of the raw pixels.
+            let pixels = (0..<test.count).map { i in test.x[(i * test.perImage)..<((i + 1) * test.perImage)].map(Double.init) }
+            let k = Swift.min(50, test.perImage, test.count - 1)
+            var pixelPCA = PCA(components: .count(k))
+            let reduced = try pixelPCA.fitTransform(pixels)
+            var rng = RandomState(seed: c.seed &+ 201)
+            var km = KMeans(clusters: c.clusters, nInit: 4)
+            try km.fit(reduced, rng: &rng)
+            let ari = try adjustedRandScore(test.labels, km.labels), nmi = try normalizedMutualInfoScore(test.labels, km.labels)
+            ev.metrics["kmeans_pixels_pca\(k)_ari"] = ari
+            ev.metrics["kmeans_pixels_pca\(k)_nmi"] = nmi
+            ev.summary.append(String(format: "k-means (k=%d) on %d principal components of the test pixels (baseline): ARI %.4f, NMI %.4f",
+                                     c.clusters, k, ari, nmi))
+        }
         var pca = PCA(components: .count(Swift.min(2, latent)))
         let projected = try pca.fitTransform(rows)
         if latent >= 2 {
