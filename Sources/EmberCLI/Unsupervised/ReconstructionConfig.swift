@@ -18,30 +18,43 @@ public struct ReconstructionConfig: Sendable {
     /// Which network.
     public enum Preset: String, Sendable { case convAutoencoder = "conv-autoencoder", convVAE = "conv-vae" }
 
+    /// `data.dataset`: fashion-mnist, mnist (needs `data.directory`) or digits.
     public var dataset = "fashion-mnist"
+    /// `data.directory`: where the image set's files are.
     public var directory: String?
+    /// `data.limit.train` / `data.limit.test`: use only the first N images.
     public var trainLimit: Int?, testLimit: Int?
+    /// `data.validation`: fraction of the training images held out for validation.
     public var validation = 0.05
     /// A class left out of training; the test report gives the ROC-AUC of finding it by reconstruction error.
     public var holdoutClass: Int?
+    /// `model.preset`.
     public var preset = Preset.convVAE
+    /// `model.latent`: size of the code / z.
     public var latent = 16
+    /// `model.noise_std`: input corruption of a denoising autoencoder.
     public var noiseStd = 0.0
+    /// `model.likelihood` (+ `model.sigma` for gaussian).
     public var likelihood = ReconstructionLoss.bernoulli
-    public var lr = 1e-3
-    public var weightDecay = 0.0
-    public var batchSize = 128
-    public var epochs = 5
+    /// `training.optimizer.lr` and `.weight_decay` (AdamW when > 0, else Adam).
+    public var lr = 1e-3, weightDecay = 0.0
+    /// `training.batch_size`, `training.epochs`.
+    public var batchSize = 128, epochs = 5
+    /// `training.seed`: initial weights, noise, shuffling, validation split and evaluation draws.
     public var seed: UInt64 = 0
+    /// `training.kl_annealing`.
     public var annealing = KLAnnealing(steps: 0)
+    /// `training.checkpoint.every_batches`.
     public var everyBatches: Int?
     /// k-means on the test codes (0: no clustering).
     public var clusters = 10
+    /// `tracking.tensorboard`.
     public var tensorboard = false
-    public var outputDirectory = "runs"
-    public var name = "reconstruction"
+    /// `outputs.directory` and `outputs.name`.
+    public var outputDirectory = "runs", name = "reconstruction"
     /// The effective document (with overrides), saved in the run directory.
     public var document = ""
+    /// The file the config came from.
     public var file: String?
 
     /// The run directory.

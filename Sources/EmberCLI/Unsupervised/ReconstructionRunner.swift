@@ -4,13 +4,17 @@ import Foundation
 
 /// What a reconstruction run produced.
 public struct ReconstructionOutcome: @unchecked Sendable {
+    /// The effective config.
     public var config: ReconstructionConfig
+    /// Where the outputs are.
     public var runDirectory: URL
     /// The trained autoencoder or VAE.
     public var model: Module
     /// The test metrics (`metrics.json`); empty when interrupted.
     public var metrics: [String: Double]
+    /// The training history.
     public var history: History
+    /// Whether training stopped early because of an interrupt (a checkpoint was written).
     public var interrupted: Bool
     /// Seconds of training (the `fit` call) and of the whole invocation.
     public var trainingSeconds: Double, seconds: Double

@@ -3,6 +3,7 @@ import Foundation
 /// The convolutional encoder shared by `ConvAutoEncoder` and `ConvVAE`: two stride-2 4×4 convolutions with ReLU
 /// (C×H×W -> 32×H/2×W/2 -> 64×H/4×W/4), flattened. H and W must be divisible by 4 (28×28 Fashion-MNIST: 64×7×7).
 public final class ConvEncoder: Module {
+    /// The two stride-2 convolutions (C -> 32 -> 64 channels).
     public let conv1: Conv2d, conv2: Conv2d
     /// The input's channels, height and width.
     public let channels: Int, height: Int, width: Int
@@ -30,8 +31,11 @@ public final class ConvEncoder: Module {
 /// The convolutional decoder: a linear layer to 64×H/4×W/4, then two stride-2 transposed convolutions back to
 /// C×H×W. It returns logits; `sigmoid` gives pixel intensities in (0, 1).
 public final class ConvDecoder: Module {
+    /// Latent values to 64×H/4×W/4 features.
     public let fc: Linear
+    /// The two stride-2 transposed convolutions (64 -> 32 -> C channels).
     public let deconv1: ConvTranspose2d, deconv2: ConvTranspose2d
+    /// The output's channels, height and width.
     public let channels: Int, height: Int, width: Int
 
     /// A decoder from `latent` values to `channels`×`height`×`width` logits.
@@ -91,8 +95,11 @@ public enum ReconstructionLoss: Sendable, Equatable, Codable {
 /// }
 /// ```
 public final class ConvAutoEncoder: Module {
+    /// The convolutional encoder.
     public let encoder: ConvEncoder
+    /// Encoder features to the code.
     public let bottleneck: Linear
+    /// The code back to image logits.
     public let decoder: ConvDecoder
     /// Draws the denoising corruption (a checkpointed generator).
     public let noise: Generator

@@ -63,8 +63,11 @@ public struct KLAnnealing: Sendable, Equatable, Codable {
 /// }
 /// ```
 public final class ConvVAE: Module {
+    /// The convolutional encoder.
     public let encoder: ConvEncoder
+    /// The heads giving the posterior's mean and log variance.
     public let mu: Linear, logVar: Linear
+    /// z back to image logits.
     public let decoder: ConvDecoder
     /// Draws ε of the reparameterisation and prior samples.
     public let noise: Generator
