@@ -7,6 +7,7 @@ import Testing
 /// `ember train` with `task: reconstruction` on the bundled digits: files, figures, metrics, anomaly ROC-AUC,
 /// resume, and typed errors for bad configs.
 @Suite(.serialized) struct ReconstructionRunTests {
+    static let quiet = Console(write: { _ in }, writeError: { _ in })
     static let aeConfig = """
         task: reconstruction
         data: {dataset: digits, validation: 0.1, holdout_class: 0}
@@ -27,7 +28,7 @@ import Testing
         let dir = tempDirectory("recon")
         let path = write(Self.aeConfig, "ae.yaml", in: dir)
         let run = dir.appendingPathComponent("run")
-        let out = try ReconstructionRunner.run(trainOptions(path, dir: run), console: Console(write: { _ in }))
+        let out = try ReconstructionRunner.run(trainOptions(path, dir: run), console: Self.quiet)
         #expect(!out.interrupted)
         for f in ["config.yaml", "model.safetensors", "metrics.json", "report.html", "history.csv", "reconstructions.png",
                   "interpolations.png", "samples.png", "last.ckpt.safetensors"] {
@@ -50,14 +51,14 @@ import Testing
     @Test func interruptedVAERunResumesToTheSameModel() throws {
         let dir = tempDirectory("recon")
         let path = write(Self.vaeConfig, "vae.yaml", in: dir)
-        let full = try ReconstructionRunner.run(trainOptions(path, dir: dir.appendingPathComponent("full")), console: Console(write: { _ in }))
+        let full = try ReconstructionRunner.run(trainOptions(path, dir: dir.appendingPathComponent("full")), console: Self.quiet)
         var o = trainOptions(path, dir: dir.appendingPathComponent("cut"))
         o.stopAfterBatches = 50
-        let cut = try ReconstructionRunner.run(o, console: Console(write: { _ in }))
+        let cut = try ReconstructionRunner.run(o, console: Self.quiet)
         #expect(cut.interrupted)
         o.stopAfterBatches = nil
         o.resume = true
-        let resumed = try ReconstructionRunner.run(o, console: Console(write: { _ in }))
+        let resumed = try ReconstructionRunner.run(o, console: Self.quiet)
         #expect(bits(resumed.model) == bits(full.model))
         #expect(resumed.metrics == full.metrics.filter { $0.key != "training_seconds" }.merging(["training_seconds": resumed.metrics["training_seconds"]!]) { $1 })
         #expect(full.metrics["test_elbo"]! < 0 && full.metrics["test_kl"]! > 0)
