@@ -84,13 +84,15 @@ let package = Package(
         // Experiment tracking: TensorBoard event files (hand-written protobuf, PNG through EmberData's image module) and
         // MLflow (REST + file store).
         .target(name: "EmberTrack", dependencies: ["EmberCore", "EmberNN", "EmberTrain", "EmberIO"], path: "Sources/EmberTrack"),
+        // PCA and k-means (float64, equal to scikit-learn's): unsupervised learning on feature matrices.
+        .target(name: "EmberUnsupervised", dependencies: ["EmberCore"], path: "Sources/EmberUnsupervised"),
         // Umbrella module: `import Ember` brings every Ember module.
-        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO", "EmberTrain", "EmberMetrics", "EmberTrack", "EmberONNX"], path: "Sources/Ember"),
+        .target(name: "Ember", dependencies: ["EmberCore", "EmberData", "EmberNN", "EmberIO", "EmberTrain", "EmberMetrics", "EmberTrack", "EmberONNX", "EmberUnsupervised"], path: "Sources/Ember"),
         // The `ember` command line's logic (train, evaluate, predict, inspect, datasets), a library so tests call it
         // in-process; the `ember` executable is a thin shell over it.
         .target(
             name: "EmberCLI",
-            dependencies: ["EmberTrain", "EmberMetrics", "EmberTrack", "EmberONNX", .product(name: "Yams", package: "Yams"),
+            dependencies: ["EmberTrain", "EmberMetrics", "EmberTrack", "EmberONNX", "EmberUnsupervised", .product(name: "Yams", package: "Yams"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/EmberCLI"
         ),
@@ -163,6 +165,12 @@ let package = Package(
             name: "EmberONNXTests",
             dependencies: ["EmberONNX", "EmberTestSupport"],
             path: "Tests/EmberONNXTests",
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "EmberUnsupervisedTests",
+            dependencies: ["EmberUnsupervised", "EmberMetrics", "EmberData", "EmberTestSupport"],
+            path: "Tests/EmberUnsupervisedTests",
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -7,3 +7,4 @@
 @_exported import EmberMetrics
 @_exported import EmberTrack
 @_exported import EmberONNX
+@_exported import EmberUnsupervised

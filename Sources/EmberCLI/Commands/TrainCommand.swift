@@ -146,6 +146,10 @@ public struct TrainCommand: ParsableCommand {
                 // OpenBLAS stays single-threaded: Ember splits GEMMs itself (same bits for any --threads).
                 Threading.threads = threads
             }
+            if let path = config ?? (resume ? runDir.map { ($0 as NSString).appendingPathComponent(SavedModel.configFile) } : nil),
+               let text = try? String(contentsOfFile: path, encoding: .utf8), ReconstructionConfig.isReconstruction(text) {
+                return try ReconstructionRunner.run(options, console: .standard).interrupted ? 130 : 0
+            }
             if try TrainRunner.loadConfig(options).data.sequence != nil {
                 return try SequenceRunner.run(options, console: .standard).interrupted ? 130 : 0
             }

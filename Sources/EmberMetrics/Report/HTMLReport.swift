@@ -38,6 +38,8 @@ public struct EvaluationReport: @unchecked Sendable {
     public var crossValidation: CrossValidationResult?
     /// Extra named values for the metrics table.
     public var extraMetrics: [(name: String, value: Double)] = []
+    /// Figures shown after the metrics: PNG images (sample grids) and scatter plots (see `ReportFigure`).
+    public var figures: [ReportFigure] = []
 
     /// An empty report.
     public init(title: String) { self.title = title }
@@ -62,6 +64,7 @@ public struct EvaluationReport: @unchecked Sendable {
         body += diagnosisSection()
         body += learningCurvesSection()
         body += metricsSection()
+        body += figuresSection()
         body += classificationSections()
         body += calibrationSection()
         body += worstExamplesSection()

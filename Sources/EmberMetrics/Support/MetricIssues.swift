@@ -81,6 +81,8 @@ public struct MetricError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidScores
         /// Target values that the metric cannot handle (a multiclass target for a binary curve).
         case unsupportedTarget
+        /// A feature matrix that is ragged or holds non-finite values (silhouette).
+        case invalidFeatures
     }
 
     /// The category of the problem.
