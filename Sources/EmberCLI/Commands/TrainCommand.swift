@@ -146,7 +146,11 @@ public struct TrainCommand: ParsableCommand {
                 // OpenBLAS stays single-threaded: Ember splits GEMMs itself (same bits for any --threads).
                 Threading.threads = threads
             }
-            if try TrainRunner.loadConfig(options).data.sequence != nil {
+            let config = try TrainRunner.loadConfig(options)
+            if config.model.gan != nil {
+                return try GANRunner.run(options, console: .standard).interrupted ? 130 : 0
+            }
+            if config.data.sequence != nil {
                 return try SequenceRunner.run(options, console: .standard).interrupted ? 130 : 0
             }
             let outcome = try TrainRunner.run(options, console: .standard)

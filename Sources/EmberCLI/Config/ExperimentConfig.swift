@@ -156,6 +156,8 @@ public struct ModelConfig: Sendable {
     var layerPaths: [String] = []
     /// A sequence model preset (`char-lstm`, `lstm-forecaster`) with its options.
     public var sequence: SequenceModelConfig?
+    /// A GAN preset (`dcgan`, `cgan`, `wgan-gp`) with its options.
+    public var gan: GANModelConfig?
 }
 
 /// Options of the model presets (each preset reads the ones it uses).
