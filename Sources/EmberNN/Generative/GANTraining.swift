@@ -27,7 +27,7 @@ public final class GANTraining {
     public let discriminatorOptimizer: Optimizer
     /// Draws the noise vectors (and the WGAN-GP interpolation weights) of training steps.
     public let noise: Generator
-    /// Step counter and the last generator loss (WGAN-GP trains the generator every `criticSteps` steps).
+    /// Step counter and the loss of the last generator step (WGAN-GP trains the generator every `criticSteps` steps).
     public let counters: GANCounters
 
     /// A GAN for `spec` with the given optimizers (Adam with `lr` and `betas`, by default DCGAN's 2e-4 and
@@ -59,8 +59,9 @@ public final class GANTraining {
     /// GAN; fake images are drawn for the same classes). Returns the batch's scalars:
     /// - standard loss: `loss_d` (BCE of real as 1 plus fake as 0), `loss_g` (non-saturating: BCE of fake as 1),
     ///   `d_real` and `d_fake` (the discriminator's mean probability of "real" on each, before its update);
-    /// - WGAN-GP: `loss_d` (critic loss with the penalty), `loss_g` (−mean critic(fake), from the latest generator
-    ///   step), `wasserstein` (mean critic(real) − mean critic(fake)) and `gp` (the penalty).
+    /// - WGAN-GP: `loss_d` (critic loss with the penalty), `loss_g` (the generator's loss −mean critic(fake) on this
+    ///   batch's fakes, before the critic's update; the generator itself steps every `criticSteps` batches),
+    ///   `wasserstein` (mean critic(real) − mean critic(fake)) and `gp` (the penalty).
     public func step(real: Tensor, labels: Tensor?) -> [String: Double] {
         precondition(spec.isConditional == (labels != nil),
                      "GANTraining.step: \(spec.isConditional ? "a conditional GAN needs the batch's labels" : "an unconditional GAN takes no labels")")
@@ -113,7 +114,7 @@ public final class GANTraining {
             discriminatorOptimizer.zeroGrad()
             counters.lastGeneratorLoss = lossG.item()
         }
-        return ["loss_d": lossD.item(), "loss_g": counters.lastGeneratorLoss,
+        return ["loss_d": lossD.item(), "loss_g": -fakeScore.item(),
                 "wasserstein": realScore.item() - fakeScore.item(), "gp": gp.item()]
     }
 
