@@ -67,10 +67,15 @@ public struct GANSpec: Codable, Sendable, Equatable {
 public final class GANGenerator: Module {
     /// The class embedding (conditional GANs).
     public let labelEmbedding: Embedding?
+    /// Noise (and class embedding) to the [2f, H/4, W/4] starting map.
     public let project: Linear
+    /// Batch norm of the starting map.
     public let bn0: BatchNorm1d
+    /// Transposed convolution to [f, H/2, W/2].
     public let up1: ConvTranspose2d
+    /// Batch norm after `up1`.
     public let bn1: BatchNorm2d
+    /// Transposed convolution to [C, H, W] (followed by tanh).
     public let up2: ConvTranspose2d
     /// The sizes.
     public let spec: GANSpec
@@ -114,10 +119,13 @@ public final class GANGenerator: Module {
 public final class GANDiscriminator: Module {
     /// The class map (conditional GANs): one H*W plane per class.
     public let labelEmbedding: Embedding?
+    /// Strided convolution to [f, H/2, W/2].
     public let conv1: Conv2d
+    /// Strided convolution to [2f, H/4, W/4].
     public let conv2: Conv2d
     /// Batch norm of the second stage (standard loss); a WGAN-GP critic has none.
     public let bn2: BatchNorm2d?
+    /// The score.
     public let head: Linear
     /// The sizes.
     public let spec: GANSpec

@@ -159,12 +159,15 @@ public final class GANCounters: Checkpointable {
     /// Fresh counters.
     public init() {}
 
+    /// "GAN counters".
     public var checkpointKind: String { "GAN counters" }
 
+    /// The counters as JSON values.
     public func checkpointState() -> CheckpointState {
         CheckpointState(values: Values(steps: steps, lastGeneratorLoss: lastGeneratorLoss))
     }
 
+    /// Checks the saved counters and returns the change that restores them.
     public func prepareRestore(from state: CheckpointState) throws -> () -> Void {
         let v = try state.values(Values.self)
         guard v.steps >= 0 else { throw CheckpointStateError.invalidValue(key: "steps", reason: "is \(v.steps); expected a count >= 0") }
