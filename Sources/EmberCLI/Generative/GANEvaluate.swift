@@ -33,13 +33,14 @@ public struct GANMeasurement: Codable, Sendable {
 
     /// The measurement as text, one figure per line.
     public var text: String {
-        var lines = [String(format: "Fréchet distance (features: %@ of %@, %d dims):", featureLayer, classifier, featureDimension),
+        var lines = ["Fréchet distance in the features of \(classifier) (\(featureLayer)):",
                      String(format: "  generated (%d) vs test (%d)  %.3f", generated, testImages, frechetGeneratedTest),
                      String(format: "  train (%d) vs test (%d)      %.3f   (the floor)", trainImages, testImages, frechetTrainTest),
                      String(format: "classifier test accuracy         %.4f", classifierTestAccuracy),
                      "predicted classes of the samples (test images):"]
         for (i, c) in classes.enumerated() {
-            lines.append(String(format: "  %-14@ %5.1f%%  (%5.1f%%)", c, 100 * generatedClassShare[i], 100 * testClassShare[i]))
+            lines.append("  " + c.padding(toLength: Swift.max(14, c.count), withPad: " ", startingAt: 0)
+                         + String(format: " %5.1f%%  (%5.1f%%)", 100 * generatedClassShare[i], 100 * testClassShare[i]))
         }
         lines.append("missing classes (< 1% of samples): " + (missingClasses.isEmpty ? "none" : missingClasses.joined(separator: ", ")))
         if let acc = requestedClassAccuracy {
@@ -140,7 +141,7 @@ public enum GANEvaluation {
             }
         }
         let m = GANMeasurement(
-            classifier: classifier, featureLayer: "penultimate layer (input of the last Linear, \(genF.shape[1]) features)",
+            classifier: classifier, featureLayer: "penultimate layer: the \(genF.shape[1]) inputs of its last Linear",
             featureDimension: genF.shape[1], generated: count, testImages: nTest, trainImages: nTrain, seed: seed,
             frechetGeneratedTest: fdGen, frechetTrainTest: fdFloor,
             classifierTestAccuracy: Double(zip(testPred, testTrue).filter { $0 == $1 }.count) / Double(Swift.max(nTest, 1)),
