@@ -45,11 +45,35 @@ public struct EvaluateCommand: ParsableCommand {
     @Option(help: "Also write the HTML evaluation report (metrics, confusion matrix, curves, worst examples) to this file.")
     public var report: String?
 
+    /// Classifier run whose features measure a GAN.
+    @Option(help: ArgumentHelp("GAN runs: the classifier run (e.g. trained by examples/fashion-mnist.yaml) whose penultimate-layer features give the Fréchet distance, class coverage and requested-class share.", valueName: "CLS_RUN"))
+    public var classifier: String?
+
+    /// Generated images for a GAN measurement.
+    @Option(parsing: .unconditional, help: "GAN runs: images generated (and test/training images compared), default 10000.")
+    public var count = 10_000
+
+    /// Seed of a GAN measurement's samples.
+    @Option(parsing: .unconditional, help: "GAN runs: seed of the generated images.")
+    public var seed = 1
+
     /// Parsed from the command line.
     public init() {}
 
     /// Runs the command.
     public func run() throws {
+        if GANModelFile.isGANRun(model) || classifier != nil {
+            try reportingErrors {
+                guard let classifier else {
+                    throw CLIError("\(model) is a GAN run: measure it with --classifier CLS_RUN (a classifier trained on the same images)")
+                }
+                guard (2...1_000_000).contains(count) else { throw CLIError("--count must be in 2...1000000, got \(count)") }
+                guard seed >= 0 else { throw CLIError("--seed must be a non-negative integer, got \(seed)") }
+                try GANEvaluation.run(model: model, classifier: classifier, count: count, seed: UInt64(seed), console: .standard)
+                return 0
+            }
+            return
+        }
         var o = EvaluateOptions(model: model)
         o.data = data; o.split = split; o.target = target; o.labels = labels; o.json = json; o.output = output; o.report = report
         try reportingErrors { _ = try EvaluateRunner.run(o, console: .standard); return 0 }

@@ -37,6 +37,10 @@ public struct TrainCommand: ParsableCommand {
             the config, per-step metrics, tags, the model files and report as artifacts); `--mlflow-dir DIR` writes \
             MLflow's file-store layout in DIR instead. `tracking.mlflow` sets the experiment, run name and tags.
 
+            GAN presets (model.preset: dcgan, cgan, wgan-gp) write the generator and discriminator to model.safetensors, \
+            a sample grid per epoch to samples/epoch-NNN.png (and TensorBoard), and report.html; `ember generate` draws \
+            images from them and `ember evaluate RUN --classifier CLS_RUN` measures them.
+
             Ctrl-C (or SIGTERM) stops after the current batch and writes a checkpoint; `ember train [CONFIG] --resume` \
             continues from it, exactly as if never interrupted. The config schema is in the README; errors name the key \
             path, e.g. `training.optimizer.lr: expected a number, got "fast"`.
@@ -150,7 +154,11 @@ public struct TrainCommand: ParsableCommand {
                let text = try? String(contentsOfFile: path, encoding: .utf8), ReconstructionConfig.isReconstruction(text) {
                 return try ReconstructionRunner.run(options, console: .standard).interrupted ? 130 : 0
             }
-            if try TrainRunner.loadConfig(options).data.sequence != nil {
+            let config = try TrainRunner.loadConfig(options)
+            if config.model.gan != nil {
+                return try GANRunner.run(options, console: .standard).interrupted ? 130 : 0
+            }
+            if config.data.sequence != nil {
                 return try SequenceRunner.run(options, console: .standard).interrupted ? 130 : 0
             }
             let outcome = try TrainRunner.run(options, console: .standard)

@@ -158,6 +158,8 @@ public struct ModelConfig: Sendable {
     public var sequence: SequenceModelConfig?
     /// Transfer learning: the model starts from a trained run (`model.pretrained`), not a preset or layers.
     public var transfer: TransferConfig?
+    /// A GAN preset (`dcgan`, `cgan`, `wgan-gp`) with its options.
+    public var gan: GANModelConfig?
 }
 
 /// Options of the model presets (each preset reads the ones it uses).

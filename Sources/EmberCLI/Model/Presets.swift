@@ -80,10 +80,12 @@ func parseModel(_ v: ConfigValue) throws -> ModelConfig {
     }
     switch (preset, layers) {
     case (let p?, nil):
-        let all = ModelPreset.names + SequencePreset.names
+        let all = ModelPreset.names + SequencePreset.names + GANPreset.names
         let name = try p.choice(all, what: "a preset (\(all.joined(separator: ", ")))")
         model.preset = name
-        if SequencePreset.names.contains(name) {
+        if GANPreset.names.contains(name) {
+            model.gan = try parseGANModel(name, options: m.optional("options"))
+        } else if SequencePreset.names.contains(name) {
             model.sequence = try parseSequenceModel(name, options: m.optional("options"))
         } else if let o = m.optional("options") { model.options = try parsePresetOptions(o, preset: name) }
     case (nil, let l?):

@@ -103,8 +103,13 @@ public struct GenerateCommand: ParsableCommand {
     /// Command name and help.
     public static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Sample text from a character-level language model trained by `ember train` (data.text, preset char-lstm or char-gpt).",
+        abstract: "Sample text from a character-level language model (char-lstm or char-gpt), or images from a GAN, trained by `ember train`.",
         discussion: """
+            GAN runs (presets dcgan, cgan, wgan-gp): --count images drawn with --seed are written to --output, a PNG \
+            grid or a .npy array (float32 [N, C, H, W] in [-1, 1]); --class (an index or a name) asks a conditional GAN \
+            for one class. The same seed gives the same bits; an existing file is replaced only if `ember generate` \
+            wrote it.
+
             The prompt is encoded with the model's saved vocabulary and run through the network; then --tokens \
             characters are drawn one at a time, the recurrent state carried from each to the next. --temperature \
             below 1 sharpens the distribution (0: always the most likely character), --top-k keeps the k most likely \
@@ -149,11 +154,24 @@ public struct GenerateCommand: ParsableCommand {
     @Option(help: "Prompt characters outside the vocabulary: error, replace (the unknown token) or skip.")
     public var unknown = "error"
 
+    /// Images to generate (GAN runs).
+    @Option(parsing: .unconditional, help: "Images to generate (GAN runs; default 64).")
+    public var count: Int?
+
+    /// The class of a conditional GAN's samples.
+    @Option(name: .customLong("class"), help: "Class index or name of the images (conditional GAN runs).")
+    public var classLabel: String?
+
+    /// Output file (GAN runs).
+    @Option(help: "Output file of a GAN run's images: .png (grid) or .npy.")
+    public var output: String?
+
     /// Parsed from the command line.
     public init() {}
 
     /// Numbers in range.
     public func validate() throws {
+        if let count, !(1...100_000).contains(count) { throw ValidationError("--count must be in 1...100000, got \(count)") }
         guard tokens >= 0 && tokens <= 10_000_000 else { throw ValidationError("--tokens must be in 0...10000000, got \(tokens)") }
         guard temperature >= 0 && temperature.isFinite else { throw ValidationError("--temperature must be a non-negative number, got \(temperature)") }
         guard topK >= 0 else { throw ValidationError("--top-k must be a non-negative integer, got \(topK)") }
@@ -165,6 +183,15 @@ public struct GenerateCommand: ParsableCommand {
     /// Runs the command.
     public func run() throws {
         try reportingErrors {
+            if GANModelFile.isGANRun(model) {
+                guard let output else { throw CLIError("--output FILE.png or FILE.npy: where to write the images of GAN run \(model)") }
+                try GANGenerate.run(model: model, count: count ?? 64, classLabel: classLabel, seed: UInt64(seed), output: output,
+                                    console: .standard)
+                return 0
+            }
+            if count != nil || classLabel != nil || output != nil {
+                throw CLIError("--count, --class and --output apply to GAN runs; \(model) is not one (text generation prints to standard output)")
+            }
             let text = try GenerateRunner.run(model: model, prompt: prompt, tokens: tokens,
                                               options: SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: UInt64(seed)),
                                               unknown: CharTokenizer.UnknownPolicy(rawValue: unknown)!, useCache: !noCache)

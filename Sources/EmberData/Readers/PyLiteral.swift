@@ -30,10 +30,15 @@ struct PyLiteralParser {
 
     init(_ text: String) { chars = Array(text) }
 
-    /// Parses one literal followed only by whitespace.
+    /// Parses one literal followed only by whitespace and, as Python's `ast.literal_eval` (NumPy's header reader)
+    /// allows, a `#` comment (`ember generate` marks its `.npy` files with one).
     mutating func parseTop() throws -> PyLiteral {
         let v = try parseValue()
         skipSpace()
+        if i < chars.count, chars[i] == "#" {
+            while i < chars.count, chars[i] != "\n" { i += 1 }
+            skipSpace()
+        }
         guard i == chars.count else { throw Failure(message: "unexpected text after the literal at character \(i)") }
         return v
     }
