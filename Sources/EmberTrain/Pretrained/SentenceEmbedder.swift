@@ -222,9 +222,9 @@ public final class SentenceEmbedder {
     /// Only mean pooling over tokens is implemented.
     static func checkPooling(_ url: URL) throws {
         let obj = try jsonObject(url)
-        for (key, value) in obj where key.hasPrefix("pooling_mode") {
-            let on = (value as? Bool) ?? false
-            if key == "pooling_mode_mean_tokens" ? !on : on {
+        // Modes that are switched on and not implemented, named in a fixed (sorted) order.
+        for key in obj.keys.sorted() where key.hasPrefix("pooling_mode_") && key != "pooling_mode_mean_tokens" {
+            if obj[key] as? Bool == true {
                 throw DataError(.unsupported, file: url.path, at: .column(key),
                                 expected: "mean pooling only (pooling_mode_mean_tokens true, every other mode false)")
             }
