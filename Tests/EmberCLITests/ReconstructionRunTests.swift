@@ -46,6 +46,13 @@ import Testing
         let html = try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8)
         #expect(html.contains("data-chart=\"scatter\"") && html.contains("data:image/png;base64,"))
         #expect(out.history["val_loss"]?.count == 3 && out.history["loss"]!.last! < out.history["loss"]!.first!)
+        // Commands for classifier and regression runs say what this run is, not that it did not finish.
+        do {
+            _ = try SavedModel.load(from: run.path)
+            Issue.record("a reconstruction run loaded as a classifier")
+        } catch let e as CLIError {
+            #expect(e.description.contains("is a reconstruction run"), "\(e)")
+        }
     }
 
     @Test func interruptedVAERunResumesToTheSameModel() throws {

@@ -89,6 +89,11 @@ public struct SavedModel: Codable, Sendable {
             if !FileManager.default.fileExists(atPath: dir.path) { throw CLIError("\(path): no such directory") }
             if isDir.boolValue { throw CLIError("\(json.path) is a directory, not a model file") }
             let fm = FileManager.default
+            if let text = try? String(contentsOf: dir.appendingPathComponent(configFile), encoding: .utf8),
+               ReconstructionConfig.isReconstruction(text), fm.fileExists(atPath: dir.appendingPathComponent(metricsFile).path) {
+                throw CLIError("\(path) is a reconstruction run (task: reconstruction: an autoencoder or VAE); this command takes "
+                               + "classification and regression runs (its figures are in metrics.json and report.html)")
+            }
             if [modelFile, checkpointFile].contains(where: { fm.fileExists(atPath: dir.appendingPathComponent($0).path) }) {
                 throw CLIError("\(path): no \(jsonFile) here: the run did not finish (it holds "
                                + "\(fm.fileExists(atPath: dir.appendingPathComponent(checkpointFile).path) ? checkpointFile : modelFile)); "

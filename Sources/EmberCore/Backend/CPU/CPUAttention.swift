@@ -44,6 +44,9 @@ extension CPUBackend {
         let scale = T(s.scale), keepScale = T(1 / (1 - (drop?.p ?? 0))), causal = s.causal
         parallelFor(s.batch * H, grain: 1) { p0, p1 in
             let scratch = AttentionScratch<T>(br * bc + br * Dv + 2 * br)
+            // Raw pointers into the buffer are used below: keep the owner alive to the end of the scope (Swift may
+            // otherwise end its lifetime after the last use of `scratch` itself and hand the buffer to another thread).
+            defer { withExtendedLifetime(scratch) {} }
             let S = scratch.pointer, acc = S + br * bc, m = acc + br * Dv, l = m + br
             for bh in p0..<p1 {
                 let Q = qp + bh * Tq * D, K = kp + bh * Tk * D, V = vp + bh * Tk * Dv, O = op + bh * Tq * Dv
@@ -116,6 +119,9 @@ extension CPUBackend {
         let scale = T(s.scale), keepScale = T(1 / (1 - (drop?.p ?? 0))), causal = s.causal
         parallelFor(s.batch * H, grain: 1) { p0, p1 in
             let scratch = AttentionScratch<T>(3 * br * bc + Tq)
+            // Raw pointers into the buffer are used below: keep the owner alive to the end of the scope (Swift may
+            // otherwise end its lifetime after the last use of `scratch` itself and hand the buffer to another thread).
+            defer { withExtendedLifetime(scratch) {} }
             let P = scratch.pointer, dP = P + br * bc, Pd = drop == nil ? P : dP + br * bc, rowDot = dP + 2 * br * bc
             for bh in p0..<p1 {
                 let Q = qp + bh * Tq * D, K = kp + bh * Tk * D, V = vp + bh * Tk * Dv

@@ -53,6 +53,7 @@ extension CPUBackend {
         let direct = isPointwise(g)
         parallelFor(N, grain: 1) { n0, n1 in
             let scratch = ConvScratch<T>(direct ? 0 : K * L)
+            defer { withExtendedLifetime(scratch) {} }   // its pointer outlives the last use of the owner
             for n in n0..<n1 {
                 let xn = xp + n * C * HW, on = op + n * O * L
                 if let bp { for o in 0..<O { (on + o * L).update(repeating: bp[o], count: L) } }
@@ -75,6 +76,7 @@ extension CPUBackend {
         let direct = isPointwise(geo)
         parallelFor(N, grain: 1) { n0, n1 in
             let scratch = ConvScratch<T>(direct ? 0 : K * L)
+            defer { withExtendedLifetime(scratch) {} }   // its pointer outlives the last use of the owner
             for n in n0..<n1 {
                 let xn = xp + n * C * HW, gn = gp + n * O * L
                 if direct {
@@ -105,9 +107,11 @@ extension CPUBackend {
         let parts = CPUBackend.convWeightGradParts(batch: N)
         // range 0 sums into gw itself, ranges 1... into their own slices of `partial`
         let partial = ConvScratch<T>((parts - 1) * total)
+        defer { withExtendedLifetime(partial) {} }   // its pointer outlives the last use of the owner
         let pp = partial.pointer
         parallelFor(parts, grain: 1) { p0, p1 in
             let scratch = ConvScratch<T>(direct ? 0 : K * L)
+            defer { withExtendedLifetime(scratch) {} }   // its pointer outlives the last use of the owner
             for p in p0..<p1 {
                 let dst = p == 0 ? wp : pp + (p - 1) * total
                 let first = N * p / parts, last = N * (p + 1) / parts
