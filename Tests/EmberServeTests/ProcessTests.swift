@@ -26,8 +26,9 @@ struct ProcessTests {
 
     @Test func sigtermFinishesInFlightRequestsAndExitsZero() async throws {
         // The test hook holds every batch until graceful shutdown begins, so the request is certainly still queued
-        // when SIGTERM arrives, however fast or slow the machine is.
-        let p = try ServeProcess([runs.mlp], environment: ["EMBER_SERVE_TEST_HOLD_BATCHES": "1"])
+        // when SIGTERM arrives, however fast or slow the machine is. The request timeout is set far beyond the wait
+        // below, so on a loaded machine the held request cannot time out (504) before the signal.
+        let p = try ServeProcess([runs.mlp, "--timeout-ms", "600000"], environment: ["EMBER_SERVE_TEST_HOLD_BATCHES": "1"])
         defer { p.stop() }
         let url = p.base + "/v2/models/digits-mlp/infer"
         let body = inferJSON(Array(runs.digits.prefix(64)), shape: [1, 64])
@@ -35,7 +36,7 @@ struct ProcessTests {
         async let inFlight = post(url, json: body)
         // Wait until the server holds the request (its queue-depth gauge shows it), not for a fixed time: on a
         // loaded machine the request may take a while to arrive. The deadline only stops a broken server hanging.
-        let deadline = Date().addingTimeInterval(120)
+        let deadline = Date().addingTimeInterval(300)
         var queued = false
         while !queued && Date() < deadline {
             let m = try await http("GET", p.base + "/metrics").text
