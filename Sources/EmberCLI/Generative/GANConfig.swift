@@ -106,22 +106,8 @@ public struct GANModelFile: Codable, Sendable {
     /// Reads a GAN run directory and rebuilds its generator (evaluation mode).
     /// - Throws: `CLIError` naming the file and what is wrong with it.
     public static func load(from path: String) throws -> (file: GANModelFile, generator: GANGenerator) {
-        let dir = URL(fileURLWithPath: path)
-        let json = dir.appendingPathComponent(SavedModel.jsonFile)
-        guard FileManager.default.fileExists(atPath: json.path) else {
-            if !FileManager.default.fileExists(atPath: dir.path) { throw CLIError("\(path): no such directory") }
-            throw CLIError("\(path): no \(SavedModel.jsonFile) here (expected a run directory written by `ember train`; "
-                           + "an interrupted run completes with `ember train --resume --run-dir \(path)`)")
-        }
-        let file: GANModelFile
-        do {
-            let d = JSONDecoder()
-            d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-            file = try d.decode(GANModelFile.self, from: try Data(contentsOf: json))
-        } catch {
-            if !isGAN(json) { throw CLIError("\(json.path): not a GAN model (format \(jsonQuoted(formatName)) expected)") }
-            throw CLIError("\(json.path): not a valid GAN model file (\(error))")
-        }
+        let (file, json) = try readRunModelFile(GANModelFile.self, at: path, kind: "GAN model", format: formatName, isKind: isGAN)
+        let dir = json.deletingLastPathComponent()
         guard file.version == 1 else { throw CLIError("\(json.path): version: this ember reads version 1, got \(file.version)") }
         if let problem = file.spec.validate() { throw CLIError("\(json.path): spec: \(problem)") }
         if let c = file.spec.classes, c != file.classes.count {

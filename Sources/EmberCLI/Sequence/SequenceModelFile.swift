@@ -61,25 +61,9 @@ public struct SequenceModelFile: Codable, Sendable {
     /// Reads a run directory's `model.json` and weights, and rebuilds the model in evaluation mode.
     /// - Throws: `CLIError` naming the file and what is wrong with it.
     public static func load(from path: String) throws -> (file: SequenceModelFile, model: Module) {
-        let dir = URL(fileURLWithPath: path)
-        let json = dir.appendingPathComponent(SavedModel.jsonFile)
-        guard FileManager.default.fileExists(atPath: json.path) else {
-            if !FileManager.default.fileExists(atPath: dir.path) { throw CLIError("\(path): no such directory") }
-            throw CLIError("\(path): no \(SavedModel.jsonFile) here (expected a run directory written by `ember train`; "
-                           + "an interrupted run completes with `ember train --resume --run-dir \(path)`)")
-        }
-        let file: SequenceModelFile
-        do {
-            let d = JSONDecoder()
-            d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-            file = try d.decode(SequenceModelFile.self, from: try Data(contentsOf: json))
-        } catch {
-            if !isSequenceModel(json) {
-                throw CLIError("\(json.path): not a sequence model (format \(jsonQuoted(formatName)) expected); "
-                               + "`ember predict` and `ember evaluate` take the other models")
-            }
-            throw CLIError("\(json.path): not a valid sequence model file (\(error))")
-        }
+        let (file, json) = try readRunModelFile(SequenceModelFile.self, at: path, kind: "sequence model", format: formatName, isKind: isSequenceModel,
+                                                notKindHint: "; `ember predict` and `ember evaluate` take the other models")
+        let dir = json.deletingLastPathComponent()
         guard file.format == formatName else { throw CLIError("\(json.path): format \(jsonQuoted(file.format)), expected \(jsonQuoted(formatName))") }
         guard file.version == 1 else { throw CLIError("\(json.path): version: this ember reads version 1, got \(file.version)") }
         if let problem = file.spec.validate() { throw CLIError("\(json.path): spec: \(problem)") }
@@ -106,5 +90,26 @@ public struct SequenceModelFile: Codable, Sendable {
         }
         model.eval()
         return (file, model)
+    }
+}
+
+/// Reads the `model.json` of the run directory at `path` as a model file of one kind (GAN, sequence model): missing
+/// files, other kinds of model and damaged files are `CLIError`s naming the path. Returns the file and its URL.
+func readRunModelFile<T: Decodable>(_ type: T.Type, at path: String, kind: String, format: String, isKind: (URL) -> Bool,
+                                    notKindHint: String = "") throws -> (T, URL) {
+    let dir = URL(fileURLWithPath: path)
+    let json = dir.appendingPathComponent(SavedModel.jsonFile)
+    guard FileManager.default.fileExists(atPath: json.path) else {
+        if !FileManager.default.fileExists(atPath: dir.path) { throw CLIError("\(path): no such directory") }
+        throw CLIError("\(path): no \(SavedModel.jsonFile) here (expected a run directory written by `ember train`; "
+                       + "an interrupted run completes with `ember train --resume --run-dir \(path)`)")
+    }
+    do {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return (try d.decode(T.self, from: try Data(contentsOf: json)), json)
+    } catch {
+        if !isKind(json) { throw CLIError("\(json.path): not a \(kind) (format \(jsonQuoted(format)) expected)\(notKindHint)") }
+        throw CLIError("\(json.path): not a valid \(kind) file (\(error))")
     }
 }
