@@ -10,7 +10,8 @@ extern "C" {
 #endif
 
 /// Builds of the kernels. Portable: 8-lane vector code without FMA (any CPU). AVX2: the same on AVX2+FMA.
-/// AVX-512: 16-lane transcendental and row-wise kernels (exp, tanh, sigmoid, softmax), AVX2 code for the rest.
+/// AVX-512: 16-lane transcendental and row-wise kernels (exp, tanh, sigmoid, softmax) and float32 GEMM
+/// (ek_sgemm_f32), AVX2 code for the rest.
 enum { EK_PORTABLE = 0, EK_AVX2 = 1, EK_AVX512 = 2 };
 
 /// 1 when this CPU can run `variant`.
@@ -47,6 +48,13 @@ typedef struct {
 
 /// The entry points of one build (NULL when the CPU cannot run it): lets tests compare builds in one process.
 const ek_kernels *ek_kernels_for(int variant);
+
+/// Single-threaded row-major float32 GEMM, C[m,n] = alpha op(A) op(B) + beta C (op = transpose when trans_* is 1),
+/// on Ember's AVX-512 kernel (sgemm_avx512.c). Runs only while the active build is EK_AVX512 and returns 1; returns 0
+/// without touching C otherwise, so the caller uses its BLAS. Each element's rounding depends on k and the operands
+/// alone (not on m, n or where the element lies), so cutting C into pieces changes no bit. beta == 0 never reads C.
+int ek_sgemm_f32(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
+                 ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc);
 
 /// Binary ops on contiguous float32: op 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min.
 /// `sa`/`sb` are 0 or 1: the stride of a and b (0 broadcasts a scalar).

@@ -60,7 +60,7 @@ extension CPUBackend {
                     var j0 = 0
                     while j0 < jEnd {
                         let cols = Swift.min(bc, jEnd - j0)
-                        attentionGemm(false, true, rows, cols, D, scale, Q + i0 * D, D, K + j0 * D, D, 0, S, cols)
+                        singleThreadGemm(false, true, rows, cols, D, scale, Q + i0 * D, D, K + j0 * D, D, 0, S, cols)
                         for r in 0..<rows {
                             let row = S + r * cols, i = i0 + r
                             maskRow(row, cols, i: i, j0: j0, M, ms, causal)
@@ -86,7 +86,7 @@ extension CPUBackend {
                                 for c in 0..<cols { row[c] = drop.keeps(base + c) ? row[c] * keepScale : 0 }
                             }
                         }
-                        attentionGemm(false, false, rows, Dv, cols, 1, S, cols, V + j0 * Dv, Dv, 1, acc, Dv)
+                        singleThreadGemm(false, false, rows, Dv, cols, 1, S, cols, V + j0 * Dv, Dv, 1, acc, Dv)
                         j0 += cols
                     }
                     for r in 0..<rows {
@@ -142,7 +142,7 @@ extension CPUBackend {
                     var i0 = causal ? (j0 / br) * br : 0
                     while i0 < Tq {
                         let rows = Swift.min(br, Tq - i0)
-                        attentionGemm(false, true, rows, cols, D, scale, Q + i0 * D, D, K + j0 * D, D, 0, P, cols)
+                        singleThreadGemm(false, true, rows, cols, D, scale, Q + i0 * D, D, K + j0 * D, D, 0, P, cols)
                         for r in 0..<rows {
                             let row = P + r * cols, i = i0 + r
                             if L[i] == -T.infinity {
@@ -153,7 +153,7 @@ extension CPUBackend {
                             expShifted(row, cols, by: L[i])
                         }
                         // dP = dO_i V_jᵀ
-                        attentionGemm(false, true, rows, cols, Dv, 1, dO + i0 * Dv, Dv, V + j0 * Dv, Dv, 0, dP, cols)
+                        singleThreadGemm(false, true, rows, cols, Dv, 1, dO + i0 * Dv, Dv, V + j0 * Dv, Dv, 0, dP, cols)
                         if let drop {
                             for r in 0..<rows {
                                 let base = (bh * Tq + i0 + r) * Tk + j0
@@ -170,14 +170,14 @@ extension CPUBackend {
                             }
                         }
                         // dV_j += Pdᵀ dO_i
-                        attentionGemm(true, false, cols, Dv, rows, 1, Pd, cols, dO + i0 * Dv, Dv, 1, dV + j0 * Dv, Dv)
+                        singleThreadGemm(true, false, cols, Dv, rows, 1, Pd, cols, dO + i0 * Dv, Dv, 1, dV + j0 * Dv, Dv)
                         // dS = P (dP - rowDot), in dP
                         for r in 0..<rows {
                             let di = rowDot[i0 + r], pr = P + r * cols, dr = dP + r * cols
                             for c in 0..<cols { dr[c] = pr[c] * (dr[c] - di) }
                         }
-                        attentionGemm(false, false, rows, D, cols, scale, dP, cols, K + j0 * D, D, 1, dQ + i0 * D, D)
-                        attentionGemm(true, false, cols, D, rows, scale, dP, cols, Q + i0 * D, D, 1, dK + j0 * D, D)
+                        singleThreadGemm(false, false, rows, D, cols, scale, dP, cols, K + j0 * D, D, 1, dQ + i0 * D, D)
+                        singleThreadGemm(true, false, cols, D, rows, scale, dP, cols, Q + i0 * D, D, 1, dK + j0 * D, D)
                         i0 += rows
                     }
                     j0 += cols
@@ -214,26 +214,6 @@ private func expShifted<T: KernelFloat>(_ row: UnsafeMutablePointer<T>, _ cols: 
 
 @inline(__always)
 private func typed<T>(_ o: Operand, _: T.Type) -> UnsafeMutablePointer<T> { o.pointer.assumingMemoryBound(to: T.self) }
-
-/// One single-threaded row-major GEMM: C[m,n] = alpha op(A) op(B) + beta C.
-@inline(__always)
-private func attentionGemm<T: KernelFloat>(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: T,
-                                           _ a: UnsafePointer<T>, _ lda: Int, _ b: UnsafePointer<T>, _ ldb: Int,
-                                           _ beta: T, _ c: UnsafeMutablePointer<T>, _ ldc: Int) {
-    if m == 0 || n == 0 { return }
-    let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
-    if T.self == Float.self {
-        cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), Float(alpha),
-                    UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), Int32(lda),
-                    UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), Int32(ldb), Float(beta),
-                    UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), Int32(ldc))
-    } else {
-        cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), Double(alpha),
-                    UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), Int32(lda),
-                    UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), Int32(ldb), Double(beta),
-                    UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), Int32(ldc))
-    }
-}
 
 /// A per-thread scratch buffer from the caching allocator, returned when it goes out of scope.
 private final class AttentionScratch<T> {

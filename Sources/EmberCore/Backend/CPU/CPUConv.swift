@@ -59,7 +59,7 @@ extension CPUBackend {
                 if let bp { for o in 0..<O { (on + o * L).update(repeating: bp[o], count: L) } }
                 for gi in 0..<groups {
                     let src = direct ? UnsafePointer(xn + gi * cg * HW) : unfold(xn + gi * cg * HW, into: scratch.pointer, g)
-                    blasGemm(false, false, og, L, K, wp + gi * og * K, K, src, L, bp == nil ? 0 : 1, on + gi * og * L, L)
+                    singleThreadGemm(false, false, og, L, K, 1, wp + gi * og * K, K, src, L, bp == nil ? 0 : 1, on + gi * og * L, L)
                 }
             }
         }
@@ -81,13 +81,13 @@ extension CPUBackend {
                 let xn = xp + n * C * HW, gn = gp + n * O * L
                 if direct {
                     for gi in 0..<groups {
-                        blasGemm(true, false, cg, L, og, wp + gi * og * K, K, gn + gi * og * L, L, 0, xn + gi * cg * HW, HW)
+                        singleThreadGemm(true, false, cg, L, og, 1, wp + gi * og * K, K, gn + gi * og * L, L, 0, xn + gi * cg * HW, HW)
                     }
                     continue
                 }
                 xn.update(repeating: 0, count: C * HW)
                 for gi in 0..<groups {
-                    blasGemm(true, false, K, L, og, wp + gi * og * K, K, gn + gi * og * L, L, 0, scratch.pointer, L)
+                    singleThreadGemm(true, false, K, L, og, 1, wp + gi * og * K, K, gn + gi * og * L, L, 0, scratch.pointer, L)
                     fold(scratch.pointer, into: xn + gi * cg * HW, geo)
                 }
             }
@@ -119,7 +119,7 @@ extension CPUBackend {
                     let xn = xp + n * C * HW, gn = gp + n * O * L
                     for gi in 0..<groups {
                         let cols = direct ? UnsafePointer(xn + gi * cg * HW) : unfold(xn + gi * cg * HW, into: scratch.pointer, geo)
-                        blasGemm(false, true, og, K, L, gn + gi * og * L, L, cols, L, n == first ? 0 : 1, dst + gi * og * K, K)
+                        singleThreadGemm(false, true, og, K, L, 1, gn + gi * og * L, L, cols, L, n == first ? 0 : 1, dst + gi * og * K, K)
                     }
                 }
             }
@@ -204,22 +204,3 @@ private final class ConvScratch<T> {
     deinit { CachingAllocator.shared.release(raw, size: capacity) }
 }
 
-/// One single-threaded row-major GEMM: C[m,n] = op(A) op(B) + beta C.
-@inline(__always)
-private func blasGemm<T: KernelFloat>(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
-                                      _ a: UnsafePointer<T>, _ lda: Int, _ b: UnsafePointer<T>, _ ldb: Int, _ beta: T,
-                                      _ c: UnsafeMutablePointer<T>, _ ldc: Int) {
-    if m == 0 || n == 0 { return }
-    let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
-    if T.self == Float.self {
-        cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1,
-                    UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), Int32(lda),
-                    UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), Int32(ldb), Float(beta),
-                    UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), Int32(ldc))
-    } else {
-        cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1,
-                    UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), Int32(lda),
-                    UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), Int32(ldb), Double(beta),
-                    UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), Int32(ldc))
-    }
-}

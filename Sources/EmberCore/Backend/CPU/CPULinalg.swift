@@ -12,6 +12,30 @@ struct GEMMPartition: Equatable, Sendable {
     static let whole = GEMMPartition(alongColumns: true, bounds: [])
 }
 
+/// One single-threaded row-major GEMM: C[m,n] = alpha op(A) op(B) + beta C. Float32 runs Ember's own AVX-512 kernel
+/// (CEmberKernels/sgemm_avx512.c) when the active kernel build is avx512, else OpenBLAS; float64 always OpenBLAS.
+/// Either way the result depends only on the operands and the shape, never on the thread calling.
+@inline(__always)
+func singleThreadGemm<T: KernelFloat>(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: T,
+                                      _ a: UnsafePointer<T>, _ lda: Int, _ b: UnsafePointer<T>, _ ldb: Int, _ beta: T,
+                                      _ c: UnsafeMutablePointer<T>, _ ldc: Int) {
+    if m == 0 || n == 0 { return }
+    let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
+    if T.self == Float.self {
+        let ap = UnsafeRawPointer(a).assumingMemoryBound(to: Float.self)
+        let bp = UnsafeRawPointer(b).assumingMemoryBound(to: Float.self)
+        let cp = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self)
+        let al = unsafeBitCast(alpha, to: Float.self), be = unsafeBitCast(beta, to: Float.self)
+        if ek_sgemm_f32(transA ? 1 : 0, transB ? 1 : 0, m, n, k, al, ap, lda, bp, ldb, be, cp, ldc) != 0 { return }
+        cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), al, ap, Int32(lda), bp, Int32(ldb), be, cp, Int32(ldc))
+    } else {
+        cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), unsafeBitCast(alpha, to: Double.self),
+                    UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), Int32(lda),
+                    UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), Int32(ldb), unsafeBitCast(beta, to: Double.self),
+                    UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), Int32(ldc))
+    }
+}
+
 extension CPUBackend {
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                      a: Operand, lda: Int, b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int) {
@@ -32,15 +56,12 @@ extension CPUBackend {
         let part = Threading.splitGEMM ? CPUBackend.gemmPartition(m: m, n: n, k: k) : GEMMPartition.whole
         let es = c.dtype.byteSize
         func call(_ m: Int, _ n: Int, _ a: UnsafeMutableRawPointer, _ b: UnsafeMutableRawPointer, _ cp: UnsafeMutableRawPointer) {
-            let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
             if c.dtype == .float32 {
-                cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), Float(alpha),
-                            a.assumingMemoryBound(to: Float.self), Int32(lda), b.assumingMemoryBound(to: Float.self),
-                            Int32(ldb), Float(beta), cp.assumingMemoryBound(to: Float.self), Int32(ldc))
+                singleThreadGemm(transA, transB, m, n, k, Float(alpha), a.assumingMemoryBound(to: Float.self), lda,
+                                 b.assumingMemoryBound(to: Float.self), ldb, Float(beta), cp.assumingMemoryBound(to: Float.self), ldc)
             } else {
-                cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha,
-                            a.assumingMemoryBound(to: Double.self), Int32(lda), b.assumingMemoryBound(to: Double.self),
-                            Int32(ldb), beta, cp.assumingMemoryBound(to: Double.self), Int32(ldc))
+                singleThreadGemm(transA, transB, m, n, k, alpha, a.assumingMemoryBound(to: Double.self), lda,
+                                 b.assumingMemoryBound(to: Double.self), ldb, beta, cp.assumingMemoryBound(to: Double.self), ldc)
             }
         }
         if part.blocks <= 1 {

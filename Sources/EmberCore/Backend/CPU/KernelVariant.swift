@@ -12,7 +12,8 @@ public enum KernelVariant: String, CaseIterable, Sendable {
     case portable
     /// 8-lane AVX2 + FMA code.
     case avx2
-    /// 16-lane AVX-512 code for exp, tanh, sigmoid and softmax; AVX2 code for the rest.
+    /// 16-lane AVX-512 code for exp, tanh, sigmoid and softmax, and Ember's AVX-512 float32 GEMM (instead of
+    /// OpenBLAS); AVX2 code for the rest.
     case avx512
 
     var code: Int32 {

@@ -1,0 +1,234 @@
+// Ember's float32 GEMM for AVX-512 CPUs: C = alpha * op(A) * op(B) + beta * C, row-major.
+//
+// Why it exists: OpenBLAS 0.3.21 (Debian 12) predates Zen 4/5 and machines of this kind pin it to its AVX2 kernels
+// (OPENBLAS_CORETYPE=Haswell), which use half of the FMA width a full-width AVX-512 core has. This is a plain
+// Goto/BLIS-style GEMM: B is packed into panels of 32 columns (two zmm registers), A into panels of 12 rows, and a
+// 12x32 register tile accumulates one block of k at a time.
+//
+// Determinism: every element of C is computed the same way wherever its tile lies: for each block of KC values of k
+// (fixed by K alone), the products are summed in k order into a zeroed accumulator, then the block's sum is folded into
+// C (`alpha * sum`, then `+ beta * C` on the first block, `+ C` on later ones). Cutting C into pieces (as the CPU
+// backend's GEMM partition does for threads) therefore changes no bit.
+#include "ember_kernels.h"
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define MR 12
+#define NR 32
+#define KC 256
+#define MC 240
+#define NC 2048
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma"))), apply_to = function)
+
+// Per-thread packing buffers, kept for the thread's life (a fresh mmap'd block per call costs page faults).
+static __thread float *ek_gemm_apack = 0, *ek_gemm_bpack = 0;
+
+static float *ek_gemm_buffer(float **slot, size_t floats) {
+    if (!*slot) *slot = aligned_alloc(64, floats * sizeof(float));
+    return *slot;
+}
+
+// Packs rows i0..<i0+mc, columns p0..<p0+kc of op(A) into panels of MR rows stored k-major (MR values per k),
+// zero-padding the last panel.
+static void pack_a(int trans, const float *a, ptrdiff_t lda, ptrdiff_t i0, ptrdiff_t mc, ptrdiff_t p0, ptrdiff_t kc,
+                   float *dst) {
+    for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
+        ptrdiff_t rows = mc - ir < MR ? mc - ir : MR;
+        float *panel = dst + ir * kc;
+        if (trans) {
+            // op(A)[i][k] = a[k * lda + i]: MR consecutive values per k.
+            const float *src = a + p0 * lda + i0 + ir;
+            if (rows == MR) {
+                for (ptrdiff_t k = 0; k < kc; k++) {
+                    const float *s = src + k * lda;
+                    float *d = panel + k * MR;
+                    for (int r = 0; r < MR; r++) d[r] = s[r];
+                }
+            } else {
+                for (ptrdiff_t k = 0; k < kc; k++) {
+                    const float *s = src + k * lda;
+                    float *d = panel + k * MR;
+                    int r = 0;
+                    for (; r < rows; r++) d[r] = s[r];
+                    for (; r < MR; r++) d[r] = 0;
+                }
+            }
+        } else {
+            // op(A)[i][k] = a[i * lda + k]: one row is contiguous in k.
+            for (int r = 0; r < MR; r++) {
+                float *d = panel + r;
+                if (r < rows) {
+                    const float *s = a + (i0 + ir + r) * lda + p0;
+                    for (ptrdiff_t k = 0; k < kc; k++) d[k * MR] = s[k];
+                } else {
+                    for (ptrdiff_t k = 0; k < kc; k++) d[k * MR] = 0;
+                }
+            }
+        }
+    }
+}
+
+// dst[k * ldd + c] = src[c * lds + k] for a 16 x 16 block.
+static inline void transpose16(const float *src, ptrdiff_t lds, float *dst, ptrdiff_t ldd) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * lds);
+    // 1: interleave pairs of rows (32-bit), 2: pairs of pairs (64-bit), 3/4: 128-bit lanes across 4 and 8 rows.
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    for (int i = 0; i < 4; i++) {
+        for (int h = 0; h < 2; h++) {
+            int x = i + 8 * h, y = x + 4;
+            t[x] = _mm512_shuffle_f32x4(r[x], r[y], 0x88);
+            t[y] = _mm512_shuffle_f32x4(r[x], r[y], 0xDD);
+        }
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ldd, r[i]);
+}
+
+// Packs rows p0..<p0+kc, columns j0..<j0+nc of op(B) into panels of NR columns stored k-major (NR values per k),
+// zero-padding the last panel.
+static void pack_b(int trans, const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdiff_t kc, ptrdiff_t j0, ptrdiff_t nc,
+                   float *dst) {
+    for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
+        ptrdiff_t cols = nc - jr < NR ? nc - jr : NR;
+        float *panel = dst + jr * kc;
+        if (!trans) {
+            // op(B)[k][j] = b[k * ldb + j]: NR consecutive values per k.
+            const float *src = b + p0 * ldb + j0 + jr;
+            if (cols == NR) {
+                for (ptrdiff_t k = 0; k < kc; k++) {
+                    const float *s = src + k * ldb;
+                    _mm512_store_ps(panel + k * NR, _mm512_loadu_ps(s));
+                    _mm512_store_ps(panel + k * NR + 16, _mm512_loadu_ps(s + 16));
+                }
+            } else {
+                __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+                __mmask16 m1 = cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+                for (ptrdiff_t k = 0; k < kc; k++) {
+                    const float *s = src + k * ldb;
+                    _mm512_store_ps(panel + k * NR, _mm512_maskz_loadu_ps(m0, s));
+                    _mm512_store_ps(panel + k * NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
+                }
+            }
+        } else {
+            // op(B)[k][j] = b[j * ldb + k]: a column of the panel is contiguous in k. Blocks of 16 k x 16 columns are
+            // read as 16 rows of 16 and transposed in registers.
+            const float *src = b + (j0 + jr) * ldb + p0;
+            ptrdiff_t k = 0;
+            if (cols == NR) {
+                for (; k + 16 <= kc; k += 16) {
+                    for (int h = 0; h < 2; h++) transpose16(src + h * 16 * ldb + k, ldb, panel + k * NR + h * 16, NR);
+                }
+            }
+            for (; k < kc; k++) {
+                float *d = panel + k * NR;
+                ptrdiff_t c = 0;
+                for (; c < cols; c++) d[c] = src[c * ldb + k];
+                for (; c < NR; c++) d[c] = 0;
+            }
+        }
+    }
+}
+
+// The 12x32 register tile: C[0..<rows][0..<cols] = alpha * (Ap * Bp) + beta * C  (beta == 0: C is not read).
+static void kernel_12x32(ptrdiff_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, int rows, int cols,
+                         float alpha, float beta) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
+    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
+    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
+    __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
+    __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
+    for (ptrdiff_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+        __m512 a;
+#define EK_ROW(r, x0, x1)                  \
+    a = _mm512_set1_ps(ap[r]);             \
+    x0 = _mm512_fmadd_ps(a, b0, x0);       \
+    x1 = _mm512_fmadd_ps(a, b1, x1);
+        EK_ROW(0, c00, c01) EK_ROW(1, c10, c11) EK_ROW(2, c20, c21) EK_ROW(3, c30, c31)
+        EK_ROW(4, c40, c41) EK_ROW(5, c50, c51) EK_ROW(6, c60, c61) EK_ROW(7, c70, c71)
+        EK_ROW(8, c80, c81) EK_ROW(9, c90, c91) EK_ROW(10, ca0, ca1) EK_ROW(11, cb0, cb1)
+#undef EK_ROW
+        ap += MR;
+        bp += NR;
+    }
+    __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
+                         {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+    __mmask16 m1 = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1);
+    for (int r = 0; r < rows; r++) {
+        float *row = c + r * ldc;
+        __m512 v0 = _mm512_mul_ps(va, acc[r][0]), v1 = _mm512_mul_ps(va, acc[r][1]);
+        if (beta == 1.0f) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        } else if (beta != 0.0f) {
+            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
+            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
+        }
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
+int ek_sgemm_f32(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
+                 ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc) {
+    if (ek_active_variant() != EK_AVX512) return 0;
+    if (m <= 0 || n <= 0) return 1;
+    if (k <= 0 || alpha == 0.0f) {
+        for (ptrdiff_t i = 0; i < m; i++)
+            for (ptrdiff_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        return 1;
+    }
+    float *ap = ek_gemm_buffer(&ek_gemm_apack, (size_t)MC * KC);
+    float *bp = ek_gemm_buffer(&ek_gemm_bpack, (size_t)NC * KC);
+    if (!ap || !bp) return 0;
+    for (ptrdiff_t jc = 0; jc < n; jc += NC) {
+        ptrdiff_t nc = n - jc < NC ? n - jc : NC;
+        for (ptrdiff_t pc = 0; pc < k; pc += KC) {
+            ptrdiff_t kc = k - pc < KC ? k - pc : KC;
+            float bet = pc == 0 ? beta : 1.0f;
+            pack_b(trans_b, b, ldb, pc, kc, jc, nc, bp);
+            for (ptrdiff_t ic = 0; ic < m; ic += MC) {
+                ptrdiff_t mc = m - ic < MC ? m - ic : MC;
+                pack_a(trans_a, a, lda, ic, mc, pc, kc, ap);
+                for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
+                    int cols = (int)(nc - jr < NR ? nc - jr : NR);
+                    for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
+                        int rows = (int)(mc - ir < MR ? mc - ir : MR);
+                        kernel_12x32(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, rows, cols,
+                                     alpha, bet);
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+#pragma clang attribute pop
+
+#else
+int ek_sgemm_f32(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
+                 ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc) {
+    return 0;
+}
+#endif
