@@ -147,36 +147,116 @@ static void pack_b(int trans, const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdi
 }
 
 // The 12x32 register tile: C[0..<rows][0..<cols] = alpha * (Ap * Bp) + beta * C  (beta == 0: C is not read).
+// The k loop is inline assembly so that it runs at full speed in unoptimized (debug) builds too, where SwiftPM compiles
+// C targets at -O0 and intrinsics would spill every register: zmm0-23 accumulate row r in zmm(2r), zmm(2r+1), zmm24/25
+// hold the k-th row of the B panel, zmm26-29 take turns holding a broadcast element of A.
 static void kernel_12x32(ptrdiff_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, int rows, int cols,
                          float alpha, float beta) {
-    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
-    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
-    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
-    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
-    __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(), c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
-    __m512 ca0 = _mm512_setzero_ps(), ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
-    for (ptrdiff_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
-        __m512 a;
-#define EK_ROW(r, x0, x1)                  \
-    a = _mm512_set1_ps(ap[r]);             \
-    x0 = _mm512_fmadd_ps(a, b0, x0);       \
-    x1 = _mm512_fmadd_ps(a, b1, x1);
-        EK_ROW(0, c00, c01) EK_ROW(1, c10, c11) EK_ROW(2, c20, c21) EK_ROW(3, c30, c31)
-        EK_ROW(4, c40, c41) EK_ROW(5, c50, c51) EK_ROW(6, c60, c61) EK_ROW(7, c70, c71)
-        EK_ROW(8, c80, c81) EK_ROW(9, c90, c91) EK_ROW(10, ca0, ca1) EK_ROW(11, cb0, cb1)
-#undef EK_ROW
-        ap += MR;
-        bp += NR;
-    }
-    __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
-                         {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
+    float acc[MR * NR] __attribute__((aligned(64)));
+    __asm__ volatile(
+        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+        "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
+        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"
+        "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
+        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"
+        "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
+        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"
+        "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
+        "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"
+        "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
+        "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"
+        "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
+        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
+        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
+        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
+        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+        "vpxord %%zmm16, %%zmm16, %%zmm16\n\t"
+        "vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
+        "vpxord %%zmm18, %%zmm18, %%zmm18\n\t"
+        "vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
+        "vpxord %%zmm20, %%zmm20, %%zmm20\n\t"
+        "vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
+        "vpxord %%zmm22, %%zmm22, %%zmm22\n\t"
+        "vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+        "test %[kc], %[kc]\n\t"
+        "jz 2f\n\t"
+        "1:\n\t"
+        "vmovups (%[b]), %%zmm24\n\t"
+        "vmovups 64(%[b]), %%zmm25\n\t"
+        "vbroadcastss 0(%[a]), %%zmm26\n\t"
+        "vfmadd231ps %%zmm26, %%zmm24, %%zmm0\n\t"
+        "vfmadd231ps %%zmm26, %%zmm25, %%zmm1\n\t"
+        "vbroadcastss 4(%[a]), %%zmm27\n\t"
+        "vfmadd231ps %%zmm27, %%zmm24, %%zmm2\n\t"
+        "vfmadd231ps %%zmm27, %%zmm25, %%zmm3\n\t"
+        "vbroadcastss 8(%[a]), %%zmm28\n\t"
+        "vfmadd231ps %%zmm28, %%zmm24, %%zmm4\n\t"
+        "vfmadd231ps %%zmm28, %%zmm25, %%zmm5\n\t"
+        "vbroadcastss 12(%[a]), %%zmm29\n\t"
+        "vfmadd231ps %%zmm29, %%zmm24, %%zmm6\n\t"
+        "vfmadd231ps %%zmm29, %%zmm25, %%zmm7\n\t"
+        "vbroadcastss 16(%[a]), %%zmm26\n\t"
+        "vfmadd231ps %%zmm26, %%zmm24, %%zmm8\n\t"
+        "vfmadd231ps %%zmm26, %%zmm25, %%zmm9\n\t"
+        "vbroadcastss 20(%[a]), %%zmm27\n\t"
+        "vfmadd231ps %%zmm27, %%zmm24, %%zmm10\n\t"
+        "vfmadd231ps %%zmm27, %%zmm25, %%zmm11\n\t"
+        "vbroadcastss 24(%[a]), %%zmm28\n\t"
+        "vfmadd231ps %%zmm28, %%zmm24, %%zmm12\n\t"
+        "vfmadd231ps %%zmm28, %%zmm25, %%zmm13\n\t"
+        "vbroadcastss 28(%[a]), %%zmm29\n\t"
+        "vfmadd231ps %%zmm29, %%zmm24, %%zmm14\n\t"
+        "vfmadd231ps %%zmm29, %%zmm25, %%zmm15\n\t"
+        "vbroadcastss 32(%[a]), %%zmm26\n\t"
+        "vfmadd231ps %%zmm26, %%zmm24, %%zmm16\n\t"
+        "vfmadd231ps %%zmm26, %%zmm25, %%zmm17\n\t"
+        "vbroadcastss 36(%[a]), %%zmm27\n\t"
+        "vfmadd231ps %%zmm27, %%zmm24, %%zmm18\n\t"
+        "vfmadd231ps %%zmm27, %%zmm25, %%zmm19\n\t"
+        "vbroadcastss 40(%[a]), %%zmm28\n\t"
+        "vfmadd231ps %%zmm28, %%zmm24, %%zmm20\n\t"
+        "vfmadd231ps %%zmm28, %%zmm25, %%zmm21\n\t"
+        "vbroadcastss 44(%[a]), %%zmm29\n\t"
+        "vfmadd231ps %%zmm29, %%zmm24, %%zmm22\n\t"
+        "vfmadd231ps %%zmm29, %%zmm25, %%zmm23\n\t"
+        "add $48, %[a]\n\t"
+        "add $128, %[b]\n\t"
+        "dec %[kc]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vmovups %%zmm0, 0(%[acc])\n\t"
+        "vmovups %%zmm1, 64(%[acc])\n\t"
+        "vmovups %%zmm2, 128(%[acc])\n\t"
+        "vmovups %%zmm3, 192(%[acc])\n\t"
+        "vmovups %%zmm4, 256(%[acc])\n\t"
+        "vmovups %%zmm5, 320(%[acc])\n\t"
+        "vmovups %%zmm6, 384(%[acc])\n\t"
+        "vmovups %%zmm7, 448(%[acc])\n\t"
+        "vmovups %%zmm8, 512(%[acc])\n\t"
+        "vmovups %%zmm9, 576(%[acc])\n\t"
+        "vmovups %%zmm10, 640(%[acc])\n\t"
+        "vmovups %%zmm11, 704(%[acc])\n\t"
+        "vmovups %%zmm12, 768(%[acc])\n\t"
+        "vmovups %%zmm13, 832(%[acc])\n\t"
+        "vmovups %%zmm14, 896(%[acc])\n\t"
+        "vmovups %%zmm15, 960(%[acc])\n\t"
+        "vmovups %%zmm16, 1024(%[acc])\n\t"
+        "vmovups %%zmm17, 1088(%[acc])\n\t"
+        "vmovups %%zmm18, 1152(%[acc])\n\t"
+        "vmovups %%zmm19, 1216(%[acc])\n\t"
+        "vmovups %%zmm20, 1280(%[acc])\n\t"
+        "vmovups %%zmm21, 1344(%[acc])\n\t"
+        "vmovups %%zmm22, 1408(%[acc])\n\t"
+        "vmovups %%zmm23, 1472(%[acc])\n\t"
+        : [a] "+r"(ap), [b] "+r"(bp), [kc] "+r"(kc)
+        : [acc] "r"(acc)
+        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "memory", "cc");
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
     __mmask16 m1 = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1);
     for (int r = 0; r < rows; r++) {
         float *row = c + r * ldc;
-        __m512 v0 = _mm512_mul_ps(va, acc[r][0]), v1 = _mm512_mul_ps(va, acc[r][1]);
+        __m512 v0 = _mm512_mul_ps(va, _mm512_load_ps(acc + r * NR)), v1 = _mm512_mul_ps(va, _mm512_load_ps(acc + r * NR + 16));
         if (beta == 1.0f) {
             v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
             v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
@@ -189,9 +269,11 @@ static void kernel_12x32(ptrdiff_t kc, const float *ap, const float *bp, float *
     }
 }
 
-int ek_sgemm_f32(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
-                 ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc) {
-    if (ek_active_variant() != EK_AVX512) return 0;
+// The blocked loops. B comes either from (trans_b, b, ldb), packed per block here, or already packed whole by
+// ek_sgemm_pack_b (`packed`: panel p of 32 columns at packed + 32 p k, k-major; a block of k starts 32 pc further).
+static int gemm_blocked(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
+                        ptrdiff_t lda, const float *b, ptrdiff_t ldb, const float *packed, float beta, float *c,
+                        ptrdiff_t ldc) {
     if (m <= 0 || n <= 0) return 1;
     if (k <= 0 || alpha == 0.0f) {
         for (ptrdiff_t i = 0; i < m; i++)
@@ -199,23 +281,23 @@ int ek_sgemm_f32(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k
         return 1;
     }
     float *ap = ek_gemm_buffer(&ek_gemm_apack, (size_t)MC * KC);
-    float *bp = ek_gemm_buffer(&ek_gemm_bpack, (size_t)NC * KC);
-    if (!ap || !bp) return 0;
+    float *bp = packed ? 0 : ek_gemm_buffer(&ek_gemm_bpack, (size_t)NC * KC);
+    if (!ap || (!packed && !bp)) return 0;
     for (ptrdiff_t jc = 0; jc < n; jc += NC) {
         ptrdiff_t nc = n - jc < NC ? n - jc : NC;
         for (ptrdiff_t pc = 0; pc < k; pc += KC) {
             ptrdiff_t kc = k - pc < KC ? k - pc : KC;
             float bet = pc == 0 ? beta : 1.0f;
-            pack_b(trans_b, b, ldb, pc, kc, jc, nc, bp);
+            if (!packed) pack_b(trans_b, b, ldb, pc, kc, jc, nc, bp);
             for (ptrdiff_t ic = 0; ic < m; ic += MC) {
                 ptrdiff_t mc = m - ic < MC ? m - ic : MC;
                 pack_a(trans_a, a, lda, ic, mc, pc, kc, ap);
                 for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
                     int cols = (int)(nc - jr < NR ? nc - jr : NR);
+                    const float *panel = packed ? packed + (jc + jr) * k + pc * NR : bp + jr * kc;
                     for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
                         int rows = (int)(mc - ir < MR ? mc - ir : MR);
-                        kernel_12x32(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, rows, cols,
-                                     alpha, bet);
+                        kernel_12x32(kc, ap + ir * kc, panel, c + (ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, bet);
                     }
                 }
             }
@@ -224,11 +306,46 @@ int ek_sgemm_f32(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k
     return 1;
 }
 
+int ek_sgemm_f32(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
+                 ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc) {
+    if (ek_active_variant() != EK_AVX512) return 0;
+    return gemm_blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0, beta, c, ldc);
+}
+
+ptrdiff_t ek_sgemm_packed_b_floats(ptrdiff_t k, ptrdiff_t n) {
+    if (ek_active_variant() != EK_AVX512) return 0;
+    return ((n + NR - 1) / NR) * NR * (k > 0 ? k : 1);
+}
+
+int ek_sgemm_pack_b(int trans_b, ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb, float *dst) {
+    if (ek_active_variant() != EK_AVX512) return 0;
+    for (ptrdiff_t j = 0; j < n; j += NR) {
+        ptrdiff_t cols = n - j < NR ? n - j : NR;
+        for (ptrdiff_t pc = 0; pc < k; pc += KC) {
+            ptrdiff_t kc = k - pc < KC ? k - pc : KC;
+            pack_b(trans_b, b, ldb, pc, kc, j, cols, dst + j * k + pc * NR);
+        }
+    }
+    return 1;
+}
+
+int ek_sgemm_f32_packed_b(int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
+                          ptrdiff_t lda, const float *packed_b, ptrdiff_t col0, float beta, float *c, ptrdiff_t ldc) {
+    if (ek_active_variant() != EK_AVX512 || col0 % NR != 0) return 0;
+    return gemm_blocked(trans_a, 0, m, n, k, alpha, a, lda, 0, 0, packed_b + col0 * k, beta, c, ldc);
+}
+
 #pragma clang attribute pop
 
 #else
 int ek_sgemm_f32(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
                  ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc) {
+    return 0;
+}
+ptrdiff_t ek_sgemm_packed_b_floats(ptrdiff_t k, ptrdiff_t n) { return 0; }
+int ek_sgemm_pack_b(int trans_b, ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb, float *dst) { return 0; }
+int ek_sgemm_f32_packed_b(int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
+                          ptrdiff_t lda, const float *packed_b, ptrdiff_t col0, float beta, float *c, ptrdiff_t ldc) {
     return 0;
 }
 #endif

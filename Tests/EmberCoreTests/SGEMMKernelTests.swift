@@ -111,3 +111,35 @@ import Testing
         }
     }
 }
+
+/// B prepared once (`Backend.prepareGemmB`, used by the recurrent layers for W_hh over the time steps): the same bits
+/// as the plain GEMM, for any thread count.
+@Suite struct PreparedGEMMTests {
+    @Test(arguments: [(32, 1024, 256, true), (32, 256, 1024, false), (7, 70, 300, true), (13, 33, 5, false), (300, 64, 20, true)])
+    func sameBitsAsThePlainGemm(m: Int, n: Int, k: Int, transB: Bool) {
+        var rng = RandomState(seed: UInt64(m + n + k))
+        let a = Tensor.normal([m, k], rng: &rng), b = Tensor.normal(transB ? [n, k] : [k, n], rng: &rng)
+        let c0 = Tensor.normal([m, n], rng: &rng)
+        let be = CPUBackend.shared
+        guard let prepared = be.prepareGemmB(transB: transB, k: k, n: n, b: b.operand, ldb: transB ? k : n) else {
+            #expect(KernelVariant.active != .avx512, "the avx512 build prepares float32 operands")
+            return
+        }
+        #expect(prepared.k == k && prepared.n == n)
+        for beta in [0.0, 1.0] {
+            let plain = c0.cloned()
+            Threading.withThreads(1) {
+                be.gemm(transA: false, transB: transB, m: m, n: n, k: k, alpha: 1, a: a.operand, lda: k, b: b.operand,
+                        ldb: transB ? k : n, beta: beta, c: plain.operand, ldc: n)
+            }
+            for threads in [1, 2, 3] {
+                let c = c0.cloned()
+                Threading.withThreads(threads) {
+                    be.gemm(transA: false, m: m, n: n, k: k, alpha: 1, a: a.operand, lda: k, preparedB: prepared, beta: beta,
+                            c: c.operand, ldc: n)
+                }
+                #expect(DeterminismTests.bits(c) == DeterminismTests.bits(plain), "\(m)x\(n)x\(k) beta \(beta), \(threads) threads")
+            }
+        }
+    }
+}

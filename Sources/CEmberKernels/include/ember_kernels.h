@@ -56,6 +56,15 @@ const ek_kernels *ek_kernels_for(int variant);
 int ek_sgemm_f32(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
                  ptrdiff_t lda, const float *b, ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc);
 
+/// B packed once for many GEMMs with the same B (a recurrent layer's weights over its time steps): the floats the
+/// packed copy of a [k, n] op(B) needs (0 when the active build is not EK_AVX512), the packing (returns 0 if the
+/// build is not EK_AVX512), and the GEMM reading it: C[m, n] = alpha op(A) op(B)[:, col0 ..< col0 + n] + beta C, col0
+/// a multiple of 32 (returns 0, touching nothing, otherwise). Same bits as ek_sgemm_f32 on the unpacked B.
+ptrdiff_t ek_sgemm_packed_b_floats(ptrdiff_t k, ptrdiff_t n);
+int ek_sgemm_pack_b(int trans_b, ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb, float *dst);
+int ek_sgemm_f32_packed_b(int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
+                          ptrdiff_t lda, const float *packed_b, ptrdiff_t col0, float beta, float *c, ptrdiff_t ldc);
+
 /// Binary ops on contiguous float32: op 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min.
 /// `sa`/`sb` are 0 or 1: the stride of a and b (0 broadcasts a scalar).
 void ek_binary_f32(int op, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, float *out, ptrdiff_t n);

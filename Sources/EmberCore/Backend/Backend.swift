@@ -207,6 +207,13 @@ public protocol Backend: AnyObject, Sendable {
     /// C[m,n] = alpha * op(A) * op(B) + beta * C for row-major matrices with leading dimensions.
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
               a: Operand, lda: Int, b: Operand, ldb: Int, beta: Double, c: Operand, ldc: Int)
+    /// B prepared once for many GEMMs that share it (a recurrent layer's weights over its time steps): op(B) is
+    /// [k, n]. Nil when the backend gains nothing from it for this dtype; callers then use the plain `gemm`.
+    func prepareGemmB(transB: Bool, k: Int, n: Int, b: Operand, ldb: Int) -> PreparedGemmB?
+    /// C[m,n] = alpha * op(A) * B' + beta * C with B' from this backend's `prepareGemmB`; the same bits as the plain
+    /// `gemm` on the unprepared B.
+    func gemm(transA: Bool, m: Int, n: Int, k: Int, alpha: Double, a: Operand, lda: Int, preparedB: PreparedGemmB,
+              beta: Double, c: Operand, ldc: Int)
 
     // MARK: Convolution and batch norm (issues 12 and 14): the backend owns the algorithm (im2col + GEMM, ...)
 
@@ -305,4 +312,24 @@ public protocol Backend: AnyObject, Sendable {
     /// length keep `dh`).
     func gruCellBackward(saved: Operand, hPrev: Operand, dh: Operand, dy: Operand, mask: Operand?, dX: Operand,
                          dRec: Operand, batch: Int, hidden: Int)
+}
+
+/// A GEMM operand a backend has laid out for its kernel once, to be reused by many `gemm(..., preparedB:)` calls.
+/// It owns its memory; it does not see later writes to the tensor it was made from.
+open class PreparedGemmB: @unchecked Sendable {
+    /// op(B)'s shape.
+    public let k: Int, n: Int
+    public init(k: Int, n: Int) {
+        self.k = k
+        self.n = n
+    }
+}
+
+extension Backend {
+    /// Backends without a prepared layout: nil, so callers use the plain `gemm`.
+    public func prepareGemmB(transB: Bool, k: Int, n: Int, b: Operand, ldb: Int) -> PreparedGemmB? { nil }
+    public func gemm(transA: Bool, m: Int, n: Int, k: Int, alpha: Double, a: Operand, lda: Int, preparedB: PreparedGemmB,
+                     beta: Double, c: Operand, ldc: Int) {
+        preconditionFailure("gemm(preparedB:): \(type(of: self)) prepares no GEMM operands (prepareGemmB returned nil)")
+    }
 }

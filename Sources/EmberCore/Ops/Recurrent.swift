@@ -144,11 +144,18 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
     let first = reverse ? T - 1 : 0
     be.copy(h0.operand, into: row(hIn, first), shape: rowShape)
     if let c0, let cIn { be.copy(c0.operand, into: row(cIn, first), shape: rowShape) }
+    // W_hh^T laid out once for the backend's GEMM kernel, reused by every step.
+    let packedW = T > 1 ? be.prepareGemmB(transB: true, k: H, n: G * H, b: w.operand, ldb: H) : nil
     for step in 0..<T {
         let t = reverse ? T - 1 - step : step
         let next: Int? = step + 1 < T ? (reverse ? t - 1 : t + 1) : nil
-        be.gemm(transA: false, transB: true, m: B, n: G * H, k: H, alpha: 1, a: row(hIn, t), lda: H, b: w.operand,
-                ldb: H, beta: 0, c: rec.operand, ldc: G * H)
+        if let packedW {
+            be.gemm(transA: false, m: B, n: G * H, k: H, alpha: 1, a: row(hIn, t), lda: H, preparedB: packedW, beta: 0,
+                    c: rec.operand, ldc: G * H)
+        } else {
+            be.gemm(transA: false, transB: true, m: B, n: G * H, k: H, alpha: 1, a: row(hIn, t), lda: H, b: w.operand,
+                    ldb: H, beta: 0, c: rec.operand, ldc: G * H)
+        }
         let hOut = next.map { row(hIn, $0) } ?? row(out, T)
         let m = mask.map { offsetOperand($0.operand, t * B) }
         if let cIn {
@@ -188,6 +195,7 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
     let dX = Tensor.empty([T, B, G * H], dtype: dt, backend: be)
     let dRec = lstm ? dX : Tensor.empty([T, B, G * H], dtype: dt, backend: be)
     let needsH0 = ctx.needs(2)
+    let packedW = T > 1 ? be.prepareGemmB(transB: false, k: G * H, n: H, b: w.operand, ldb: H) : nil
     for step in stride(from: T - 1, through: 0, by: -1) {
         let t = reverse ? T - 1 - step : step
         let m = mask.map { offsetOperand($0.operand, t * B) }
@@ -199,8 +207,13 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
                                mask: m, dX: row(dX, t, width: G * H), dRec: row(dRec, t, width: G * H), batch: B, hidden: H)
         }
         if step > 0 || needsH0 {
-            be.gemm(transA: false, transB: false, m: B, n: H, k: G * H, alpha: 1, a: row(dRec, t, width: G * H),
-                    lda: G * H, b: w.operand, ldb: H, beta: 1, c: dh.operand, ldc: H)
+            if let packedW {
+                be.gemm(transA: false, m: B, n: H, k: G * H, alpha: 1, a: row(dRec, t, width: G * H), lda: G * H,
+                        preparedB: packedW, beta: 1, c: dh.operand, ldc: H)
+            } else {
+                be.gemm(transA: false, transB: false, m: B, n: H, k: G * H, alpha: 1, a: row(dRec, t, width: G * H),
+                        lda: G * H, b: w.operand, ldb: H, beta: 1, c: dh.operand, ldc: H)
+            }
         }
     }
     var grads: [Tensor?] = [ctx.needs(0) ? dX : nil]

@@ -82,6 +82,47 @@ extension CPUBackend {
         }
     }
 
+    /// Float32 B packed for Ember's AVX-512 kernel (nil for other dtypes or kernel builds).
+    public func prepareGemmB(transB: Bool, k: Int, n: Int, b: Operand, ldb: Int) -> PreparedGemmB? {
+        guard b.dtype == .float32, k > 0, n > 0 else { return nil }
+        let floats = ek_sgemm_packed_b_floats(k, n)
+        guard floats > 0 else { return nil }
+        let p = PackedSGEMMB(k: k, n: n, floats: floats)
+        guard ek_sgemm_pack_b(transB ? 1 : 0, k, n, b.pointer.assumingMemoryBound(to: Float.self), ldb, p.pointer) != 0 else {
+            return nil
+        }
+        return p
+    }
+
+    /// The prepared GEMM, cut into column blocks as `gemmPartition` would (boundaries at multiples of 32, the packed
+    /// panels' width); the same bits as the plain float32 GEMM on this kernel build.
+    public func gemm(transA: Bool, m: Int, n: Int, k: Int, alpha: Double, a: Operand, lda: Int, preparedB: PreparedGemmB,
+                     beta: Double, c: Operand, ldc: Int) {
+        guard let pb = preparedB as? PackedSGEMMB, pb.k == k, pb.n == n, c.dtype == .float32, a.dtype == .float32 else {
+            preconditionFailure("gemm(preparedB:): B was prepared as [\(preparedB.k), \(preparedB.n)] by another backend or dtype; "
+                                + "this call has k \(k), n \(n), \(c.dtype)")
+        }
+        if m == 0 || n == 0 { return }
+        let ap = a.pointer.assumingMemoryBound(to: Float.self), cp = c.pointer.assumingMemoryBound(to: Float.self)
+        let packed = UnsafePointer(pb.pointer), al = Float(alpha), be = Float(beta)
+        func call(_ col0: Int, _ cols: Int) {
+            let done = ek_sgemm_f32_packed_b(transA ? 1 : 0, m, cols, k, al, ap, lda, packed, col0, be, cp + col0, ldc)
+            precondition(done != 0, "gemm(preparedB:): the kernel build changed after B was prepared")
+        }
+        let flops = 2.0 * Double(m) * Double(n) * Double(k)
+        let units = (n + 31) / 32
+        guard Threading.splitGEMM, flops >= 4_194_304, units >= 2 else { return withExtendedLifetime(pb) { call(0, n) } }
+        let pieces = Swift.min(units, flops >= 2 * CPUBackend.gemmBlockFlops ? 4 : 2)
+        withExtendedLifetime(pb) {
+            parallelFor(pieces, grain: 1) { s, e in
+                for i in s..<e {
+                    let lo = Swift.min(n, units * i / pieces * 32), hi = Swift.min(n, units * (i + 1) / pieces * 32)
+                    if hi > lo { call(lo, hi - lo) }
+                }
+            }
+        }
+    }
+
     /// The blocks a GEMM's C is cut into: a function of the shape alone. Below 2^22 flops, one call. Above, 2, 4 or 8
     /// blocks (one per `gemmBlockFlops`, rounded down to a power of two, at least 2) along the longer of m and n,
     /// as equal as possible with boundaries at multiples of 16, so that no boundary falls inside one of OpenBLAS's
@@ -229,4 +270,16 @@ extension CPUBackend {
             }
         }
     }
+}
+
+/// Float32 B packed by `ek_sgemm_pack_b`, in memory from the caching allocator.
+final class PackedSGEMMB: PreparedGemmB, @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    private let raw: UnsafeMutableRawPointer, capacity: Int
+    init(k: Int, n: Int, floats: Int) {
+        (raw, capacity) = CachingAllocator.shared.allocate(floats * MemoryLayout<Float>.stride)
+        pointer = raw.bindMemory(to: Float.self, capacity: floats)
+        super.init(k: k, n: n)
+    }
+    deinit { CachingAllocator.shared.release(raw, size: capacity) }
 }
