@@ -519,6 +519,17 @@ struct ONNXExporter {
             if let b, b != 0 { throw moves("normalizes a batch that is not dimension 0") }
             append("BatchNormalization", [x[0], x[3], x[4], x[1], x[2]], [.float("epsilon", dbl("eps"))], out: out)
             return b.map { .axis($0) } ?? .none
+        case "layer_norm":
+            let k = intList("normalizedShape").count, rank = inputShape.count
+            if let b, b >= rank - k { throw moves("normalizes over the batch dimension") }
+            var scale = x.count > 1 ? x[1] : "", bias = x.count > 2 ? x[2] : ""
+            if x.count == 1 {
+                let shape = Array(inputShape.suffix(k))
+                scale = constant(Tensor.ones(shape, dtype: dt), "ln_scale")
+                bias = constant(Tensor.zeros(shape, dtype: dt), "ln_bias")
+            }
+            append("LayerNormalization", [x[0], scale, bias], [.int("axis", rank - k), .float("epsilon", dbl("eps"))], out: out)
+            return b.map { .axis($0) } ?? .none
         case "lstm_sequence", "gru_sequence":
             return try recurrence(node, x, xb, out)
 

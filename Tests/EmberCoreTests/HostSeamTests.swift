@@ -88,6 +88,13 @@ final class CountingBackend: Backend, @unchecked Sendable {
         base.batchNormBackward(g, x, stats: stats, weight: weight, gx: gx, gweight: gweight, gbias: gbias, batch: batch,
                                channels: channels, inner: inner, eps: eps)
     }
+    func layerNormForward(_ x: Operand, weight: Operand?, bias: Operand?, _ y: Operand, rows: Int, cols: Int, eps: Double) {
+        base.layerNormForward(x, weight: weight, bias: bias, y, rows: rows, cols: cols, eps: eps)
+    }
+    func layerNormBackward(_ g: Operand, _ x: Operand, weight: Operand?, gx: Operand?, gweight: Operand?, gbias: Operand?,
+                           rows: Int, cols: Int, eps: Double) {
+        base.layerNormBackward(g, x, weight: weight, gx: gx, gweight: gweight, gbias: gbias, rows: rows, cols: cols, eps: eps)
+    }
     func maxPool2d(_ x: Operand, _ out: Operand, indices: Operand, planes: Int, _ g: Conv2dGeometry) {
         base.maxPool2d(x, out, indices: indices, planes: planes, g)
     }

@@ -96,6 +96,18 @@ final class ActivationZoo: Module {
     }
 
     @Test(needs(trackPython != nil, "needs EMBER_TRACK_PYTHON with onnx and onnxruntime (scripts/test makes it)"))
+    func layerNormRunsInOnnxruntime() throws {
+        let g = Generator(seed: 6)
+        let ln = LayerNorm([6])
+        ln.weight!.assign(Tensor([0.5, 1.5, -1, 2, 1, 0.25] as [Float]))
+        ln.bias!.assign(Tensor([0.1, -0.2, 0.3, 0, 0.5, -1] as [Float]))
+        let model = Sequential { LayerNorm([3, 4], affine: false); Flatten(); Linear(12, 6, generator: g); ln; Tanh() }
+        let report = try Self.check(model, sample: [3, 4], name: "layernorm")
+        let ops = report["ops"] as? [String] ?? []
+        #expect(ops.contains("LayerNormalization") && !ops.contains("ReduceMean"), "\(ops)")
+    }
+
+    @Test(needs(trackPython != nil, "needs EMBER_TRACK_PYTHON with onnx and onnxruntime (scripts/test makes it)"))
     func fixedBatchAndOpset21() throws {
         let g = Generator(seed: 3)
         let model = Sequential { Linear(5, 7, generator: g); GELU(); Linear(7, 2, generator: g) }

@@ -93,7 +93,7 @@ public enum OpRegistry {
     /// All registered primitive types.
     public static var all: [any PrimitiveOp.Type] {
         elementwiseOps + unaryOps + reduceOps + viewOps + indexingOps + linalgOps + convOps + batchNormOps + recurrentOps
-            + attentionOps
+            + attentionOps + layerNormOps
             + autodiffOps
     }
 

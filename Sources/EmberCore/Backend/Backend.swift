@@ -238,6 +238,13 @@ public protocol Backend: AnyObject, Sendable {
     /// [batch, channels, inner], gweight and gbias [channels] are given. Same bits for any thread count.
     func batchNormBackward(_ g: Operand, _ x: Operand, stats: Operand, weight: Operand?, gx: Operand?,
                            gweight: Operand?, gbias: Operand?, batch: Int, channels: Int, inner: Int, eps: Double)
+    /// Layer normalization of each of `rows` contiguous rows of `cols` values: y = (x - mean) / sqrt(var + eps) *
+    /// weight + bias (biased variance; weight and bias [cols], both or neither). Same bits for any thread count.
+    func layerNormForward(_ x: Operand, weight: Operand?, bias: Operand?, _ y: Operand, rows: Int, cols: Int, eps: Double)
+    /// The backward of `layerNormForward` (statistics recomputed from x): writes whichever of gx [rows, cols],
+    /// gweight and gbias [cols] are given. Same bits for any thread count.
+    func layerNormBackward(_ g: Operand, _ x: Operand, weight: Operand?, gx: Operand?, gweight: Operand?, gbias: Operand?,
+                           rows: Int, cols: Int, eps: Double)
     // MARK: end of convolution and batch norm
 
     /// Max pooling over images [N*C,H,W]; writes the flat argmax (within H*W, int64) of each window to `indices`.

@@ -101,6 +101,10 @@ public final class LayerNorm: Module {
         let k = normalizedShape.count
         precondition(x.rank >= k && Array(x.shape.suffix(k)) == normalizedShape,
                      "LayerNorm: input \(x.shape) does not end with \(normalizedShape)")
+        if x.dtype == .float32 || x.dtype == .float64 {
+            return layerNorm(x, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)
+        }
+        // Half-precision inputs: the same formula in elementwise ops.
         let axes = Array((x.rank - k)..<x.rank)
         let mean = x.mean(axes: axes, keepDims: true)
         let d = x - mean

@@ -119,7 +119,7 @@ extension CPUBackend {
 
 /// Sums of one plane in SIMD lanes: element i goes to lane i % 8 (in T), the lanes are then added in double in a
 /// fixed tree, the scalar tail after them. The order depends on `count` alone.
-private enum LaneSum {
+enum LaneSum {
     @inline(__always)
     static func load<T: KernelFloat & SIMDScalar>(_ p: UnsafeMutablePointer<T>, _ i: Int) -> SIMD8<T> {
         UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<T>.self)

@@ -543,6 +543,52 @@ public final class ReferenceBackend: Backend {
         }
     }
 
+    public func layerNormForward(_ x: Operand, weight: Operand?, bias: Operand?, _ y: Operand, rows: Int, cols: Int,
+                                 eps: Double) {
+        for r in 0..<rows {
+            var mean = 0.0, sq = 0.0
+            for i in 0..<cols { mean += load(x, r * cols + i) }
+            mean /= Double(cols)
+            for i in 0..<cols { let d = load(x, r * cols + i) - mean; sq += d * d }
+            let invstd = 1 / (sq / Double(cols) + eps).squareRoot()
+            for i in 0..<cols {
+                let w = weight.map { load($0, i) } ?? 1, b = bias.map { load($0, i) } ?? 0
+                store(y, r * cols + i, (load(x, r * cols + i) - mean) * invstd * w + b)
+            }
+        }
+    }
+
+    public func layerNormBackward(_ g: Operand, _ x: Operand, weight: Operand?, gx: Operand?, gweight: Operand?,
+                                  gbias: Operand?, rows: Int, cols: Int, eps: Double) {
+        var gw = [Double](repeating: 0, count: cols), gb = [Double](repeating: 0, count: cols)
+        for r in 0..<rows {
+            var mean = 0.0, sq = 0.0
+            for i in 0..<cols { mean += load(x, r * cols + i) }
+            mean /= Double(cols)
+            for i in 0..<cols { let d = load(x, r * cols + i) - mean; sq += d * d }
+            let invstd = 1 / (sq / Double(cols) + eps).squareRoot()
+            var a = 0.0, b = 0.0
+            for i in 0..<cols {
+                let k = r * cols + i, xhat = (load(x, k) - mean) * invstd, gv = load(g, k)
+                let gh = gv * (weight.map { load($0, i) } ?? 1)
+                a += gh
+                b += gh * xhat
+                gw[i] += gv * xhat
+                gb[i] += gv
+            }
+            guard let gx else { continue }
+            for i in 0..<cols {
+                let k = r * cols + i, xhat = (load(x, k) - mean) * invstd
+                let gh = load(g, k) * (weight.map { load($0, i) } ?? 1)
+                store(gx, k, invstd * (gh - a / Double(cols) - xhat * b / Double(cols)))
+            }
+        }
+        for i in 0..<cols {
+            if let gweight { store(gweight, i, gw[i]) }
+            if let gbias { store(gbias, i, gb[i]) }
+        }
+    }
+
     /// The input positions (flat within one plane) of output (oy, ox)'s window, padding excluded.
     private func window(_ oy: Int, _ ox: Int, _ g: Conv2dGeometry) -> [Int] {
         var out: [Int] = []
