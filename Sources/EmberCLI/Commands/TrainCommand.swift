@@ -158,6 +158,9 @@ public struct TrainCommand: ParsableCommand {
             if config.model.gan != nil {
                 return try GANRunner.run(options, console: .standard).interrupted ? 130 : 0
             }
+            if config.data.passages != nil {
+                return try SequenceRunner.run(options, console: .standard).interrupted ? 130 : 0
+            }
             if config.data.sequence != nil {
                 return try SequenceRunner.run(options, console: .standard).interrupted ? 130 : 0
             }
