@@ -60,7 +60,12 @@ public enum PlayPassages {
 
     /// Which part each passage of one work goes to.
     public enum Part: String, Sendable, Equatable, CaseIterable {
-        case train, validation, test
+        /// Training passages.
+        case train
+        /// Validation passages (watched during training).
+        case validation
+        /// Test passages (scored once, at the end).
+        case test
     }
 
     /// Chooses up to `limit` passages of one work and assigns them to train, validation and test in whole blocks of
