@@ -103,6 +103,28 @@ private let plays = repositoryRoot.appendingPathComponent("Tests/EmberDataTests/
         #expect(throws: CLIError.self) { _ = try SavedModel.read(from: dir.path) }
     }
 
+    /// Interrupted after 5 batches (mid-epoch, dropout on) and resumed, the run ends with the same weights bit for bit.
+    @Test func interruptedScratchRunResumesExactly() throws {
+        let config = write(Self.data() + """
+
+            model:
+              preset: text-transformer
+              options: {d_model: 16, heads: 2, layers: 1, feedforward: 32, max_tokens: 96, dropout: 0.2}
+            training: {optimizer: {name: adamw, lr: 0.003}, batch_size: 8, epochs: 3, seed: 3, callbacks: {checkpoint: {every_batches: 2}}}
+            """, "resume.yaml", in: Self.dir)
+        let whole = try SequenceRunner.run(trainOptions(config, dir: Self.dir.appendingPathComponent("whole")), console: CapturedConsole().console)
+        var o = trainOptions(config, dir: Self.dir.appendingPathComponent("parts"))
+        o.stopAfterBatches = 5
+        #expect(try SequenceRunner.run(o, console: CapturedConsole().console).interrupted)
+        o.stopAfterBatches = nil
+        o.resume = true
+        let resumed = try SequenceRunner.run(o, console: CapturedConsole().console)
+        #expect(!resumed.interrupted)
+        let a = try Data(contentsOf: whole.runDirectory.appendingPathComponent(SavedModel.modelFile))
+        let b = try Data(contentsOf: resumed.runDirectory.appendingPathComponent(SavedModel.modelFile))
+        #expect(a == b)
+    }
+
     /// LoRA on a small BERT classifier: the adapters and the head train, every other weight stays bit-identical, and
     /// merging the adapters leaves the outputs unchanged.
     @Test func loraTrainsOnlyAdaptersAndMergesToTheSameOutputs() throws {
