@@ -132,7 +132,7 @@ import EmberTestSupport
         ("data: {dataset: digits}\n", "model: missing; expected a mapping with `preset` or `layers`"),
         ("model: {preset: mlp}\n", "data: missing; expected a mapping with `dataset` or `train` files"),
         ("data: {}\nmodel: {preset: mlp}\n", "data.dataset: missing; expected a built-in dataset name"),
-        ("data: {dataset: digits}\nmodel: {preset: resnet}\n", #"model.preset: expected a preset (mlp, lenet, cnn-small, char-lstm, lstm-forecaster, char-gpt, dcgan, cgan, wgan-gp), got "resnet""#),
+        ("data: {dataset: digits}\nmodel: {preset: resnet}\n", #"model.preset: expected a preset (mlp, lenet, cnn-small, char-lstm, lstm-forecaster, char-gpt, dcgan, cgan, wgan-gp, text-transformer), got "resnet""#),
         ("data: {dataset: digits}\nmodel: {preset: mlp, options: {channels: [8]}}\n",
          "model.options.channels: not an option of mlp (its options: hidden, dropout, batch_norm, activation)"),
         ("data: {dataset: digits}\nmodel: {preset: mlp}\ntraining: {epochz: 3}\n", "training.epochz: unknown key (known here: batch_size, callbacks"),

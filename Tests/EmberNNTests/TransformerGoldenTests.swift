@@ -108,6 +108,21 @@ import Testing
         Self.checkGradients(out, c, model: m, inputs: [("input", x)])
     }
 
+    /// Called as plain modules (`Module.callAsFunction`, e.g. inside a `Sequential`), the positional layers give what
+    /// their offset-0 call gives (their `forward` once called itself through the base call, without end).
+    @Test func positionalLayersAsPlainModules() {
+        let x = Tensor.arange(0, 24).reshaped([2, 3, 4])
+        let layers: [(Module, (Tensor) -> Tensor)] = [
+            { let m = LearnedPositionalEmbedding(maxLength: 5, dim: 4, generator: Generator(seed: 1)); return (m, { m($0, offset: 0) }) }(),
+            { let m = SinusoidalPositionalEncoding(dModel: 4, maxLength: 5); return (m, { m($0, offset: 0) }) }(),
+            { let m = RotaryEmbedding(dim: 4); return (m, { m($0, offset: 0) }) }(),
+        ]
+        for (module, direct) in layers {
+            #expect(module.forward(x).toArray(Float.self) == direct(x).toArray(Float.self), "\(type(of: module))")
+            #expect((module as Module)(x).toArray(Float.self) == direct(x).toArray(Float.self), "\(type(of: module))")
+        }
+    }
+
     @Test func sinusoidalAndRotaryEncodings() {
         let p = Self.file["positional"]
         let s = p["sinusoidal"]

@@ -76,6 +76,10 @@ public struct EvaluateCommand: ParsableCommand {
         }
         var o = EvaluateOptions(model: model)
         o.data = data; o.split = split; o.target = target; o.labels = labels; o.json = json; o.output = output; o.report = report
+        if TextClassifierFile.isTextClassifierRun(model) {
+            try reportingErrors { _ = try TextClassifierRunner.evaluate(o, console: .standard); return 0 }
+            return
+        }
         try reportingErrors { _ = try EvaluateRunner.run(o, console: .standard); return 0 }
     }
 }
@@ -132,6 +136,10 @@ public struct PredictCommand: ParsableCommand {
         var o = PredictOptions(model: model, input: inputs[0])
         o.additionalInputs = Array(inputs.dropFirst())
         o.json = json; o.probabilities = probabilities; o.limit = limit; o.target = target
+        if TextClassifierFile.isTextClassifierRun(model) {
+            try reportingErrors { try TextClassifierRunner.predict(o, console: .standard); return 0 }
+            return
+        }
         try reportingErrors { _ = try PredictRunner.run(o, console: .standard); return 0 }
     }
 }

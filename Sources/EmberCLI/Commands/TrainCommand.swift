@@ -41,6 +41,10 @@ public struct TrainCommand: ParsableCommand {
             a sample grid per epoch to samples/epoch-NNN.png (and TensorBoard), and report.html; `ember generate` draws \
             images from them and `ember evaluate RUN --classifier CLS_RUN` measures them.
 
+            Text classifiers (data.passages: passages of plays labelled by work; model.pretrained: a sentence-transformers \
+            folder, optionally with freeze or lora, or model.preset: text-transformer) write a model.json of format \
+            ember-text-classifier; `ember evaluate RUN` and `ember predict RUN FILE.txt` take them.
+
             Ctrl-C (or SIGTERM) stops after the current batch and writes a checkpoint; `ember train [CONFIG] --resume` \
             continues from it, exactly as if never interrupted. The config schema is in the README; errors name the key \
             path, e.g. `training.optimizer.lr: expected a number, got "fast"`.
@@ -157,6 +161,9 @@ public struct TrainCommand: ParsableCommand {
             let config = try TrainRunner.loadConfig(options)
             if config.model.gan != nil {
                 return try GANRunner.run(options, console: .standard).interrupted ? 130 : 0
+            }
+            if config.data.passages != nil {
+                return try SequenceRunner.run(options, console: .standard).interrupted ? 130 : 0
             }
             if config.data.sequence != nil {
                 return try SequenceRunner.run(options, console: .standard).interrupted ? 130 : 0

@@ -28,6 +28,7 @@ extension ExperimentConfig {
         let evaluation = try data.sequence.map { try parseSequenceEvaluation(top.optional("evaluation"), data: $0) }
             ?? parseEvaluation(top.optional("evaluation"), task: data.task)
         try checkSequenceModel(data: data, model: model, training: training, top: top)
+        try checkTextModel(data: data, model: model, top: top)
         var outputs = OutputConfig()
         outputs.name = file.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "run"
         if let o = top.optional("outputs") {
@@ -128,6 +129,11 @@ func setValue(_ value: Node, at keys: [String], in root: Node) throws -> Node {
 private func parseData(_ v: ConfigValue) throws -> DataConfig {
     let m = try v.mapping()
     var d = DataConfig()
+    if m.keys.contains("passages") {
+        try parsePassagesData(m, into: &d)
+        try m.finish()
+        return d
+    }
     if m.keys.contains("text") || m.keys.contains("series") {
         try parseSequenceData(m, path: v.path, into: &d)
         try m.finish()

@@ -142,6 +142,8 @@ public struct DataConfig: Sendable {
     public var augmentation: [AugmentationSpec] = []
     /// Text or a time series for a sequence model (`data.text`, `data.series`); nil for the other data sources.
     public var sequence: SequenceDataConfig?
+    /// Passages of plays labelled by work, for a text classifier (`data.passages`); nil for the other data sources.
+    public var passages: PassagesDataConfig?
 }
 
 /// The model section: a preset with options, or explicit layers.
@@ -160,6 +162,8 @@ public struct ModelConfig: Sendable {
     public var transfer: TransferConfig?
     /// A GAN preset (`dcgan`, `cgan`, `wgan-gp`) with its options.
     public var gan: GANModelConfig?
+    /// The scratch text classifier preset (`text-transformer`) with its options.
+    public var text: TextTransformerConfig?
 }
 
 /// Options of the model presets (each preset reads the ones it uses).

@@ -80,10 +80,12 @@ func parseModel(_ v: ConfigValue) throws -> ModelConfig {
     }
     switch (preset, layers) {
     case (let p?, nil):
-        let all = ModelPreset.names + SequencePreset.names + GANPreset.names
+        let all = ModelPreset.names + SequencePreset.names + GANPreset.names + TextPreset.names
         let name = try p.choice(all, what: "a preset (\(all.joined(separator: ", ")))")
         model.preset = name
-        if GANPreset.names.contains(name) {
+        if TextPreset.names.contains(name) {
+            model.text = try parseTextTransformer(m.optional("options"))
+        } else if GANPreset.names.contains(name) {
             model.gan = try parseGANModel(name, options: m.optional("options"))
         } else if SequencePreset.names.contains(name) {
             model.sequence = try parseSequenceModel(name, options: m.optional("options"))

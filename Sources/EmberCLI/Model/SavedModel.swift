@@ -101,6 +101,10 @@ public struct SavedModel: Codable, Sendable {
             }
             throw CLIError("\(path): no \(jsonFile) here (expected a run directory written by `ember train`)")
         }
+        if TextClassifierFile.isTextClassifier(json) {
+            throw CLIError("\(json.path) holds a text classifier; `ember evaluate \(path)` and `ember predict \(path) FILE.txt` take it, "
+                           + "and its metrics.json holds the test figures")
+        }
         if SequenceModelFile.isSequenceModel(json) {
             throw CLIError("\(json.path) holds a sequence model (a language model or a forecaster), which this command does not take yet; "
                            + "`ember inspect \(path)` describes it, `ember generate \(path)` samples text from a language model, "

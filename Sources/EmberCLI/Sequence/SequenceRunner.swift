@@ -30,8 +30,8 @@ public enum SequenceRunner {
     public static func run(_ o: TrainOptions, console: Console) throws -> SequenceOutcome {
         let start = Date()
         let config = try TrainRunner.loadConfig(o)
-        guard let data = config.data.sequence, let spec = config.model.sequence else {
-            throw CLIError("\(config.file ?? "the config") is not a sequence experiment (data.text or data.series)")
+        if config.data.passages == nil, config.data.sequence == nil || config.model.sequence == nil {
+            throw CLIError("\(config.file ?? "the config") is not a sequence or text experiment (data.text, data.series or data.passages)")
         }
         let dir = config.runDirectory
         try RunDirectory.check(dir, resume: o.resume, overwrite: o.overwrite)
@@ -46,16 +46,18 @@ public enum SequenceRunner {
             }
         }
         console.line("ember train: \(config.outputs.name)" + (o.resume ? " (resuming)" : "") + " -> \(dir.path)")
-        let job: SequenceJob
-        switch data {
-        case .text(let t): job = try LanguageModelJob(config: config, data: t, model: spec, console: console)
-        case .series(let s): job = try ForecastJob(config: config, data: s, model: spec, console: console)
+        let job: TrainingJob
+        switch (config.data.sequence, config.model.sequence, config.data.passages) {
+        case (.text(let t)?, let spec?, _): job = try LanguageModelJob(config: config, data: t, model: spec, console: console)
+        case (.series(let s)?, let spec?, _): job = try ForecastJob(config: config, data: s, model: spec, console: console)
+        case (_, _, let p?): job = try TextClassifierJob(config: config, data: p, console: console)
+        default: throw CLIError("\(config.file ?? "the config") is not a sequence or text experiment")
         }
         return try train(job, config: config, options: o, start: start, console: console)
     }
 
     /// The shared part: run directory, lock, callbacks, `fit`, then the job's evaluation and the saved model.
-    static func train(_ job: SequenceJob, config: ExperimentConfig, options o: TrainOptions, start: Date,
+    static func train(_ job: TrainingJob, config: ExperimentConfig, options o: TrainOptions, start: Date,
                       console: Console) throws -> SequenceOutcome {
         let dir = config.runDirectory, fm = FileManager.default
         let checkpoint = dir.appendingPathComponent(SavedModel.checkpointFile)
@@ -68,13 +70,7 @@ public enum SequenceRunner {
         AtomicFile.removeStaleTemporaries(in: dir)
         let earlierFiles = RunDirectory.manifest(dir)
         try AtomicFile.write(Data(config.document.utf8), to: dir.appendingPathComponent(SavedModel.configFile))
-        if job.spec.isGPT {
-            console.line("model: char-gpt - \(job.spec.layers) blocks, d_model \(job.spec.hidden), \(job.spec.heads ?? 1) heads, "
-                         + "context \(job.spec.context ?? 0), \(grouped(job.model.parameterCount)) parameters")
-        } else {
-            console.line("model: \(job.spec.kind == .languageModel ? "char-lstm" : "lstm-forecaster") - \(job.spec.cell) x \(job.spec.layers), "
-                         + "hidden \(job.spec.hidden), \(grouped(job.model.parameterCount)) parameters")
-        }
+        console.line(job.modelSummary)
 
         let t = config.training
         let trainer = job.trainer
@@ -104,7 +100,7 @@ public enum SequenceRunner {
             console.line("continue with: ember train \(o.configPath.map { $0 + " " } ?? "")--resume" + (o.runDirectory.map { " --run-dir \($0)" } ?? ""))
             return outcome
         }
-        let (metrics, text) = try job.evaluate()
+        let (metrics, text, extraFiles) = try job.evaluate(history: history, directory: dir)
         let last = history.metrics.compactMapValues { $0.last }.filter { !$0.value.isNaN }
         let sizes = job.sizes
         let provenance = Provenance(
@@ -112,12 +108,10 @@ public enum SequenceRunner {
             validationExamples: sizes.validation, testExamples: sizes.test, epochs: history.epochs, steps: trainer.step, seed: t.seed,
             seconds: Date().timeIntervalSince(start), resumed: o.resume, stoppedEarly: early?.stoppedEpoch != nil, lastEpoch: last,
             configFile: config.file, host: ProcessInfo.processInfo.hostName, threads: Threading.threads)
-        let saved = SequenceModelFile(name: config.outputs.name, spec: job.spec, tokenizer: job.tokenizer, series: job.seriesSettings,
-                                      provenance: provenance, config: config.document)
         job.model.eval()
-        try saved.write(model: job.model, to: dir)
+        let (saved, modelFiles) = try job.writeModel(to: dir, name: config.outputs.name, provenance: provenance, config: config.document)
         try AtomicFile.write(Data((metrics.rendered() + "\n").utf8), to: dir.appendingPathComponent(SavedModel.metricsFile))
-        ownFiles += [SavedModel.modelFile, SavedModel.jsonFile, SavedModel.metricsFile]
+        ownFiles += [SavedModel.modelFile, SavedModel.jsonFile, SavedModel.metricsFile] + modelFiles + extraFiles
         if o.resume { ownFiles += earlierFiles } else { RunDirectory.removeStale(listed: earlierFiles, keeping: ownFiles, in: dir) }
         try RunDirectory.writeManifest(ownFiles, in: dir)
         outcome.metrics = metrics
@@ -130,9 +124,9 @@ public enum SequenceRunner {
     }
 }
 
-/// One kind of sequence training: its data, model and trainer, and its final evaluation.
-protocol SequenceJob {
-    var spec: SequenceModelSpec { get }
+/// One kind of training run driven by `SequenceRunner.train` (sequence models, text classifiers): its data, model
+/// and trainer, its final evaluation and how it saves its model.
+protocol TrainingJob {
     var model: Module { get }
     var trainer: Trainer { get }
     var batches: any BatchSource { get }
@@ -141,10 +135,43 @@ protocol SequenceJob {
     var extraCallbacks: [Callback] { get }
     var source: String { get }
     var sizes: (train: Int, validation: Int, test: Int) { get }
+    /// The `model:` line printed before training.
+    var modelSummary: String { get }
+    /// `metrics.json`, the printed summary, and the names of other files it wrote into `directory` (e.g. the report).
+    func evaluate(history: History, directory: URL) throws -> (JSONValue, String, [String])
+    /// Writes `model.json` and `model.safetensors` (and any file they need, whose names it returns).
+    func writeModel(to directory: URL, name: String, provenance: Provenance, config: String) throws -> (SequenceModelFile?, [String])
+}
+
+/// One kind of sequence training: its data, model and trainer, and its final evaluation.
+protocol SequenceJob: TrainingJob {
+    var spec: SequenceModelSpec { get }
     var tokenizer: CharTokenizer? { get }
     var seriesSettings: SequenceModelFile.SeriesSettings? { get }
     /// `metrics.json` and the printed summary.
     func evaluate() throws -> (JSONValue, String)
+}
+
+extension SequenceJob {
+    var modelSummary: String {
+        if spec.isGPT {
+            return "model: char-gpt - \(spec.layers) blocks, d_model \(spec.hidden), \(spec.heads ?? 1) heads, "
+                + "context \(spec.context ?? 0), \(grouped(model.parameterCount)) parameters"
+        }
+        return "model: \(spec.kind == .languageModel ? "char-lstm" : "lstm-forecaster") - \(spec.cell) x \(spec.layers), "
+            + "hidden \(spec.hidden), \(grouped(model.parameterCount)) parameters"
+    }
+
+    func evaluate(history: History, directory: URL) throws -> (JSONValue, String, [String]) {
+        let (json, text) = try evaluate()
+        return (json, text, [])
+    }
+
+    func writeModel(to directory: URL, name: String, provenance: Provenance, config: String) throws -> (SequenceModelFile?, [String]) {
+        let saved = SequenceModelFile(name: name, spec: spec, tokenizer: tokenizer, series: seriesSettings, provenance: provenance, config: config)
+        try saved.write(model: model, to: directory)
+        return (saved, [])
+    }
 }
 
 /// `StatefulTokenBatches` as `Trainer.fit` consumes them.

@@ -30,7 +30,7 @@ public final class SinusoidalPositionalEncoding: Module {
         return x + pe.slice(axis: 0, start: offset, end: offset + T).cast(x.dtype).to(x.device)
     }
 
-    override public func forward(_ x: Tensor) -> Tensor { self(x) }
+    override public func forward(_ x: Tensor) -> Tensor { self(x, offset: 0) }
 }
 
 /// Learned absolute position embeddings: `weight` [maxLength, dim] (N(0, 1) initially, as `nn.Embedding`), row t
@@ -54,7 +54,7 @@ public final class LearnedPositionalEmbedding: Module {
     /// x [N, T, dim] + positions(T, offset).
     public func callAsFunction(_ x: Tensor, offset: Int = 0) -> Tensor { x + positions(x.shape[x.rank - 2], offset: offset) }
 
-    override public func forward(_ x: Tensor) -> Tensor { self(x) }
+    override public func forward(_ x: Tensor) -> Tensor { self(x, offset: 0) }
 }
 
 /// Rotary position embeddings (RoFormer; the "rotate half" layout of GPT-NeoX and Llama): for x [..., T, d] at
@@ -95,5 +95,5 @@ public final class RotaryEmbedding: Module {
         return x * c + rotated * s
     }
 
-    override public func forward(_ x: Tensor) -> Tensor { self(x) }
+    override public func forward(_ x: Tensor) -> Tensor { self(x, offset: 0) }
 }
