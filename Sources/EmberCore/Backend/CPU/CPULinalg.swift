@@ -69,6 +69,23 @@ extension CPUBackend {
             return
         }
         let ap = a.pointer, bp = b.pointer, cp = c.pointer, bounds = part.bounds
+        if !part.alongColumns, c.dtype == .float32,
+           let packed = prepareGemmB(transB: transB, k: k, n: n, b: b, ldb: ldb) as? PackedSGEMMB {
+            // Row blocks share B: pack it once for all of them instead of once per block (same bits either way).
+            let al = Float(alpha), be = Float(beta), pb = UnsafePointer(packed.pointer)
+            withExtendedLifetime(packed) {
+                parallelFor(part.blocks, grain: 1) { s, e in
+                    for blk in s..<e {
+                        let start = bounds[blk], size = bounds[blk + 1] - start
+                        let done = ek_sgemm_f32_packed_b(transA ? 1 : 0, size, n, k, al,
+                                                         (ap + (transA ? start : start * lda) * es).assumingMemoryBound(to: Float.self),
+                                                         lda, pb, 0, be, (cp + start * ldc * es).assumingMemoryBound(to: Float.self), ldc)
+                        precondition(done != 0, "gemm: the kernel build changed during a call")
+                    }
+                }
+            }
+            return
+        }
         parallelFor(part.blocks, grain: 1) { s, e in
             for blk in s..<e {
                 let start = bounds[blk], size = bounds[blk + 1] - start
