@@ -157,6 +157,49 @@ void ek_gru_cell_backward_f32(const float *saved, const float *h_prev, float *dh
     ek_k()->gru_cell_backward(saved, h_prev, dh, dy, mask, dx, drec, batch, hidden);
 }
 
+typedef float ek_pool_vf __attribute__((vector_size(32), aligned(4)));
+typedef int32_t ek_pool_vi __attribute__((vector_size(32), aligned(4)));
+typedef int64_t ek_pool_vl __attribute__((vector_size(64), aligned(8)));
+
+static inline ek_pool_vf ek_pool_pick(ek_pool_vi take_b, ek_pool_vf a, ek_pool_vf b) {
+    ek_pool_vi ia, ib;
+    __builtin_memcpy(&ia, &a, sizeof ia);
+    __builtin_memcpy(&ib, &b, sizeof ib);
+    ek_pool_vi r = (take_b & ib) | (~take_b & ia);
+    ek_pool_vf out;
+    __builtin_memcpy(&out, &r, sizeof out);
+    return out;
+}
+
+// 2x2 stride-2 max pooling of one output row, 8 outputs at a time, with the scalar loop's exact choices (a later
+// element wins if it is greater or NaN). Returns how many outputs it wrote (a multiple of 8); the caller does the rest.
+static int ek_maxpool2x2_vec(const float *r0, const float *r1, float *o, int64_t *ix, int ow, int base0, int base1) {
+    int ox = 0;
+    const ek_pool_vi lane = {0, 2, 4, 6, 8, 10, 12, 14};
+    for (; ox + 8 <= ow; ox += 8) {
+        ek_pool_vf p0, p1, q0, q1;
+        __builtin_memcpy(&p0, r0 + 2 * ox, sizeof p0);
+        __builtin_memcpy(&p1, r0 + 2 * ox + 8, sizeof p1);
+        __builtin_memcpy(&q0, r1 + 2 * ox, sizeof q0);
+        __builtin_memcpy(&q1, r1 + 2 * ox + 8, sizeof q1);
+        ek_pool_vf a0 = __builtin_shufflevector(p0, p1, 0, 2, 4, 6, 8, 10, 12, 14);
+        ek_pool_vf a1 = __builtin_shufflevector(p0, p1, 1, 3, 5, 7, 9, 11, 13, 15);
+        ek_pool_vf b0 = __builtin_shufflevector(q0, q1, 0, 2, 4, 6, 8, 10, 12, 14);
+        ek_pool_vf b1 = __builtin_shufflevector(q0, q1, 1, 3, 5, 7, 9, 11, 13, 15);
+        ek_pool_vi t0 = (a1 > a0) | (a1 != a1), t1 = (b1 > b0) | (b1 != b1);
+        ek_pool_vf m0 = ek_pool_pick(t0, a0, a1), m1 = ek_pool_pick(t1, b0, b1);
+        ek_pool_vi t2 = (m1 > m0) | (m1 != m1);
+        ek_pool_vi col = lane + 2 * ox;
+        ek_pool_vi i0 = base0 + col + (t0 & 1), i1 = base1 + col + (t1 & 1);
+        ek_pool_vf best = ek_pool_pick(t2, m0, m1);
+        ek_pool_vi idx = (t2 & i1) | (~t2 & i0);
+        ek_pool_vl wide = __builtin_convertvector(idx, ek_pool_vl);
+        __builtin_memcpy(o + ox, &best, sizeof best);
+        __builtin_memcpy(ix + ox, &wide, sizeof wide);
+    }
+    return ox;
+}
+
 void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t planes, int h, int w, int oh, int ow,
                       int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw) {
     for (ptrdiff_t p = 0; p < planes; p++) {
@@ -167,7 +210,8 @@ void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t pl
             for (int oy = 0; oy < oh; oy++) {
                 const float *r0 = plane + (2 * oy) * w, *r1 = r0 + w;
                 int base0 = 2 * oy * w, base1 = base0 + w;
-                for (int ox = 0; ox < ow; ox++) {
+                int ox0 = ek_maxpool2x2_vec(r0, r1, o + oy * ow, ix + oy * ow, ow, base0, base1);
+                for (int ox = ox0; ox < ow; ox++) {
                     // Branch-free: random data makes comparisons unpredictable. As PyTorch's scan of the window in
                     // row-major order: a later element wins if it is greater or NaN, so the last NaN wins, else the
                     // first maximum.

@@ -184,3 +184,30 @@ import Testing
         }
     }
 }
+
+/// 2x2 stride-2 max pooling: the CPU's vectorized rows (8 outputs at a time) and scalar tails against the reference
+/// backend's scan, on data full of ties and NaNs: the same values (NaN included), the same chosen positions (seen
+/// through the gradient) — PyTorch's rule, the last NaN of a window or else its first maximum.
+@Suite struct MaxPoolTwoByTwoTests {
+    @Test(arguments: [(4, 16), (5, 17), (2, 34), (6, 40), (3, 3)])
+    func vectorRowsMatchTheReferenceScan(h: Int, w: Int) {
+        var rng = RandomState(seed: UInt64(h * 100 + w))
+        let count = 2 * 3 * h * w
+        let draws = Tensor.uniform([count], low: 0, high: 1, dtype: .float64, rng: &rng).toArray(Double.self)
+        // small integers (many ties) and about 1 in 12 NaN
+        let vals: [Float] = draws.map { $0 < 0.08 ? .nan : Float(Int($0 * 40) % 4) }
+        let upstream = (0..<(2 * 3 * (h / 2) * (w / 2))).map { Double($0 % 7) + 1 }
+        func run(_ backend: any Backend) -> ([UInt32], [Double]) {
+            let x = vals.withUnsafeBytes { Tensor(rawBytes: $0, shape: [2, 3, h, w], dtype: .float32, on: backend) }
+            x.requiresGrad = true
+            let y = maxPool2d(x, kernel: 2)
+            let g = Tensor(upstream.map { Float($0) }, shape: y.shape).to(y.device)
+            let gx = gradients(of: (y * g).sum(), wrt: [x])[0]
+            // NaN * g is NaN, so the NaN windows' gradient is checked through positions below, not through values
+            return (y.scalars.map(\.bitPattern), gx.cast(.float64).toArray(Double.self))
+        }
+        let cpu = run(CPUBackend.shared), ref = run(ReferenceBackend.shared)
+        #expect(cpu.0 == ref.0, "\(h)x\(w): pooled values differ")
+        #expect(zip(cpu.1, ref.1).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(h)x\(w): gradients (chosen positions) differ")
+    }
+}
