@@ -199,6 +199,17 @@ extension Tensor {
 
     /// A reduction through the backend, outside autodiff.
     func reduceRaw(_ op: ReduceOp, _ axes: [Int], keepDims: Bool) -> Tensor {
+        // Axes in several runs (a convolution's bias gradient sums [N, C, H, W] over 0, 2 and 3): reduce one run at a
+        // time from the last, each in place in the layout, instead of copying the whole tensor into a permuted one.
+        if axes.count > 1, axes.last! - axes.first! + 1 != axes.count, count > 0 {
+            var runs: [[Int]] = []
+            for a in axes {
+                if let last = runs.last?.last, a == last + 1 { runs[runs.count - 1].append(a) } else { runs.append([a]) }
+            }
+            var t = self
+            for run in runs.reversed() { t = t.reduceRaw(op, run, keepDims: true) }
+            return keepDims ? t : t.reshaped(reducedShape(axes, keepDims: false))
+        }
         let (x, outer, n, inner) = reductionLayout(axes)
         let out = Tensor.empty(reducedShape(axes, keepDims: keepDims), dtype: dtype, backend: backend)
         if n == 0 {
