@@ -97,20 +97,23 @@ public final class BertSelfAttention: Module {
     }
 
     /// Scaled dot-product attention over heads: query, key, value [B, H, T, D]; keyPadding [B, T] bool, true where a
-    /// key is padding (its score becomes -inf before the softmax). Returns [B, H, T, D].
-    ///
-    /// All of BERT's attention math is here, in composite ops (matmul, masked fill, softmax), so that a fused
-    /// attention kernel can replace this body alone.
-    public static func attention(query: Tensor, key: Tensor, value: Tensor, keyPadding: Tensor?) -> Tensor {
+    /// key is padding (no query attends to it). Returns [B, H, T, D]. Runs the fused attention kernel
+    /// (`scaledDotProductAttention`: blocked, online softmax, never the whole [T, T] score matrix); with
+    /// `composite: true` the same math in plain ops (matmul, masked fill, softmax), which gradients of gradients need.
+    public static func attention(query: Tensor, key: Tensor, value: Tensor, keyPadding: Tensor?, composite: Bool = false) -> Tensor {
         precondition(query.rank == 4 && key.shape == query.shape && value.shape == query.shape,
                      "BertSelfAttention.attention: query \(query.shape), key \(key.shape), value \(value.shape) must be equal [B, H, T, D]")
-        let d = query.shape[3]
-        var scores = matmul(query, key.transposed(-2, -1)) * (1 / Double(d).squareRoot())
         if let keyPadding {
             precondition(keyPadding.dtype == .bool && keyPadding.shape == [query.shape[0], query.shape[2]],
                          "BertSelfAttention.attention: key padding mask \(keyPadding.shape) \(keyPadding.dtype) must be bool [\(query.shape[0]), \(query.shape[2])]")
-            scores = scores.maskedFill(keyPadding.reshaped([query.shape[0], 1, 1, query.shape[2]]), -.infinity)
         }
+        let padding = keyPadding?.reshaped([query.shape[0], 1, 1, query.shape[2]])
+        if !composite {
+            // The fused kernel's bool mask says which keys take part (PyTorch's SDPA convention).
+            return scaledDotProductAttention(query, key, value, mask: padding?.logicalNot())
+        }
+        var scores = matmul(query, key.transposed(-2, -1)) * (1 / Double(query.shape[3]).squareRoot())
+        if let padding { scores = scores.maskedFill(padding, -.infinity) }
         return matmul(scores.softmax(axis: -1), value)
     }
 }
