@@ -116,9 +116,10 @@ import Testing
     /// again (a Hessian-vector product against central differences of the gradient).
     @Test func createGraphGivesSecondDerivatives() {
         var rng = RandomState(seed: 9)
-        let x = Self.leaf([3, 6], &rng, .float64, CPUBackend.shared, scale: 2)
-        let w = Self.leaf([6], &rng, .float64, CPUBackend.shared), b = Self.leaf([6], &rng, .float64, CPUBackend.shared)
-        let probe = Self.leaf([3, 6], &rng, .float64, CPUBackend.shared), v = Self.leaf([3, 6], &rng, .float64, CPUBackend.shared)
+        let be = DefaultBackend.current   // the reference backend under EMBER_BACKEND=reference
+        let x = Self.leaf([3, 6], &rng, .float64, be, scale: 2)
+        let w = Self.leaf([6], &rng, .float64, be), b = Self.leaf([6], &rng, .float64, be)
+        let probe = Self.leaf([3, 6], &rng, .float64, be), v = Self.leaf([3, 6], &rng, .float64, be)
         probe.requiresGrad = false
         v.requiresGrad = false
         func grad(_ x: Tensor, create: Bool) -> Tensor {
