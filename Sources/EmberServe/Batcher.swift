@@ -84,6 +84,9 @@ public final class Batcher: @unchecked Sendable {
     private var queuedExamples = 0          // guarded by `condition`
     private var stopping = false            // guarded by `condition`
     private var running: [Pending] = []     // guarded by `condition`: the batch being computed
+    // Guarded by `condition`: a batch is being computed and its answers are not yet handed out. Cleared before the
+    // answers go out, so a client's next request (sent after its answer) always finds the model idle.
+    private var busy = false
     private let finished = DispatchSemaphore(value: 0)
     private let timer: any DispatchSourceTimer
 
@@ -125,6 +128,7 @@ public final class Batcher: @unchecked Sendable {
                                                      + "try again shortly", retryAfter: 1)))
                 return
             }
+            pending.arrivedBusy = busy || !queue.isEmpty
             queue.append(pending)
             queuedExamples += count
             // Gauge updates under the lock, so that they land in order.
@@ -193,10 +197,8 @@ public final class Batcher: @unchecked Sendable {
     }
 
     private func loop() {
-        var afterBatch = false   // whether the model just ran a batch (so what is queued arrived while it was busy)
         while true {
             condition.lock()
-            if queue.isEmpty { afterBatch = false }
             while (queue.isEmpty || gate?.opened == false) && !stopping { condition.wait() }
             if queue.isEmpty && stopping {
                 condition.unlock()
@@ -204,9 +206,11 @@ public final class Batcher: @unchecked Sendable {
                 finished.signal()
                 return
             }
-            // Requests that queued up during the last batch may wait for company: until the oldest has waited
-            // maxDelay, or the batch is full. A request that found the model idle runs at once.
-            if afterBatch {
+            // Requests that queued up while the model was busy may wait for company: until the oldest has waited
+            // maxDelay, or the batch is full. A request that found the model idle runs at once. (Decided when the
+            // request arrived, not here: the batcher thread may be descheduled between handing out a batch's answers
+            // and coming back, and a client's next request arriving in that gap found an idle model.)
+            if queue[0].arrivedBusy {
                 let until = queue[0].arrival.addingTimeInterval(options.maxDelay)
                 while queuedExamples < options.maxBatch && !stopping && !queue.isEmpty && Date() < until {
                     _ = condition.wait(until: until)
@@ -224,15 +228,23 @@ public final class Batcher: @unchecked Sendable {
                 examples += next.count
             }
             running = batch
+            busy = true
             observer?.queueDepth(model: model.name, depth: queue.count)
             condition.unlock()
             for p in gone { p.complete(.failure(Self.clientGoneError)) }
             run(batch.filter { !$0.isDone })
             condition.lock()
             running = []
-            afterBatch = true
+            busy = false
             condition.unlock()
         }
+    }
+
+    /// The batch's answers are computed: requests arriving from now on find the model idle.
+    private func markIdle() {
+        condition.lock()
+        busy = false
+        condition.unlock()
     }
 
     private func run(_ batch: [Pending]) {
@@ -249,6 +261,7 @@ public final class Batcher: @unchecked Sendable {
                 for p in batch { values.append(contentsOf: p.values) }
                 predictions = try model.predict(values, count: examples, threads: options.threads)
             }
+            markIdle()
             var offset = 0
             for p in batch {
                 var mine = Array(predictions[offset..<(offset + p.count)])
@@ -258,6 +271,7 @@ public final class Batcher: @unchecked Sendable {
             }
         } catch {
             let e = ServeError(500, "model \(jsonQuotedString(model.name)) failed on this input: \(error)")
+            markIdle()
             for p in batch { p.complete(.failure(e)) }
         }
         observer?.batchRan(model: model.name, requests: batch.count, examples: examples, seconds: Date().timeIntervalSince(start))
@@ -270,6 +284,8 @@ final class Pending: @unchecked Sendable {
     let count: Int
     let arrival = Date()
     let deadline: Date
+    /// Set under the batcher's lock when queued: whether a batch was running or requests were already waiting.
+    var arrivedBusy = false
     private let clientGone: (@Sendable () -> Bool)?
     private let lock = NSLock()
     private var continuation: CheckedContinuation<[Prediction], any Error>?
