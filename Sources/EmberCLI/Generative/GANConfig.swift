@@ -79,9 +79,7 @@ public struct GANModelFile: Codable, Sendable {
 
     /// Whether the `model.json` at `url` is a GAN's.
     static func isGAN(_ url: URL) -> Bool {
-        guard let data = try? Data(contentsOf: url),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
-        return object["format"] as? String == formatName
+        runModelFormat(url) == formatName
     }
 
     /// Whether the run directory at `path` holds a GAN.
@@ -91,16 +89,7 @@ public struct GANModelFile: Codable, Sendable {
     func write(generator: GANGenerator, discriminator: GANDiscriminator, to directory: URL) throws {
         var state: [(String, Tensor)] = generator.stateDict().map { ("generator." + $0.0, $0.1) }
         state += discriminator.stateDict().map { ("discriminator." + $0.0, $0.1) }
-        let weights = SafeTensors.encode(state, metadata: ["format": "pt", "framework": "ember", "architecture": "model.json"])
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        let json = try e.encode(self)
-        let jsonURL = directory.appendingPathComponent(SavedModel.jsonFile)
-        var st = stat()
-        if lstat(jsonURL.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { unlink(jsonURL.path) }
-        try AtomicFile.write(weights, to: directory.appendingPathComponent(SavedModel.modelFile))
-        try AtomicFile.write(json, to: jsonURL)
+        try writeRunModel(state, description: self, to: directory)
     }
 
     /// Reads a GAN run directory and rebuilds its generator (evaluation mode).

@@ -68,15 +68,7 @@ public struct SavedModel: Codable, Sendable {
     /// written, so that a crash never pairs new weights with an old architecture: at worst `model.json` is missing,
     /// which the loaders report with a hint to `--resume`.
     public func write(model: Module, to directory: URL) throws {
-        let weights = SafeTensors.encode(model.stateDict(), metadata: ["format": "pt", "framework": "ember", "architecture": "model.json"])
-        let e = PreparationJSON.encoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let json = try e.encode(self)
-        let jsonURL = directory.appendingPathComponent(Self.jsonFile)
-        var st = stat()
-        if lstat(jsonURL.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { unlink(jsonURL.path) }
-        try AtomicFile.write(weights, to: directory.appendingPathComponent(Self.modelFile))
-        try AtomicFile.write(json, to: jsonURL)
+        try writeRunModel(model.stateDict(), description: self, to: directory)
     }
 
     /// Reads `model.json` from a run directory (or the file itself).
@@ -255,4 +247,30 @@ func parseHistory(_ csv: String) -> History {
     for (j, name) in header.enumerated().dropFirst() { h.metrics[name] = rows.map { Double($0[j]) ?? .nan } }
     h.epochs = rows.count
     return h
+}
+
+/// Writes a run's `model.safetensors` (`state`, PyTorch `state_dict` names) and its `model.json` (`description`)
+/// into `directory`, each atomically, for every kind of run (classifier, sequence model, GAN, text classifier).
+///
+/// Both are encoded first; then the old `model.json` is removed, the weights replaced and the new `model.json`
+/// written, so that a crash never pairs new weights with an old description: at worst `model.json` is missing, which
+/// the loaders report with a hint to `--resume`.
+func writeRunModel<D: Encodable>(_ state: [(String, Tensor)], description: D, to directory: URL) throws {
+    let weights = SafeTensors.encode(state, metadata: ["format": "pt", "framework": "ember", "architecture": SavedModel.jsonFile])
+    let e = PreparationJSON.encoder()
+    e.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let json = try e.encode(description)
+    let jsonURL = directory.appendingPathComponent(SavedModel.jsonFile)
+    var st = stat()
+    if lstat(jsonURL.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { unlink(jsonURL.path) }
+    try AtomicFile.write(weights, to: directory.appendingPathComponent(SavedModel.modelFile))
+    try AtomicFile.write(json, to: jsonURL)
+}
+
+/// The `format` field of the `model.json` at `url` (nil when the file is missing, unreadable or has none): which
+/// kind of run wrote it.
+func runModelFormat(_ url: URL) -> String? {
+    guard let data = try? Data(contentsOf: url),
+          let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+    return object["format"] as? String
 }

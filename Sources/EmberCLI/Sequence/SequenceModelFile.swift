@@ -39,23 +39,12 @@ public struct SequenceModelFile: Codable, Sendable {
     /// Writes `model.json` and `model.safetensors` into `directory`, each atomically (the old `model.json` goes
     /// first, so new weights are never paired with an old description).
     func write(model: Module, to directory: URL) throws {
-        let weights = SafeTensors.encode(model.stateDict(), metadata: ["format": "pt", "framework": "ember", "architecture": "model.json"])
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        let json = try e.encode(self)
-        let jsonURL = directory.appendingPathComponent(SavedModel.jsonFile)
-        var st = stat()
-        if lstat(jsonURL.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { unlink(jsonURL.path) }
-        try AtomicFile.write(weights, to: directory.appendingPathComponent(SavedModel.modelFile))
-        try AtomicFile.write(json, to: jsonURL)
+        try writeRunModel(model.stateDict(), description: self, to: directory)
     }
 
     /// Whether the `model.json` at `url` is a sequence model's.
     static func isSequenceModel(_ url: URL) -> Bool {
-        guard let data = try? Data(contentsOf: url),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
-        return object["format"] as? String == formatName
+        runModelFormat(url) == formatName
     }
 
     /// Reads a run directory's `model.json` and weights, and rebuilds the model in evaluation mode.

@@ -37,23 +37,12 @@ public struct TextClassifierFile: Codable, Sendable {
 
     /// Writes `model.json` and `model.safetensors` into `directory`, each atomically (the old `model.json` first).
     func write(model: Module, to directory: URL) throws {
-        let weights = SafeTensors.encode(model.stateDict(), metadata: ["format": "pt", "framework": "ember", "architecture": "model.json"])
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        let json = try e.encode(self)
-        let jsonURL = directory.appendingPathComponent(SavedModel.jsonFile)
-        var st = stat()
-        if lstat(jsonURL.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { unlink(jsonURL.path) }
-        try AtomicFile.write(weights, to: directory.appendingPathComponent(SavedModel.modelFile))
-        try AtomicFile.write(json, to: jsonURL)
+        try writeRunModel(model.stateDict(), description: self, to: directory)
     }
 
     /// Whether the `model.json` at `url` is a text classifier's.
     static func isTextClassifier(_ url: URL) -> Bool {
-        guard let data = try? Data(contentsOf: url),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
-        return object["format"] as? String == formatName
+        runModelFormat(url) == formatName
     }
 
     /// Whether the run directory (or model.json) at `path` holds a text classifier.

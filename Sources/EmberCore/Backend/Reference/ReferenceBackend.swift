@@ -543,14 +543,19 @@ public final class ReferenceBackend: Backend {
         }
     }
 
+    /// Mean and 1 / sqrt(biased variance + eps) of row `row` (two passes in double).
+    private func layerNormRowStats(_ x: Operand, row r: Int, cols: Int, eps: Double) -> (Double, Double) {
+        var mean = 0.0, sq = 0.0
+        for i in 0..<cols { mean += load(x, r * cols + i) }
+        mean /= Double(cols)
+        for i in 0..<cols { let d = load(x, r * cols + i) - mean; sq += d * d }
+        return (mean, 1 / (sq / Double(cols) + eps).squareRoot())
+    }
+
     public func layerNormForward(_ x: Operand, weight: Operand?, bias: Operand?, _ y: Operand, rows: Int, cols: Int,
                                  eps: Double) {
         for r in 0..<rows {
-            var mean = 0.0, sq = 0.0
-            for i in 0..<cols { mean += load(x, r * cols + i) }
-            mean /= Double(cols)
-            for i in 0..<cols { let d = load(x, r * cols + i) - mean; sq += d * d }
-            let invstd = 1 / (sq / Double(cols) + eps).squareRoot()
+            let (mean, invstd) = layerNormRowStats(x, row: r, cols: cols, eps: eps)
             for i in 0..<cols {
                 let w = weight.map { load($0, i) } ?? 1, b = bias.map { load($0, i) } ?? 0
                 store(y, r * cols + i, (load(x, r * cols + i) - mean) * invstd * w + b)
@@ -562,11 +567,7 @@ public final class ReferenceBackend: Backend {
                                   gbias: Operand?, rows: Int, cols: Int, eps: Double) {
         var gw = [Double](repeating: 0, count: cols), gb = [Double](repeating: 0, count: cols)
         for r in 0..<rows {
-            var mean = 0.0, sq = 0.0
-            for i in 0..<cols { mean += load(x, r * cols + i) }
-            mean /= Double(cols)
-            for i in 0..<cols { let d = load(x, r * cols + i) - mean; sq += d * d }
-            let invstd = 1 / (sq / Double(cols) + eps).squareRoot()
+            let (mean, invstd) = layerNormRowStats(x, row: r, cols: cols, eps: eps)
             var a = 0.0, b = 0.0
             for i in 0..<cols {
                 let k = r * cols + i, xhat = (load(x, k) - mean) * invstd, gv = load(g, k)
