@@ -262,6 +262,8 @@ public final class Batcher: @unchecked Sendable {
                 predictions = try model.predict(values, count: examples, threads: options.threads)
             }
             markIdle()
+            // Counted before the answers go out: a client that reads /metrics after its answer sees its batch.
+            observer?.batchRan(model: model.name, requests: batch.count, examples: examples, seconds: Date().timeIntervalSince(start))
             var offset = 0
             for p in batch {
                 var mine = Array(predictions[offset..<(offset + p.count)])
@@ -272,9 +274,9 @@ public final class Batcher: @unchecked Sendable {
         } catch {
             let e = ServeError(500, "model \(jsonQuotedString(model.name)) failed on this input: \(error)")
             markIdle()
+            observer?.batchRan(model: model.name, requests: batch.count, examples: examples, seconds: Date().timeIntervalSince(start))
             for p in batch { p.complete(.failure(e)) }
         }
-        observer?.batchRan(model: model.name, requests: batch.count, examples: examples, seconds: Date().timeIntervalSince(start))
     }
 }
 
