@@ -200,6 +200,61 @@ static int ek_maxpool2x2_vec(const float *r0, const float *r1, float *o, int64_t
     return ox;
 }
 
+typedef float ek_pool_vf4 __attribute__((vector_size(16), aligned(4)));
+typedef int32_t ek_pool_vi4 __attribute__((vector_size(16), aligned(4)));
+typedef int64_t ek_pool_vl4 __attribute__((vector_size(32), aligned(8)));
+
+static inline ek_pool_vf4 ek_pool_pick4(ek_pool_vi4 take_b, ek_pool_vf4 a, ek_pool_vf4 b) {
+    ek_pool_vi4 ia, ib;
+    __builtin_memcpy(&ia, &a, sizeof ia);
+    __builtin_memcpy(&ib, &b, sizeof ib);
+    ek_pool_vi4 r = (take_b & ib) | (~take_b & ia);
+    ek_pool_vf4 out;
+    __builtin_memcpy(&out, &r, sizeof out);
+    return out;
+}
+
+// ek_maxpool2x2_vec's choices for the 4 outputs ox..ox+3 (reads 8 inputs of each row from 2*ox).
+static void ek_maxpool2x2_vec4(const float *r0, const float *r1, float *o, int64_t *ix, int ox, int base0, int base1) {
+    const ek_pool_vi4 lane = {0, 2, 4, 6};
+    ek_pool_vf4 p0, p1, q0, q1;
+    __builtin_memcpy(&p0, r0 + 2 * ox, sizeof p0);
+    __builtin_memcpy(&p1, r0 + 2 * ox + 4, sizeof p1);
+    __builtin_memcpy(&q0, r1 + 2 * ox, sizeof q0);
+    __builtin_memcpy(&q1, r1 + 2 * ox + 4, sizeof q1);
+    ek_pool_vf4 a0 = __builtin_shufflevector(p0, p1, 0, 2, 4, 6), a1 = __builtin_shufflevector(p0, p1, 1, 3, 5, 7);
+    ek_pool_vf4 b0 = __builtin_shufflevector(q0, q1, 0, 2, 4, 6), b1 = __builtin_shufflevector(q0, q1, 1, 3, 5, 7);
+    ek_pool_vi4 t0 = (a1 > a0) | (a1 != a1), t1 = (b1 > b0) | (b1 != b1);
+    ek_pool_vf4 m0 = ek_pool_pick4(t0, a0, a1), m1 = ek_pool_pick4(t1, b0, b1);
+    ek_pool_vi4 t2 = (m1 > m0) | (m1 != m1);
+    ek_pool_vi4 col = lane + 2 * ox;
+    ek_pool_vi4 i0 = base0 + col + (t0 & 1), i1 = base1 + col + (t1 & 1);
+    ek_pool_vf4 best = ek_pool_pick4(t2, m0, m1);
+    ek_pool_vi4 idx = (t2 & i1) | (~t2 & i0);
+    ek_pool_vl4 wide = __builtin_convertvector(idx, ek_pool_vl4);
+    __builtin_memcpy(o + ox, &best, sizeof best);
+    __builtin_memcpy(ix + ox, &wide, sizeof wide);
+}
+
+// One output row of 2x2 stride-2 pooling where 2*ow <= w (no window hangs off the row): vectors of 8, then the
+// remainder as vectors that overlap outputs already written (recomputed to the same values), scalar only below 4.
+// Returns how many leading outputs it wrote (the caller does the rest).
+static int ek_maxpool2x2_row(const float *r0, const float *r1, float *o, int64_t *ix, int ow, int base0, int base1) {
+    int ox = ek_maxpool2x2_vec(r0, r1, o, ix, ow, base0, base1);
+    if (ox == ow) return ow;
+    if (ow >= 8) {
+        int start = ow - 8;
+        ek_maxpool2x2_vec(r0 + 2 * start, r1 + 2 * start, o + start, ix + start, 8, base0 + 2 * start, base1 + 2 * start);
+        return ow;
+    }
+    if (ow >= 4) {
+        ek_maxpool2x2_vec4(r0, r1, o, ix, 0, base0, base1);
+        ek_maxpool2x2_vec4(r0, r1, o, ix, ow - 4, base0, base1);
+        return ow;
+    }
+    return ox;
+}
+
 void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t planes, int h, int w, int oh, int ow,
                       int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw) {
     for (ptrdiff_t p = 0; p < planes; p++) {
@@ -210,7 +265,8 @@ void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t pl
             for (int oy = 0; oy < oh; oy++) {
                 const float *r0 = plane + (2 * oy) * w, *r1 = r0 + w;
                 int base0 = 2 * oy * w, base1 = base0 + w;
-                int ox0 = ek_maxpool2x2_vec(r0, r1, o + oy * ow, ix + oy * ow, ow, base0, base1);
+                int ox0 = 2 * ow <= w ? ek_maxpool2x2_row(r0, r1, o + oy * ow, ix + oy * ow, ow, base0, base1)
+                                      : ek_maxpool2x2_vec(r0, r1, o + oy * ow, ix + oy * ow, ow, base0, base1);
                 for (int ox = ox0; ox < ow; ox++) {
                     // Branch-free: random data makes comparisons unpredictable. As PyTorch's scan of the window in
                     // row-major order: a later element wins if it is greater or NaN, so the last NaN wins, else the

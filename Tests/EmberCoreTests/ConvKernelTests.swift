@@ -189,7 +189,7 @@ import Testing
 /// backend's scan, on data full of ties and NaNs: the same values (NaN included), the same chosen positions (seen
 /// through the gradient) — PyTorch's rule, the last NaN of a window or else its first maximum.
 @Suite struct MaxPoolTwoByTwoTests {
-    @Test(arguments: [(4, 16), (5, 17), (2, 34), (6, 40), (3, 3)])
+    @Test(arguments: [(4, 16), (5, 17), (2, 34), (6, 40), (3, 3), (4, 11), (3, 13), (2, 26), (2, 8), (5, 15), (3, 5), (27, 26)])
     func vectorRowsMatchTheReferenceScan(h: Int, w: Int) {
         var rng = RandomState(seed: UInt64(h * 100 + w))
         let count = 2 * 3 * h * w

@@ -249,7 +249,8 @@ public protocol Backend: AnyObject, Sendable {
 
     /// Max pooling over images [N*C,H,W]; writes the flat argmax (within H*W, int64) of each window to `indices`.
     func maxPool2d(_ x: Operand, _ out: Operand, indices: Operand, planes: Int, _ g: Conv2dGeometry)
-    /// Scatters pooled gradients back through `indices` into a zeroed [N*C,H,W] buffer.
+    /// Writes all of `out` [N*C,H,W]: pooled gradients scattered back through `indices` (summed where windows pick the
+    /// same element), zero elsewhere.
     func maxPool2dBackward(_ g: Operand, indices: Operand, _ out: Operand, planes: Int, _ geo: Conv2dGeometry)
     /// Average pooling (`countIncludePad` as PyTorch).
     func avgPool2d(_ x: Operand, _ out: Operand, planes: Int, _ g: Conv2dGeometry, countIncludePad: Bool)

@@ -54,7 +54,7 @@ struct MaxPool2dBackward: PrimitiveOp {
         let g = inputs[0], idx = inputs[1].contiguousData()
         let geo = poolGeometry(inputShape, kernel: kernel, stride: stride, padding: padding, dilation: dilation)
         let planes = inputShape.dropLast(2).reduce(1, *)
-        let gx = Tensor.zeros(inputShape, dtype: g.dtype, on: g.backend)
+        let gx = Tensor.empty(inputShape, dtype: g.dtype, backend: g.backend)
         g.backend.maxPool2dBackward(g.contiguousData().operand, indices: idx.operand, gx.operand, planes: planes, geo)
         return gx
     }

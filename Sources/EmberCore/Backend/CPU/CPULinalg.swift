@@ -230,11 +230,16 @@ extension CPUBackend {
         switch g.dtype {
         case .float32:
             let gp = g.pointer.assumingMemoryBound(to: Float.self), o = out.pointer.assumingMemoryBound(to: Float.self)
+            // Each plane is zeroed just before its scatter, while it is in cache (no separate fill pass).
             parallelFor(planes, grain: Swift.max(1, 8192 / Swift.max(L, 1))) { s, e in
-                for p in s..<e { for j in 0..<L where ip[p * L + j] >= 0 { o[p * hw + Int(ip[p * L + j])] += gp[p * L + j] } }
+                for p in s..<e {
+                    (o + p * hw).update(repeating: 0, count: hw)
+                    for j in 0..<L where ip[p * L + j] >= 0 { o[p * hw + Int(ip[p * L + j])] += gp[p * L + j] }
+                }
             }
         case .float64:
             let gp = g.pointer.assumingMemoryBound(to: Double.self), o = out.pointer.assumingMemoryBound(to: Double.self)
+            o.update(repeating: 0, count: planes * hw)
             for p in 0..<planes { for j in 0..<L where ip[p * L + j] >= 0 { o[p * hw + Int(ip[p * L + j])] += gp[p * L + j] } }
         default: preconditionFailure("maxPool2d backward: needs a float32 or float64 tensor, got \(g.dtype) (cast half tensors to float32)")
         }

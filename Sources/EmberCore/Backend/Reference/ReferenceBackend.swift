@@ -625,6 +625,7 @@ public final class ReferenceBackend: Backend {
 
     public func maxPool2dBackward(_ g: Operand, indices: Operand, _ out: Operand, planes: Int, _ geo: Conv2dGeometry) {
         let hw = geo.height * geo.width, L = geo.outH * geo.outW
+        for i in 0..<(planes * hw) { store(out, i, 0) }
         for p in 0..<planes {
             for j in 0..<L {
                 let ix = Int(loadInt(indices, p * L + j))
