@@ -62,18 +62,18 @@ int ek_best_variant(void) {
 static const ek_kernels ek_table_portable = {
     binary_base, unary_base, relu_backward_base, axpby_base, sum_base, softmax_rows_base,
     softmax_backward_rows_base, adam_base, lstm_cell_base, lstm_cell_backward_base, gru_cell_base,
-    gru_cell_backward_base};
+    gru_cell_backward_base, attn_online_rows_base, attn_exp_rows_base};
 #ifdef EK_X86
 static const ek_kernels ek_table_avx2 = {
     binary_avx2, unary_avx2, relu_backward_avx2, axpby_avx2, sum_avx2, softmax_rows_avx2,
     softmax_backward_rows_avx2, adam_avx2, lstm_cell_avx2, lstm_cell_backward_avx2, gru_cell_avx2,
-    gru_cell_backward_avx2};
-// The AVX-512 build widens the transcendental and row-wise kernels to 16 lanes; sums, binary ops and updates keep
-// the AVX2 code, so their rounding is the same on every AVX2 machine.
+    gru_cell_backward_avx2, attn_online_rows_avx2, attn_exp_rows_avx2};
+// The AVX-512 build widens the transcendental and row-wise kernels to 16 lanes (and relu's backward, a select that
+// rounds nothing); sums, binary ops and updates keep the AVX2 code, so their rounding is the same on every AVX2 machine.
 static const ek_kernels ek_table_avx512 = {
-    binary_avx2, unary_avx512, relu_backward_avx2, axpby_avx2, sum_avx2, softmax_rows_avx512,
+    binary_avx2, unary_avx512, relu_backward_avx512, axpby_avx2, sum_avx2, softmax_rows_avx512,
     softmax_backward_rows_avx512, adam_avx2, lstm_cell_avx512, lstm_cell_backward_avx2, gru_cell_avx512,
-    gru_cell_backward_avx2};
+    gru_cell_backward_avx2, attn_online_rows_avx512, attn_exp_rows_avx512};
 #endif
 
 const ek_kernels *ek_kernels_for(int variant) {
@@ -155,6 +155,15 @@ void ek_gru_cell_f32(const float *x, const float *r, const float *bias, const fl
 void ek_gru_cell_backward_f32(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
                               float *dx, float *drec, ptrdiff_t batch, ptrdiff_t hidden) {
     ek_k()->gru_cell_backward(saved, h_prev, dh, dy, mask, dx, drec, batch, hidden);
+}
+
+void ek_attn_online_rows_f32(float *s, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, float *m, float *l,
+                             float *acc, ptrdiff_t dv) {
+    ek_k()->attn_online_rows(s, rows, cols, diag, causal, m, l, acc, dv);
+}
+
+void ek_attn_exp_rows_f32(float *p, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, const float *shift) {
+    ek_k()->attn_exp_rows(p, rows, cols, diag, causal, shift);
 }
 
 typedef float ek_pool_vf __attribute__((vector_size(32), aligned(4)));

@@ -485,5 +485,72 @@ static void SUFFIX(gru_cell_backward)(const float *saved, const float *h_prev, f
     }
 }
 
+
+// MARK: fused attention, one block of scores (see ember_kernels.h)
+
+// How many leading columns of block row r a causal mask keeps (keys j0 + c <= query i0 + r, diag = i0 - j0).
+static inline ptrdiff_t SUFFIX(attn_valid)(ptrdiff_t cols, ptrdiff_t diag, ptrdiff_t r, int causal) {
+    if (!causal) return cols;
+    ptrdiff_t v = diag + r + 1;
+    return v < 0 ? 0 : (v > cols ? cols : v);
+}
+
+// row[c] = exp(row[c] - shift) for c < valid, 0 from valid to cols; returns the sum of the first `valid`.
+static inline float SUFFIX(attn_exp_row)(float *row, ptrdiff_t valid, ptrdiff_t cols, float shift) {
+    EK_V8 vm = SUFFIX(splat)(shift), vs = SUFFIX(splat)(0.0f);
+    ptrdiff_t c = 0;
+    for (; c + EK_W <= valid; c += EK_W) {
+        EK_V8 e = SUFFIX(vexp)(SUFFIX(vload)(row + c) - vm);
+        SUFFIX(vstore)(row + c, e);
+        vs += e;
+    }
+    float sum = 0;
+    for (int k = 0; k < EK_W; k++) sum += vs[k];
+    if (c < valid) {
+        EK_V8 e = SUFFIX(vexp)(SUFFIX(vload_n)(row + c, valid - c) - vm);
+        SUFFIX(vstore_n)(row + c, e, valid - c);
+        for (ptrdiff_t k = 0; k < valid - c; k++) sum += e[k];
+    }
+    for (c = valid; c < cols; c++) row[c] = 0;
+    return sum;
+}
+
+static void SUFFIX(attn_online_rows)(float *s, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, float *m,
+                                     float *l, float *acc, ptrdiff_t dv) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *row = s + r * cols;
+        ptrdiff_t valid = SUFFIX(attn_valid)(cols, diag, r, causal);
+        float mx = valid > 0 ? SUFFIX(row_max)(row, valid) : -__builtin_inff();
+        // A NaN score (or an earlier one in m) stays NaN through the row's maximum, weights and output.
+        float mnew = (mx != mx || m[r] != m[r]) ? __builtin_nanf("") : (m[r] > mx ? m[r] : mx);
+        if (mnew == -__builtin_inff()) {
+            for (ptrdiff_t c = 0; c < cols; c++) row[c] = 0;
+            continue;
+        }
+        float alpha = SUFFIX(sexp)(m[r] - mnew);
+        float sum = SUFFIX(attn_exp_row)(row, valid, cols, mnew);
+        l[r] = l[r] * alpha + sum;
+        m[r] = mnew;
+        if (alpha != 1.0f) {
+            float *a = acc + r * dv;
+            ptrdiff_t d = 0;
+            for (; d + EK_W <= dv; d += EK_W) SUFFIX(vstore)(a + d, SUFFIX(vload)(a + d) * alpha);
+            for (; d < dv; d++) a[d] *= alpha;
+        }
+    }
+}
+
+static void SUFFIX(attn_exp_rows)(float *p, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal,
+                                  const float *shift) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *row = p + r * cols;
+        if (shift[r] == -__builtin_inff()) {
+            for (ptrdiff_t c = 0; c < cols; c++) row[c] = 0;
+            continue;
+        }
+        SUFFIX(attn_exp_row)(row, SUFFIX(attn_valid)(cols, diag, r, causal), cols, shift[r]);
+    }
+}
+
 #undef EK_V8
 #undef EK_I8

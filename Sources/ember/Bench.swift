@@ -165,6 +165,20 @@ func coreWorkloads(seconds: Double, threads: Int) -> [Workload] {
         return BenchResult(name: "softmax_4096x1024", value: Double(2 * x.count * 4) / t / 1e9, unit: "GB/s",
                            extra: ["ms": String(format: "%.3f", t * 1e3), "threads": "\(threads)"])
     })
+    ws.append(Workload(name: "attention_gpt") {
+        // gpt_train's attention alone: causal scaled-dot-product attention over [16, 4, 128, 32], forward + backward.
+        var rng = RandomState(seed: 6)
+        let q = Tensor.normal([16, 4, 128, 32], rng: &rng), k = Tensor.normal([16, 4, 128, 32], rng: &rng)
+        let v = Tensor.normal([16, 4, 128, 32], rng: &rng), g = Tensor.normal([16, 4, 128, 32], rng: &rng)
+        for t in [q, k, v] { t.requiresGrad = true }
+        let t = timeMedian(seconds: seconds) {
+            _ = gradients(of: (scaledDotProductAttention(q, k, v, causal: true) * g).sum(), wrt: [q, k, v])
+        }
+        // FLOPs of the causal half (the two forward and four backward products over T*(T+1)/2 scores).
+        let flops = 6.0 * 2.0 * 16 * 4 * 32 * Double(128 * 129 / 2)
+        return BenchResult(name: "attention_gpt", value: t * 1e3, unit: "ms",
+                           extra: ["causal_gflops": String(format: "%.1f", flops / t / 1e9), "threads": "\(threads)"])
+    })
     ws.append(Workload(name: "conv2d_lenet") {
         var rng = RandomState(seed: 4)
         let x = Tensor.normal([32, 1, 28, 28], rng: &rng)

@@ -44,6 +44,9 @@ typedef struct {
                      float *saved, float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden);
     void (*gru_cell_backward)(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
                               float *dx, float *drec, ptrdiff_t batch, ptrdiff_t hidden);
+    void (*attn_online_rows)(float *s, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, float *m, float *l,
+                             float *acc, ptrdiff_t dv);
+    void (*attn_exp_rows)(float *p, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, const float *shift);
 } ek_kernels;
 
 /// The entry points of one build (NULL when the CPU cannot run it): lets tests compare builds in one process.
@@ -124,6 +127,19 @@ void ek_gru_cell_f32(const float *x, const float *r, const float *bias, const fl
 /// keep dh).
 void ek_gru_cell_backward_f32(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
                               float *dx, float *drec, ptrdiff_t batch, ptrdiff_t hidden);
+
+// MARK: fused attention. One block of scores s [rows, cols] (row-major, contiguous): queries i0 ..< i0 + rows
+// against keys j0 ..< j0 + cols, diag = i0 - j0. With `causal`, row r keeps its first diag + r + 1 columns (keys up to
+// its query) and the rest become 0.
+
+/// The online softmax step of the forward pass: per row, the new running maximum m' = max(m, row max), the row
+/// replaced by exp(s - m'), l <- l * exp(m - m') + sum of the row, the output accumulator row (dv floats) scaled by
+/// exp(m - m'), m <- m'. A row whose maximum is still -inf becomes 0 and keeps m, l and acc.
+void ek_attn_online_rows_f32(float *s, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, float *m, float *l,
+                             float *acc, ptrdiff_t dv);
+/// The backward pass's weights: p <- exp(p - shift[r]) per row (shift = the row's log-sum-exp); rows whose shift is
+/// -inf (every key masked) become 0.
+void ek_attn_exp_rows_f32(float *p, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, const float *shift);
 
 #ifdef __cplusplus
 }

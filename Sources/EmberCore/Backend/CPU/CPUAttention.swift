@@ -61,6 +61,22 @@ extension CPUBackend {
                     while j0 < jEnd {
                         let cols = Swift.min(bc, jEnd - j0)
                         singleThreadGemm(false, true, rows, cols, D, scale, Q + i0 * D, D, K + j0 * D, D, 0, S, cols)
+                        if T.self == Float.self {
+                            // The online-softmax step in one vectorized kernel (causal cut included); the additive
+                            // mask and dropout around it.
+                            if M != nil { for r in 0..<rows { maskRow(S + r * cols, cols, i: i0 + r, j0: j0, M, ms, false) } }
+                            ek_attn_online_rows_f32(floats(S), rows, cols, i0 - j0, causal ? 1 : 0, floats(m), floats(l),
+                                                    floats(acc), Dv)
+                            if let drop {
+                                for r in 0..<rows {
+                                    let row = S + r * cols, base = (bh * Tq + i0 + r) * Tk + j0
+                                    for c in 0..<cols { row[c] = drop.keeps(base + c) ? row[c] * keepScale : 0 }
+                                }
+                            }
+                            singleThreadGemm(false, false, rows, Dv, cols, 1, S, cols, V + j0 * Dv, Dv, 1, acc, Dv)
+                            j0 += cols
+                            continue
+                        }
                         for r in 0..<rows {
                             let row = S + r * cols, i = i0 + r
                             maskRow(row, cols, i: i, j0: j0, M, ms, causal)
@@ -143,6 +159,10 @@ extension CPUBackend {
                     while i0 < Tq {
                         let rows = Swift.min(br, Tq - i0)
                         singleThreadGemm(false, true, rows, cols, D, scale, Q + i0 * D, D, K + j0 * D, D, 0, P, cols)
+                        if T.self == Float.self {
+                            if M != nil { for r in 0..<rows { maskRow(P + r * cols, cols, i: i0 + r, j0: j0, M, ms, false) } }
+                            ek_attn_exp_rows_f32(floats(P), rows, cols, i0 - j0, causal ? 1 : 0, floats(L + i0))
+                        } else {
                         for r in 0..<rows {
                             let row = P + r * cols, i = i0 + r
                             if L[i] == -T.infinity {
@@ -151,6 +171,7 @@ extension CPUBackend {
                             }
                             maskRow(row, cols, i: i, j0: j0, M, ms, causal)
                             expShifted(row, cols, by: L[i])
+                        }
                         }
                         // dP = dO_i V_jᵀ
                         singleThreadGemm(false, true, rows, cols, Dv, 1, dO + i0 * Dv, Dv, V + j0 * Dv, Dv, 0, dP, cols)
@@ -210,6 +231,12 @@ private func expShifted<T: KernelFloat>(_ row: UnsafeMutablePointer<T>, _ cols: 
     } else {
         for c in 0..<cols { row[c] = T.exp(row[c]) }
     }
+}
+
+/// A float32 buffer's pointer under its own type (callers check T is Float).
+@inline(__always)
+private func floats<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
 }
 
 @inline(__always)
