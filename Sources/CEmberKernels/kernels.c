@@ -2,6 +2,7 @@
 // (the best build the CPU supports, or the one EMBER_KERNELS names; see ek_select_variant).
 #include "ember_kernels.h"
 #include <math.h>
+#include <string.h>
 
 // The portable build passes 8-lane vectors between static inline helpers; their ABI never crosses this file.
 #pragma clang diagnostic ignored "-Wpsabi"
@@ -311,6 +312,101 @@ void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t pl
                 }
                 o[oy * ow + ox] = best;
                 ix[oy * ow + ox] = bi;
+            }
+        }
+    }
+}
+
+// MARK: im2col / col2im for one image (see ember_kernels.h). Plain loops the compiler vectorizes; the Swift version
+// spent most of its time in per-row memmove/memset calls on rows of 8-32 floats.
+
+// Columns ox in [lo, hi) of an output row read input column ox * sw + x0 inside the image; the rest are padding.
+static void ek_conv_span(int ow, int w, int sw, int x0, int *lo, int *hi) {
+    int l = x0 >= 0 ? 0 : (-x0 + sw - 1) / sw;
+    if (l > ow) l = ow;
+    int h = w - x0 <= 0 ? 0 : (w - x0 - 1) / sw + 1;
+    if (h > ow) h = ow;
+    if (h < l) h = l;
+    *lo = l;
+    *hi = h;
+}
+
+void ek_im2col_f32(const float *image, float *columns, int channels, int h, int w, int kh, int kw, int sh, int sw,
+                   int ph, int pw, int dh, int dw, int oh, int ow) {
+    ptrdiff_t L = (ptrdiff_t)oh * ow;
+    for (int c = 0; c < channels; c++) {
+        const float *plane = image + (ptrdiff_t)c * h * w;
+        for (int ki = 0; ki < kh; ki++) {
+            for (int kj = 0; kj < kw; kj++) {
+                float *dst = columns + ((ptrdiff_t)(c * kh + ki) * kw + kj) * L;
+                int x0 = kj * dw - pw, lo, hi;
+                ek_conv_span(ow, w, sw, x0, &lo, &hi);
+                if (sh == 1 && sw == 1 && ow == w) {
+                    // Stride 1 with output rows as wide as input rows ('same' padding): the rows that read the image
+                    // are one shifted copy of its plane (runs of 8-32 floats one row at a time cost more in loop
+                    // overhead than in copying); then the columns that fall in the padding are zeroed.
+                    int y0 = ki * dh - ph;
+                    int ylo = y0 >= 0 ? 0 : -y0, yhi = h - y0 < oh ? h - y0 : oh;
+                    if (ylo > oh) ylo = oh;
+                    if (yhi < ylo) yhi = ylo;
+                    for (ptrdiff_t i = 0; i < (ptrdiff_t)ylo * ow; i++) dst[i] = 0;
+                    for (ptrdiff_t i = (ptrdiff_t)yhi * ow; i < L; i++) dst[i] = 0;
+                    if (yhi > ylo) {
+                        ptrdiff_t n = (ptrdiff_t)(yhi - ylo) * ow, s0 = (ptrdiff_t)(ylo + y0) * w + x0;
+                        ptrdiff_t a = s0 < 0 ? -s0 : 0, b = s0 + n > (ptrdiff_t)h * w ? (ptrdiff_t)h * w - s0 : n;
+                        float *d = dst + (ptrdiff_t)ylo * ow;
+                        if (b > a) memcpy(d + a, plane + s0 + a, (size_t)(b - a) * sizeof(float));
+                        for (int oy = 0; oy < yhi - ylo; oy++) {
+                            float *row = d + (ptrdiff_t)oy * ow;
+                            for (int ox = 0; ox < lo; ox++) row[ox] = 0;
+                            for (int ox = hi; ox < ow; ox++) row[ox] = 0;
+                        }
+                    }
+                    continue;
+                }
+                for (int oy = 0; oy < oh; oy++) {
+                    float *d = dst + (ptrdiff_t)oy * ow;
+                    int iy = oy * sh - ph + ki * dh;
+                    if (iy < 0 || iy >= h) {
+                        for (int ox = 0; ox < ow; ox++) d[ox] = 0;
+                        continue;
+                    }
+                    const float *s = plane + (ptrdiff_t)iy * w + x0;
+                    int ox = 0;
+                    for (; ox < lo; ox++) d[ox] = 0;
+                    if (sw == 1) {
+                        for (; ox < hi; ox++) d[ox] = s[ox];
+                    } else {
+                        for (; ox < hi; ox++) d[ox] = s[(ptrdiff_t)ox * sw];
+                    }
+                    for (; ox < ow; ox++) d[ox] = 0;
+                }
+            }
+        }
+    }
+}
+
+void ek_col2im_add_f32(const float *columns, float *image, int channels, int h, int w, int kh, int kw, int sh, int sw,
+                       int ph, int pw, int dh, int dw, int oh, int ow) {
+    ptrdiff_t L = (ptrdiff_t)oh * ow;
+    for (int c = 0; c < channels; c++) {
+        float *plane = image + (ptrdiff_t)c * h * w;
+        for (int ki = 0; ki < kh; ki++) {
+            for (int kj = 0; kj < kw; kj++) {
+                const float *src = columns + ((ptrdiff_t)(c * kh + ki) * kw + kj) * L;
+                int x0 = kj * dw - pw, lo, hi;
+                ek_conv_span(ow, w, sw, x0, &lo, &hi);
+                for (int oy = 0; oy < oh; oy++) {
+                    int iy = oy * sh - ph + ki * dh;
+                    if (iy < 0 || iy >= h) continue;
+                    float *p = plane + (ptrdiff_t)iy * w + x0;
+                    const float *s = src + (ptrdiff_t)oy * ow;
+                    if (sw == 1) {
+                        for (int ox = lo; ox < hi; ox++) p[ox] += s[ox];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) p[(ptrdiff_t)ox * sw] += s[ox];
+                    }
+                }
             }
         }
     }

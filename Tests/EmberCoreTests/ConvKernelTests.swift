@@ -27,6 +27,10 @@ import Testing
         Case(n: 3, c: 4, o: 6, h: 34, w: 33, kernel: 3, stride: 1, padding: 1, dilation: 1, groups: 2),
         Case(n: 2, c: 4, o: 6, h: 32, w: 33, kernel: 1, stride: 1, padding: 0, dilation: 1, groups: 1),
         Case(n: 5, c: 3, o: 4, h: 22, w: 22, kernel: 3, stride: 1, padding: 0, dilation: 1, groups: 1),
+        // stride 1 with output rows as wide as input rows (the whole-plane unfolding): padding rows beyond the image,
+        // and horizontal offsets whose every column is padding
+        Case(n: 2, c: 3, o: 4, h: 2, w: 6, kernel: Pair(5, 3), stride: 1, padding: Pair(2, 1), dilation: 1, groups: 1),
+        Case(n: 3, c: 2, o: 3, h: 6, w: 4, kernel: Pair(3, 5), stride: 1, padding: Pair(0, 4), dilation: Pair(1, 2), groups: 1),
     ]
 
     /// Forward output and the gradients of sum(conv(x, w, b) * seed) for x, w (and b), in double.

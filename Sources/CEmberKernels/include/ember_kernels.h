@@ -128,6 +128,14 @@ void ek_gru_cell_f32(const float *x, const float *r, const float *bias, const fl
 void ek_gru_cell_backward_f32(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
                               float *dx, float *drec, ptrdiff_t batch, ptrdiff_t hidden);
 
+/// im2col of one image: `channels` planes [h, w] -> columns [channels*kh*kw, oh*ow] (row (c, ki, kj), zeros where the
+/// window reaches into padding), for stride (sh, sw), padding (ph, pw) and dilation (dh, dw).
+void ek_im2col_f32(const float *image, float *columns, int channels, int h, int w, int kh, int kw, int sh, int sw,
+                   int ph, int pw, int dh, int dw, int oh, int ow);
+/// The transpose of ek_im2col_f32: adds each column entry back onto the image element it was read from.
+void ek_col2im_add_f32(const float *columns, float *image, int channels, int h, int w, int kh, int kw, int sh, int sw,
+                       int ph, int pw, int dh, int dw, int oh, int ow);
+
 // MARK: fused attention. One block of scores s [rows, cols] (row-major, contiguous): queries i0 ..< i0 + rows
 // against keys j0 ..< j0 + cols, diag = i0 - j0. With `causal`, row r keeps its first diag + r + 1 columns (keys up to
 // its query) and the rest become 0.

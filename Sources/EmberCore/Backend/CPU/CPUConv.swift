@@ -1,4 +1,5 @@
 import CBLAS
+import CEmberKernels
 import Foundation
 
 // Convolution on the CPU: per-image im2col + GEMM written straight into NCHW.
@@ -139,6 +140,14 @@ extension CPUBackend {
     /// (zero padding); returns `columns`.
     private func unfold<T: KernelFloat>(_ image: UnsafeMutablePointer<T>, into columns: UnsafeMutablePointer<T>,
                                         _ g: Conv2dGeometry) -> UnsafePointer<T> {
+        if T.self == Float.self {
+            ek_im2col_f32(UnsafeRawPointer(image).assumingMemoryBound(to: Float.self),
+                          UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Float.self), Int32(g.channels),
+                          Int32(g.height), Int32(g.width), Int32(g.kernelH), Int32(g.kernelW), Int32(g.strideH),
+                          Int32(g.strideW), Int32(g.padH), Int32(g.padW), Int32(g.dilationH), Int32(g.dilationW),
+                          Int32(g.outH), Int32(g.outW))
+            return UnsafePointer(columns)
+        }
         let oh = g.outH, ow = g.outW, L = oh * ow, rows = g.channels * g.kernelH * g.kernelW
         for row in 0..<rows {
             let kj = row % g.kernelW, ki = (row / g.kernelW) % g.kernelH, c = row / (g.kernelW * g.kernelH)
@@ -170,6 +179,14 @@ extension CPUBackend {
     /// Adds columns [channels*kh*kw, outH*outW] back into one image's planes (the transpose of `unfold`).
     private func fold<T: KernelFloat>(_ columns: UnsafeMutablePointer<T>, into image: UnsafeMutablePointer<T>,
                                       _ g: Conv2dGeometry) {
+        if T.self == Float.self {
+            ek_col2im_add_f32(UnsafeRawPointer(columns).assumingMemoryBound(to: Float.self),
+                              UnsafeMutableRawPointer(image).assumingMemoryBound(to: Float.self), Int32(g.channels),
+                              Int32(g.height), Int32(g.width), Int32(g.kernelH), Int32(g.kernelW), Int32(g.strideH),
+                              Int32(g.strideW), Int32(g.padH), Int32(g.padW), Int32(g.dilationH), Int32(g.dilationW),
+                              Int32(g.outH), Int32(g.outW))
+            return
+        }
         let oh = g.outH, ow = g.outW, L = oh * ow, rows = g.channels * g.kernelH * g.kernelW
         for row in 0..<rows {
             let kj = row % g.kernelW, ki = (row / g.kernelW) % g.kernelH, c = row / (g.kernelW * g.kernelH)
