@@ -42,6 +42,8 @@ public enum BinaryOp: Sendable, Hashable {
     case eq, ne, lt, le, gt, ge, logicalAnd, logicalOr
     /// g * (x > 0): a = x, b = g. The fused ReLU backward.
     case reluBackward
+    /// g * GELU'(x) (exact GELU): a = x, b = g. The fused GELU backward.
+    case geluBackward
 
     var isComparison: Bool {
         switch self {

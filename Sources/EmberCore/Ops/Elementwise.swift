@@ -11,7 +11,7 @@ extension OpRegistry {
     static let elementwiseOps: [any PrimitiveOp.Type] = [
         Cast.self, Add.self, Sub.self, Mul.self, Div.self, Pow.self, Maximum.self, Minimum.self, Where.self,
         Equal.self, NotEqual.self, Less.self, LessEqual.self, Greater.self, GreaterEqual.self, LogicalAnd.self,
-        LogicalOr.self, ReluBackward.self, AddScalar.self, RSubScalar.self, MulScalar.self, DivScalar.self,
+        LogicalOr.self, ReluBackward.self, GeluBackward.self, AddScalar.self, RSubScalar.self, MulScalar.self, DivScalar.self,
         RDivScalar.self, CompareScalar.self,
     ]
 }
@@ -126,6 +126,16 @@ struct ReluBackward: BinaryPrimitive {
     static let name = "relu_backward", kernel = BinaryOp.reluBackward
     func vjp(_ h: Tensor, _ c: VJPContext) -> [Tensor?] {
         [nil, c.needs(1) ? Tensor.apply(ReluBackward(), [c.inputs[0], h]).sumTo(c.inputs[1].shape) : nil]
+    }
+}
+
+/// The exact GELU's backward, fused: g * GELU'(x) for inputs [x, g] (one pass instead of GELU'(x), then a product).
+struct GeluBackward: BinaryPrimitive {
+    static let name = "gelu_backward", kernel = BinaryOp.geluBackward
+    func vjp(_ h: Tensor, _ c: VJPContext) -> [Tensor?] {
+        let x = c.inputs[0], g = c.inputs[1], d = GeluGrad(approximate: false)
+        return [c.needs(0) ? d.second(h * g, x).map { $0.sumTo(x.shape) } : nil,
+                c.needs(1) ? (h * Tensor.apply(d, [x])).sumTo(g.shape) : nil]
     }
 }
 

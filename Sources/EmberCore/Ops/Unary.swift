@@ -164,7 +164,10 @@ struct Gelu: UnaryPrimitive {
     let approximate: Bool
     var attributes: [String: OpAttribute] { ["approximate": .string(approximate ? "tanh" : "none")] }
     var kernel: UnaryOp { approximate ? .geluTanh : .gelu }
-    func grad(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor { g * Tensor.apply(GeluGrad(approximate: approximate), [x]) }
+    func grad(_ g: Tensor, x: Tensor, y: Tensor) -> Tensor {
+        if !approximate && x.shape == g.shape && x.dtype == g.dtype { return Tensor.apply(GeluBackward(), [x, g]) }
+        return g * Tensor.apply(GeluGrad(approximate: approximate), [x])
+    }
 }
 struct Silu: UnaryPrimitive {
     static let name = "silu"

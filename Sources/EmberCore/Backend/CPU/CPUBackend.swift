@@ -276,6 +276,23 @@ public final class CPUBackend: Backend {
             parallelFor(n, grain: 1 << 15) { s, e in ek_relu_backward_f32(fa + s, fb + s, fo + s, e - s) }
             return
         }
+        if T.self == Float.self && op == .geluBackward && loop.shape.count <= 1 && loop.strides[0].allSatisfy({ $0 == 1 })
+            && loop.strides[1].allSatisfy({ $0 == 1 }) {
+            // GELU'(x) into a cache-sized piece of out, then times g in place: one pass over memory.
+            let n = loop.shape.first ?? 1
+            let fa = a.pointer.assumingMemoryBound(to: Float.self), fb = b.pointer.assumingMemoryBound(to: Float.self)
+            let fo = out.pointer.assumingMemoryBound(to: Float.self)
+            parallelFor(n, grain: 1 << 15) { s, e in
+                var i = s
+                while i < e {
+                    let m = Swift.min(4096, e - i)
+                    ek_unary_f32(9, fa + i, fo + i, m)
+                    ek_binary_f32(2, fo + i, 1, fb + i, 1, fo + i, m)
+                    i += m
+                }
+            }
+            return
+        }
         if T.self == Float.self, let code = Self.cBinaryCodes[op] {
             let fa = a.pointer.assumingMemoryBound(to: Float.self), fb = b.pointer.assumingMemoryBound(to: Float.self)
             let fo = out.pointer.assumingMemoryBound(to: Float.self)
@@ -328,6 +345,14 @@ public final class CPUBackend: Backend {
         case .maximum: arith { a, b in (b > a || b != b) ? b : a }
         case .minimum: arith { a, b in (b < a || b != b) ? b : a }
         case .reluBackward: arith { $0 <= .zero ? .zero : $1 }
+        case .geluBackward:
+            if T.self == Double.self {
+                arithFloat(op, a, b, out, loop, Double.self)
+            } else if T.self == Float.self {
+                arithFloat(op, a, b, out, loop, Float.self)
+            } else {
+                preconditionFailure("gelu_backward: needs a floating-point tensor, got \(T.self)")
+            }
         case .div:
             if T.self == Double.self {
                 arithFloat(op, a, b, out, loop, Double.self)
@@ -361,6 +386,12 @@ public final class CPUBackend: Backend {
             let x = ap + off[0], y = bp + off[1], o = op2 + off[2]
             if op == .div {
                 for i in 0..<n { o[i] = x[i * s[0]] / y[i * s[1]] }
+            } else if op == .geluBackward {
+                let half = T(0.5), sqrt2 = T(2.0.squareRoot()), invSqrt2Pi = T(1 / (2 * Double.pi).squareRoot())
+                for i in 0..<n {
+                    let v = x[i * s[0]], d = half * (1 + T.erf(v / sqrt2)) + v * invSqrt2Pi * T.exp(-half * v * v)
+                    o[i] = y[i * s[1]] * d
+                }
             } else {
                 for i in 0..<n { o[i] = T.pow(x[i * s[0]], y[i * s[1]]) }
             }

@@ -117,8 +117,10 @@ extension CPUBackend {
     }
 }
 
-/// Sums of one plane in SIMD lanes: element i goes to lane i % 8 (in T), the lanes are then added in double in a
-/// fixed tree, the scalar tail after them. The order depends on `count` alone.
+/// Sums of one plane in SIMD lanes: blocks of 32 elements go to four independent 8-lane accumulators (element i to
+/// accumulator i / 8 % 4, lane i % 8; one accumulator made every add wait for the previous one), combined as
+/// (a0 + a1) + (a2 + a3), then the remaining blocks of 8, then the lanes added in double in a fixed tree and the
+/// scalar tail after them. The order depends on `count` alone.
 enum LaneSum {
     @inline(__always)
     static func load<T: KernelFloat & SIMDScalar>(_ p: UnsafeMutablePointer<T>, _ i: Int) -> SIMD8<T> {
@@ -133,7 +135,12 @@ enum LaneSum {
 
     /// Sum of p[i].
     static func sum<T: KernelFloat & SIMDScalar>(_ p: UnsafeMutablePointer<T>, _ count: Int) -> Double {
-        var acc = SIMD8<T>(repeating: 0), i = 0
+        var a0 = SIMD8<T>(repeating: 0), a1 = a0, a2 = a0, a3 = a0, i = 0
+        while i + 32 <= count {
+            a0 += load(p, i); a1 += load(p, i + 8); a2 += load(p, i + 16); a3 += load(p, i + 24)
+            i += 32
+        }
+        var acc = (a0 + a1) + (a2 + a3)
         while i + 8 <= count { acc += load(p, i); i += 8 }
         var tail = 0.0
         while i < count { tail += Double(p[i]); i += 1 }
@@ -142,8 +149,14 @@ enum LaneSum {
 
     /// Sum of (p[i] - mean)^2.
     static func squaredDeviations<T: KernelFloat & SIMDScalar>(_ p: UnsafeMutablePointer<T>, _ count: Int, _ mean: T) -> Double {
-        var acc = SIMD8<T>(repeating: 0), i = 0
+        var a0 = SIMD8<T>(repeating: 0), a1 = a0, a2 = a0, a3 = a0, i = 0
         let m = SIMD8<T>(repeating: mean)
+        while i + 32 <= count {
+            let d0 = load(p, i) - m, d1 = load(p, i + 8) - m, d2 = load(p, i + 16) - m, d3 = load(p, i + 24) - m
+            a0 += d0 * d0; a1 += d1 * d1; a2 += d2 * d2; a3 += d3 * d3
+            i += 32
+        }
+        var acc = (a0 + a1) + (a2 + a3)
         while i + 8 <= count { let d = load(p, i) - m; acc += d * d; i += 8 }
         var tail = 0.0
         while i < count { let d = p[i] - mean; tail += Double(d * d); i += 1 }
@@ -153,8 +166,16 @@ enum LaneSum {
     /// Sum of g[i] and sum of g[i] * (x[i] - mean), in one pass.
     static func gradientSums<T: KernelFloat & SIMDScalar>(_ g: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
                                                          _ count: Int, _ mean: T) -> (Double, Double) {
-        var sg = SIMD8<T>(repeating: 0), sgx = SIMD8<T>(repeating: 0), i = 0
+        var g0 = SIMD8<T>(repeating: 0), g1 = g0, g2 = g0, g3 = g0, x0 = g0, x1 = g0, x2 = g0, x3 = g0, i = 0
         let m = SIMD8<T>(repeating: mean)
+        while i + 32 <= count {
+            let v0 = load(g, i), v1 = load(g, i + 8), v2 = load(g, i + 16), v3 = load(g, i + 24)
+            g0 += v0; g1 += v1; g2 += v2; g3 += v3
+            x0 += v0 * (load(x, i) - m); x1 += v1 * (load(x, i + 8) - m)
+            x2 += v2 * (load(x, i + 16) - m); x3 += v3 * (load(x, i + 24) - m)
+            i += 32
+        }
+        var sg = (g0 + g1) + (g2 + g3), sgx = (x0 + x1) + (x2 + x3)
         while i + 8 <= count {
             let gv = load(g, i)
             sg += gv

@@ -174,6 +174,7 @@ extension CPUBackend {
         case .maximum: arith { Swift.max($0, $1) }
         case .minimum: arith { Swift.min($0, $1) }
         case .reluBackward: arith { x, g in x == 0 ? 0 : g }
+        case .geluBackward: preconditionFailure("gelu_backward: needs a floating-point tensor, got uint8")
         case .pow:
             // Exponentiation by squaring in wrapping arithmetic: x^y mod 256.
             arith { x, y in

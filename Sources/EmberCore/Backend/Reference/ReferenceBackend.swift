@@ -231,6 +231,8 @@ public final class ReferenceBackend: Backend {
         case .maximum: return (y > x || y.isNaN) ? y : x
         case .minimum: return (y < x || y.isNaN) ? y : x
         case .reluBackward: return x <= 0 ? 0 : y
+        case .geluBackward:
+            return y * (0.5 * (1 + Foundation.erf(x / 2.0.squareRoot())) + x * Foundation.exp(-0.5 * x * x) / (2 * Double.pi).squareRoot())
         }
     }
 
