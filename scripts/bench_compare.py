@@ -6,6 +6,10 @@ Each round runs `ember bench --json` for the training workloads, then the PyTorc
 Host noise moves both by 10-20 % between passes, so only ratios from the same round are compared; the summary is
 the median over rounds.
 
+gemm_1024 and gemm_2048 (GFLOP/s of one float32 [n, n] x [n, n] product) are compared with numpy's matmul in the
+same rounds (numpy's bundled OpenBLAS, with OPENBLAS_NUM_THREADS=--threads), run with and without the environment's
+OPENBLAS_CORETYPE; the faster of the two is the reference.
+
 minilm_embed (all-MiniLM-L6-v2 sentence embeddings, batch 32) has no workload in torch_ref.py: its reference is
 here, sentence-transformers' `encode` on the same 32 sentences (minilm_sentences below mirrors Ember's
 minilmBenchSentences in Sources/ember/BenchEmbed.swift), in a child process with torch's threads set to --threads,
@@ -46,11 +50,53 @@ def torch(workloads, threads, seconds):
                             "--seconds", str(seconds), "--max-wait", "10", "--json", f.name],
                            check=True, capture_output=True, text=True)
             rows = {r["name"]: r for r in (json.loads(l) for l in open(f.name) if l.strip()) if r.get("kind") == "workload"}
+    for w in workloads:
+        if w.startswith("gemm_"):
+            rows[w] = gemm_reference(int(w.split("_")[1]), threads, seconds)
     if "minilm_embed" in workloads:
         out = subprocess.run([sys.executable, __file__, "--minilm-ref", "--threads", str(threads), "--seconds", str(seconds)],
                              check=True, capture_output=True, text=True).stdout
         rows["minilm_embed"] = json.loads(out.strip().splitlines()[-1])
     return rows
+
+
+def gemm_reference(n, threads, seconds):
+    """numpy's float32 matmul of two [n, n] matrices with `threads` OpenBLAS threads, run twice in child processes:
+    with this environment (whose OPENBLAS_CORETYPE may pin numpy's OpenBLAS to older kernels, as it pins Debian's) and
+    without OPENBLAS_CORETYPE (numpy's OpenBLAS picks its kernels for this CPU). The faster figure is the reference."""
+    rows = []
+    for drop in (False, True):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+        if drop:
+            env.pop("OPENBLAS_CORETYPE", None)
+        out = subprocess.run([sys.executable, __file__, "--gemm-ref", str(n), "--seconds", str(seconds)], check=True,
+                             capture_output=True, text=True, env=env).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    best = max(rows, key=lambda r: r["median"])
+    return dict(best, pinned=rows[0]["median"], own_choice=rows[1]["median"])
+
+
+def gemm_child(n, seconds):
+    """GFLOP/s of numpy's matmul: median of 5 runs of about seconds/5 each after 3 warm-up calls (as Ember's timeMedian)."""
+    import time
+    import numpy as np
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    c = np.empty((n, n), dtype=np.float32)
+    for _ in range(3):
+        np.matmul(a, b, out=c)
+    t0 = time.perf_counter(); np.matmul(a, b, out=c); once = max(1e-7, time.perf_counter() - t0)
+    reps = max(1, int(seconds / 5 / once))
+    samples = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            np.matmul(a, b, out=c)
+        samples.append((time.perf_counter() - t0) / reps)
+    t = sorted(samples)[2]
+    print(json.dumps({"name": f"gemm_{n}", "median": 2.0 * n ** 3 / t / 1e9, "unit": "GFLOP/s", "numpy": np.__version__,
+                      "coretype": os.environ.get("OPENBLAS_CORETYPE", "(numpy's own choice)")}))
 
 
 def minilm_sentences(count=32):
@@ -121,9 +167,12 @@ def main():
     p.add_argument("--ember-args", default="")
     p.add_argument("--baseline", default=None, help="another ember binary (an earlier commit's release build) run in the same rounds")
     p.add_argument("--minilm-ref", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--gemm-ref", type=int, default=0, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.minilm_ref:
         return minilm_reference(a.threads, a.seconds)
+    if a.gemm_ref:
+        return gemm_child(a.gemm_ref, a.seconds)
     ws = a.workloads.split(",")
     if "minilm_embed" in ws:
         try:
@@ -135,7 +184,7 @@ def main():
     ratios = {w: [] for w in ws}
     base_ratios = {w: [] for w in ws}
     extra = f" {'baseline':>12} {'ratio':>7}" if a.baseline else ""
-    print(f"{'round':>5}  {'workload':<12} {'ember':>12} {'pytorch':>12} {'ratio':>7}{extra}")
+    print(f"{'round':>5}  {'workload':<12} {'ember':>12} {'reference':>12} {'ratio':>7}{extra}")
     if not ws:
         return
     for r in range(a.rounds):
@@ -152,8 +201,10 @@ def main():
                 bv = b[w]["value"]
                 base_ratios[w].append(bv / tv)
                 line += f" {bv:>12.1f} {bv / tv:>7.2f}"
+            if "own_choice" in t[w]:
+                line += f"   (numpy {t[w]['pinned']:.1f} with OPENBLAS_CORETYPE as set, {t[w]['own_choice']:.1f} without)"
             print(line, flush=True)
-    print("median ratio (Ember / PyTorch): " + ", ".join(f"{w} {statistics.median(v):.2f}" for w, v in ratios.items()))
+    print("median ratio (Ember / PyTorch; gemm_*: Ember / numpy's matmul): " + ", ".join(f"{w} {statistics.median(v):.2f}" for w, v in ratios.items()))
     if a.baseline:
         print("median ratio (baseline / PyTorch): " + ", ".join(f"{w} {statistics.median(v):.2f}" for w, v in base_ratios.items()))
 

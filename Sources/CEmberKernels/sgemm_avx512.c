@@ -153,6 +153,12 @@ static void pack_b(int trans, const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdi
 static void kernel_12x32(ptrdiff_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, int rows, int cols,
                          float alpha, float beta) {
     float acc[MR * NR] __attribute__((aligned(64)));
+    // The tile of C is read (or written) after the k loop: ask for its lines now, so that a C too large for the
+    // caches (reread once per block of k) is not waited for at the end.
+    for (int r = 0; r < rows; r++) {
+        __builtin_prefetch(c + r * ldc, 1, 3);
+        __builtin_prefetch(c + r * ldc + 16, 1, 3);
+    }
     __asm__ volatile(
         "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
         "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
