@@ -386,16 +386,36 @@ void ek_im2col_f32(const float *image, float *columns, int channels, int h, int 
     }
 }
 
-void ek_col2im_add_f32(const float *columns, float *image, int channels, int h, int w, int kh, int kw, int sh, int sw,
+void ek_col2im_add_f32(float *columns, float *image, int channels, int h, int w, int kh, int kw, int sh, int sw,
                        int ph, int pw, int dh, int dw, int oh, int ow) {
     ptrdiff_t L = (ptrdiff_t)oh * ow;
     for (int c = 0; c < channels; c++) {
         float *plane = image + (ptrdiff_t)c * h * w;
         for (int ki = 0; ki < kh; ki++) {
             for (int kj = 0; kj < kw; kj++) {
-                const float *src = columns + ((ptrdiff_t)(c * kh + ki) * kw + kj) * L;
+                float *src = columns + ((ptrdiff_t)(c * kh + ki) * kw + kj) * L;
                 int x0 = kj * dw - pw, lo, hi;
                 ek_conv_span(ow, w, sw, x0, &lo, &hi);
+                if (sh == 1 && sw == 1 && ow == w) {
+                    // As ek_im2col_f32's whole-plane copy: the entries that belong to padding columns are zeroed in
+                    // the (scratch) columns, then the rows that fall on the image are one contiguous add onto the
+                    // shifted plane (the zeroed entries land on neighbouring rows' ends and add nothing).
+                    int y0 = ki * dh - ph;
+                    int ylo = y0 >= 0 ? 0 : -y0, yhi = h - y0 < oh ? h - y0 : oh;
+                    if (ylo > oh) ylo = oh;
+                    if (yhi <= ylo) continue;
+                    float *d = src + (ptrdiff_t)ylo * ow;
+                    for (int oy = 0; oy < yhi - ylo; oy++) {
+                        float *row = d + (ptrdiff_t)oy * ow;
+                        for (int ox = 0; ox < lo; ox++) row[ox] = 0;
+                        for (int ox = hi; ox < ow; ox++) row[ox] = 0;
+                    }
+                    ptrdiff_t n = (ptrdiff_t)(yhi - ylo) * ow, s0 = (ptrdiff_t)(ylo + y0) * w + x0;
+                    ptrdiff_t a = s0 < 0 ? -s0 : 0, b = s0 + n > (ptrdiff_t)h * w ? (ptrdiff_t)h * w - s0 : n;
+                    float *p = plane + s0;
+                    for (ptrdiff_t i = a; i < b; i++) p[i] += d[i];
+                    continue;
+                }
                 for (int oy = 0; oy < oh; oy++) {
                     int iy = oy * sh - ph + ki * dh;
                     if (iy < 0 || iy >= h) continue;

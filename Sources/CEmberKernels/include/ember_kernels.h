@@ -132,8 +132,9 @@ void ek_gru_cell_backward_f32(const float *saved, const float *h_prev, float *dh
 /// window reaches into padding), for stride (sh, sw), padding (ph, pw) and dilation (dh, dw).
 void ek_im2col_f32(const float *image, float *columns, int channels, int h, int w, int kh, int kw, int sh, int sw,
                    int ph, int pw, int dh, int dw, int oh, int ow);
-/// The transpose of ek_im2col_f32: adds each column entry back onto the image element it was read from.
-void ek_col2im_add_f32(const float *columns, float *image, int channels, int h, int w, int kh, int kw, int sh, int sw,
+/// The transpose of ek_im2col_f32: adds each column entry back onto the image element it was read from. May overwrite
+/// the entries of `columns` that fall in padding (a scratch buffer).
+void ek_col2im_add_f32(float *columns, float *image, int channels, int h, int w, int kh, int kw, int sh, int sw,
                        int ph, int pw, int dh, int dw, int oh, int ow);
 
 // MARK: fused attention. One block of scores s [rows, cols] (row-major, contiguous): queries i0 ..< i0 + rows

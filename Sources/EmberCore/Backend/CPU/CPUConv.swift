@@ -176,11 +176,12 @@ extension CPUBackend {
         return UnsafePointer(columns)
     }
 
-    /// Adds columns [channels*kh*kw, outH*outW] back into one image's planes (the transpose of `unfold`).
+    /// Adds columns [channels*kh*kw, outH*outW] back into one image's planes (the transpose of `unfold`); float32 may zero the
+    /// entries of `columns` that fall in padding (a scratch buffer).
     private func fold<T: KernelFloat>(_ columns: UnsafeMutablePointer<T>, into image: UnsafeMutablePointer<T>,
                                       _ g: Conv2dGeometry) {
         if T.self == Float.self {
-            ek_col2im_add_f32(UnsafeRawPointer(columns).assumingMemoryBound(to: Float.self),
+            ek_col2im_add_f32(UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Float.self),
                               UnsafeMutableRawPointer(image).assumingMemoryBound(to: Float.self), Int32(g.channels),
                               Int32(g.height), Int32(g.width), Int32(g.kernelH), Int32(g.kernelW), Int32(g.strideH),
                               Int32(g.strideW), Int32(g.padH), Int32(g.padW), Int32(g.dilationH), Int32(g.dilationW),
