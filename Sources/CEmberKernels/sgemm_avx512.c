@@ -275,6 +275,174 @@ static void kernel_12x32(ptrdiff_t kc, const float *ap, const float *bp, float *
     }
 }
 
+// The same tile for the last, partial panel of rows: 8 (or 4) rows of accumulators, the others skipped (each element is
+// computed exactly as by kernel_12x32: same products in the same order, so the same bits).
+static void kernel_8x32(ptrdiff_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, int rows, int cols,
+                         float alpha, float beta) {
+    float acc[MR * NR] __attribute__((aligned(64)));
+    // The tile of C is read (or written) after the k loop: ask for its lines now, so that a C too large for the
+    // caches (reread once per block of k) is not waited for at the end.
+    for (int r = 0; r < rows; r++) {
+        __builtin_prefetch(c + r * ldc, 1, 3);
+        __builtin_prefetch(c + r * ldc + 16, 1, 3);
+    }
+    __asm__ volatile(
+        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+        "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
+        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"
+        "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
+        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"
+        "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
+        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"
+        "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
+        "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"
+        "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
+        "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"
+        "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
+        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
+        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
+        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
+        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+        "test %[kc], %[kc]\n\t"
+        "jz 2f\n\t"
+        "1:\n\t"
+        "vmovups (%[b]), %%zmm24\n\t"
+        "vmovups 64(%[b]), %%zmm25\n\t"
+        "vbroadcastss 0(%[a]), %%zmm26\n\t"
+        "vfmadd231ps %%zmm26, %%zmm24, %%zmm0\n\t"
+        "vfmadd231ps %%zmm26, %%zmm25, %%zmm1\n\t"
+        "vbroadcastss 4(%[a]), %%zmm27\n\t"
+        "vfmadd231ps %%zmm27, %%zmm24, %%zmm2\n\t"
+        "vfmadd231ps %%zmm27, %%zmm25, %%zmm3\n\t"
+        "vbroadcastss 8(%[a]), %%zmm28\n\t"
+        "vfmadd231ps %%zmm28, %%zmm24, %%zmm4\n\t"
+        "vfmadd231ps %%zmm28, %%zmm25, %%zmm5\n\t"
+        "vbroadcastss 12(%[a]), %%zmm29\n\t"
+        "vfmadd231ps %%zmm29, %%zmm24, %%zmm6\n\t"
+        "vfmadd231ps %%zmm29, %%zmm25, %%zmm7\n\t"
+        "vbroadcastss 16(%[a]), %%zmm26\n\t"
+        "vfmadd231ps %%zmm26, %%zmm24, %%zmm8\n\t"
+        "vfmadd231ps %%zmm26, %%zmm25, %%zmm9\n\t"
+        "vbroadcastss 20(%[a]), %%zmm27\n\t"
+        "vfmadd231ps %%zmm27, %%zmm24, %%zmm10\n\t"
+        "vfmadd231ps %%zmm27, %%zmm25, %%zmm11\n\t"
+        "vbroadcastss 24(%[a]), %%zmm28\n\t"
+        "vfmadd231ps %%zmm28, %%zmm24, %%zmm12\n\t"
+        "vfmadd231ps %%zmm28, %%zmm25, %%zmm13\n\t"
+        "vbroadcastss 28(%[a]), %%zmm29\n\t"
+        "vfmadd231ps %%zmm29, %%zmm24, %%zmm14\n\t"
+        "vfmadd231ps %%zmm29, %%zmm25, %%zmm15\n\t"
+        "add $48, %[a]\n\t"
+        "add $128, %[b]\n\t"
+        "dec %[kc]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vmovups %%zmm0, 0(%[acc])\n\t"
+        "vmovups %%zmm1, 64(%[acc])\n\t"
+        "vmovups %%zmm2, 128(%[acc])\n\t"
+        "vmovups %%zmm3, 192(%[acc])\n\t"
+        "vmovups %%zmm4, 256(%[acc])\n\t"
+        "vmovups %%zmm5, 320(%[acc])\n\t"
+        "vmovups %%zmm6, 384(%[acc])\n\t"
+        "vmovups %%zmm7, 448(%[acc])\n\t"
+        "vmovups %%zmm8, 512(%[acc])\n\t"
+        "vmovups %%zmm9, 576(%[acc])\n\t"
+        "vmovups %%zmm10, 640(%[acc])\n\t"
+        "vmovups %%zmm11, 704(%[acc])\n\t"
+        "vmovups %%zmm12, 768(%[acc])\n\t"
+        "vmovups %%zmm13, 832(%[acc])\n\t"
+        "vmovups %%zmm14, 896(%[acc])\n\t"
+        "vmovups %%zmm15, 960(%[acc])\n\t"
+        : [a] "+r"(ap), [b] "+r"(bp), [kc] "+r"(kc)
+        : [acc] "r"(acc)
+        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "memory", "cc");
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+    __mmask16 m1 = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1);
+    for (int r = 0; r < rows; r++) {
+        float *row = c + r * ldc;
+        __m512 v0 = _mm512_mul_ps(va, _mm512_load_ps(acc + r * NR)), v1 = _mm512_mul_ps(va, _mm512_load_ps(acc + r * NR + 16));
+        if (beta == 1.0f) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        } else if (beta != 0.0f) {
+            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
+            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
+        }
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
+static void kernel_4x32(ptrdiff_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, int rows, int cols,
+                         float alpha, float beta) {
+    float acc[MR * NR] __attribute__((aligned(64)));
+    // The tile of C is read (or written) after the k loop: ask for its lines now, so that a C too large for the
+    // caches (reread once per block of k) is not waited for at the end.
+    for (int r = 0; r < rows; r++) {
+        __builtin_prefetch(c + r * ldc, 1, 3);
+        __builtin_prefetch(c + r * ldc + 16, 1, 3);
+    }
+    __asm__ volatile(
+        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+        "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
+        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"
+        "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
+        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"
+        "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
+        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"
+        "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
+        "test %[kc], %[kc]\n\t"
+        "jz 2f\n\t"
+        "1:\n\t"
+        "vmovups (%[b]), %%zmm24\n\t"
+        "vmovups 64(%[b]), %%zmm25\n\t"
+        "vbroadcastss 0(%[a]), %%zmm26\n\t"
+        "vfmadd231ps %%zmm26, %%zmm24, %%zmm0\n\t"
+        "vfmadd231ps %%zmm26, %%zmm25, %%zmm1\n\t"
+        "vbroadcastss 4(%[a]), %%zmm27\n\t"
+        "vfmadd231ps %%zmm27, %%zmm24, %%zmm2\n\t"
+        "vfmadd231ps %%zmm27, %%zmm25, %%zmm3\n\t"
+        "vbroadcastss 8(%[a]), %%zmm28\n\t"
+        "vfmadd231ps %%zmm28, %%zmm24, %%zmm4\n\t"
+        "vfmadd231ps %%zmm28, %%zmm25, %%zmm5\n\t"
+        "vbroadcastss 12(%[a]), %%zmm29\n\t"
+        "vfmadd231ps %%zmm29, %%zmm24, %%zmm6\n\t"
+        "vfmadd231ps %%zmm29, %%zmm25, %%zmm7\n\t"
+        "add $48, %[a]\n\t"
+        "add $128, %[b]\n\t"
+        "dec %[kc]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vmovups %%zmm0, 0(%[acc])\n\t"
+        "vmovups %%zmm1, 64(%[acc])\n\t"
+        "vmovups %%zmm2, 128(%[acc])\n\t"
+        "vmovups %%zmm3, 192(%[acc])\n\t"
+        "vmovups %%zmm4, 256(%[acc])\n\t"
+        "vmovups %%zmm5, 320(%[acc])\n\t"
+        "vmovups %%zmm6, 384(%[acc])\n\t"
+        "vmovups %%zmm7, 448(%[acc])\n\t"
+        : [a] "+r"(ap), [b] "+r"(bp), [kc] "+r"(kc)
+        : [acc] "r"(acc)
+        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "memory", "cc");
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+    __mmask16 m1 = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1);
+    for (int r = 0; r < rows; r++) {
+        float *row = c + r * ldc;
+        __m512 v0 = _mm512_mul_ps(va, _mm512_load_ps(acc + r * NR)), v1 = _mm512_mul_ps(va, _mm512_load_ps(acc + r * NR + 16));
+        if (beta == 1.0f) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        } else if (beta != 0.0f) {
+            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
+            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
+        }
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
 // The blocked loops. B comes either from (trans_b, b, ldb), packed per block here, or already packed whole by
 // ek_sgemm_pack_b (`packed`: panel p of 32 columns at packed + 32 p k, k-major; a block of k starts 32 pc further).
 static int gemm_blocked(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
@@ -303,7 +471,10 @@ static int gemm_blocked(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrd
                     const float *panel = packed ? packed + (jc + jr) * k + pc * NR : bp + jr * kc;
                     for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
                         int rows = (int)(mc - ir < MR ? mc - ir : MR);
-                        kernel_12x32(kc, ap + ir * kc, panel, c + (ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, bet);
+                        float *ct = c + (ic + ir) * ldc + jc + jr;
+                        if (rows <= 4) kernel_4x32(kc, ap + ir * kc, panel, ct, ldc, rows, cols, alpha, bet);
+                        else if (rows <= 8) kernel_8x32(kc, ap + ir * kc, panel, ct, ldc, rows, cols, alpha, bet);
+                        else kernel_12x32(kc, ap + ir * kc, panel, ct, ldc, rows, cols, alpha, bet);
                     }
                 }
             }
