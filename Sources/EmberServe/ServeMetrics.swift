@@ -25,13 +25,35 @@ public final class ServeMetrics: BatchObserver, @unchecked Sendable {
     /// Empty metrics.
     public init() {}
 
+    // The metric objects by label values, made once: the registry's make* calls hash the labels and take its lock
+    // each time (a few percent of a small request's CPU).
+    private struct RequestKey: Hashable { let model: String, endpoint: String, status: Int }
+    private struct ModelKey: Hashable { let model: String, endpoint: String }
+    private let lock = NSLock()
+    private var counters: [RequestKey: Counter] = [:]
+    private var latencies: [ModelKey: DurationHistogram] = [:]
+    private var depths: [String: Gauge] = [:]
+    private var batches: [String: (ValueHistogram, ValueHistogram, DurationHistogram)] = [:]
+
+    private func cached<K: Hashable, V>(_ table: ReferenceWritableKeyPath<ServeMetrics, [K: V]>, _ key: K, _ make: () -> V) -> V {
+        lock.lock()
+        defer { lock.unlock() }
+        if let v = self[keyPath: table][key] { return v }
+        let v = make()
+        self[keyPath: table][key] = v
+        return v
+    }
+
     /// Counts one answered request and its latency.
     public func request(model: String, endpoint: String, status: Int, seconds: Double) {
-        registry.makeCounter(descriptor: Self.name("requests", "total", "Requests answered, by model, endpoint and HTTP status"),
-                             labels: [("model", model), ("endpoint", endpoint), ("status", String(status))]).increment()
-        registry.makeDurationHistogram(descriptor: Self.name("request_duration", "seconds", "Request latency, body read to response"),
-                                       labels: [("model", model), ("endpoint", endpoint)], buckets: Self.latencyBuckets)
-            .recordNanoseconds(Int64(seconds * 1e9))
+        cached(\.counters, RequestKey(model: model, endpoint: endpoint, status: status)) {
+            registry.makeCounter(descriptor: Self.name("requests", "total", "Requests answered, by model, endpoint and HTTP status"),
+                                 labels: [("model", model), ("endpoint", endpoint), ("status", String(status))])
+        }.increment()
+        cached(\.latencies, ModelKey(model: model, endpoint: endpoint)) {
+            registry.makeDurationHistogram(descriptor: Self.name("request_duration", "seconds", "Request latency, body read to response"),
+                                           labels: [("model", model), ("endpoint", endpoint)], buckets: Self.latencyBuckets)
+        }.recordNanoseconds(Int64(seconds * 1e9))
     }
 
     /// Records a model (re)load.
@@ -43,17 +65,24 @@ public final class ServeMetrics: BatchObserver, @unchecked Sendable {
 
     /// See ``BatchObserver``.
     public func batchRan(model: String, requests: Int, examples: Int, seconds: Double) {
-        registry.makeValueHistogram(descriptor: Self.name("batch_size", "", "Examples per forward pass"), labels: [("model", model)],
-                                    buckets: Self.batchBuckets).record(Double(examples))
-        registry.makeValueHistogram(descriptor: Self.name("batch_requests", "", "Requests per forward pass"), labels: [("model", model)],
-                                    buckets: Self.batchBuckets).record(Double(requests))
-        registry.makeDurationHistogram(descriptor: Self.name("batch_duration", "seconds", "Forward pass time per batch"),
-                                       labels: [("model", model)], buckets: Self.latencyBuckets).recordNanoseconds(Int64(seconds * 1e9))
+        let (size, count, duration) = cached(\.batches, model) {
+            (registry.makeValueHistogram(descriptor: Self.name("batch_size", "", "Examples per forward pass"), labels: [("model", model)],
+                                         buckets: Self.batchBuckets),
+             registry.makeValueHistogram(descriptor: Self.name("batch_requests", "", "Requests per forward pass"), labels: [("model", model)],
+                                         buckets: Self.batchBuckets),
+             registry.makeDurationHistogram(descriptor: Self.name("batch_duration", "seconds", "Forward pass time per batch"),
+                                            labels: [("model", model)], buckets: Self.latencyBuckets))
+        }
+        size.record(Double(examples))
+        count.record(Double(requests))
+        duration.recordNanoseconds(Int64(seconds * 1e9))
     }
 
     /// See ``BatchObserver``.
     public func queueDepth(model: String, depth: Int) {
-        registry.makeGauge(descriptor: Self.name("queue_depth", "", "Requests waiting for a batch"), labels: [("model", model)]).set(Double(depth))
+        cached(\.depths, model) {
+            registry.makeGauge(descriptor: Self.name("queue_depth", "", "Requests waiting for a batch"), labels: [("model", model)])
+        }.set(Double(depth))
     }
 
     /// The exposition text.
