@@ -10,8 +10,8 @@ extern "C" {
 #endif
 
 /// Builds of the kernels. Portable: 8-lane vector code without FMA (any CPU). AVX2: the same on AVX2+FMA.
-/// AVX-512: 16-lane transcendental and row-wise kernels (exp, tanh, sigmoid, softmax) and float32 GEMM
-/// (ek_sgemm_f32), AVX2 code for the rest.
+/// AVX-512: 16-lane transcendental and row-wise kernels (exp, tanh, sigmoid, softmax, the attention rows), ReLU's
+/// backward and float32 GEMM (ek_sgemm_f32), AVX2 code for the rest.
 enum { EK_PORTABLE = 0, EK_AVX2 = 1, EK_AVX512 = 2 };
 
 /// 1 when this CPU can run `variant`.

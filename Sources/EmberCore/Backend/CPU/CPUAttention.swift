@@ -4,13 +4,15 @@ import Foundation
 
 // The fused scaled-dot-product attention of the CPU backend (FlashAttention-2's blocking on a CPU): per (batch, head)
 // the queries are taken `attentionBlock` rows at a time and the keys `attentionBlock` columns at a time; a block of
-// scores is one single-threaded OpenBLAS GEMM into a small scratch buffer, the online softmax (running max and sum
+// scores is one single-threaded GEMM (Ember's AVX-512 kernel, else OpenBLAS) into a small scratch buffer, the online softmax (running max and sum
 // per row) rescales the output accumulator, and a second GEMM adds the block's weights times the values. Only the
 // log-sum-exp of each row is kept for backward, which recomputes the weights block by block.
 //
 // Work is split by (batch, head) only: each pair runs start to finish on one thread in a fixed block order, so the
-// result never depends on the thread count. float32 exponentials go through the vectorized C kernel (`ek_unary_f32`),
-// float64 through libm.
+// result never depends on the thread count. For float32 the online-softmax step of a block (row maxima, exponentials,
+// row sums, rescaling of the output accumulator, the causal cut) is one vectorized C kernel
+// (`ek_attn_online_rows_f32`), and backward's recomputed weights another (`ek_attn_exp_rows_f32`); float64 runs the
+// same steps in Swift with libm.
 extension CPUBackend {
     /// Rows (queries) and columns (keys) of one block of scores.
     static let attentionBlock = 64
@@ -163,15 +165,15 @@ extension CPUBackend {
                             if M != nil { for r in 0..<rows { maskRow(P + r * cols, cols, i: i0 + r, j0: j0, M, ms, false) } }
                             ek_attn_exp_rows_f32(floats(P), rows, cols, i0 - j0, causal ? 1 : 0, floats(L + i0))
                         } else {
-                        for r in 0..<rows {
-                            let row = P + r * cols, i = i0 + r
-                            if L[i] == -T.infinity {
-                                row.update(repeating: 0, count: cols)
-                                continue
+                            for r in 0..<rows {
+                                let row = P + r * cols, i = i0 + r
+                                if L[i] == -T.infinity {
+                                    row.update(repeating: 0, count: cols)
+                                    continue
+                                }
+                                maskRow(row, cols, i: i, j0: j0, M, ms, causal)
+                                expShifted(row, cols, by: L[i])
                             }
-                            maskRow(row, cols, i: i, j0: j0, M, ms, causal)
-                            expShifted(row, cols, by: L[i])
-                        }
                         }
                         // dP = dO_i V_jᵀ
                         singleThreadGemm(false, true, rows, cols, Dv, 1, dO + i0 * Dv, Dv, V + j0 * Dv, Dv, 0, dP, cols)

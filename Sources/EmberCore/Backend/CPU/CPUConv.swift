@@ -7,10 +7,10 @@ import Foundation
 // Work is cut by image: image n's unfolded columns live in a scratch buffer of one image ([C/groups*kh*kw, outH*outW])
 // owned by the thread that runs it, and its GEMM writes image n's output (or input gradient) in place, so nothing
 // of batch size is allocated besides the result, nothing is saved for backward (the weight gradient unfolds again),
-// and no NCHW <-> [C, N*L] copies are needed. Each GEMM is one single-threaded OpenBLAS call. The weight gradient,
-// a sum over images, is cut into a number of image ranges that depends on the batch size alone; each range sums
-// its images in order into its own buffer and the buffers are added in range order: the same bits for any thread
-// count.
+// and no NCHW <-> [C, N*L] copies are needed. Each GEMM is one single-threaded call (Ember's AVX-512 kernel, else
+// OpenBLAS). The weight gradient, a sum over images, is cut into a number of image ranges that depends on the batch
+// size alone; each range sums its images in order into its own buffer and the buffers are added in range order: the
+// same bits for any thread count.
 extension CPUBackend {
     public func conv2dForward(_ x: Operand, weight: Operand, bias: Operand?, _ out: Operand, _ s: Conv2dShape) {
         switch x.dtype {
