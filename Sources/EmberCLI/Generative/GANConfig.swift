@@ -103,16 +103,8 @@ public struct GANModelFile: Codable, Sendable {
             throw CLIError("\(json.path): classes: \(file.classes.count) names for a generator of \(c) classes")
         }
         guard file.pixelRange > 0, file.pixelRange.isFinite else { throw CLIError("\(json.path): pixelRange: expected a positive number, got \(file.pixelRange)") }
-        let url = dir.appendingPathComponent(SavedModel.modelFile)
-        guard FileManager.default.fileExists(atPath: url.path) else { throw CLIError("\(dir.path): no \(SavedModel.modelFile)") }
-        let (tensors, _) = try SafeTensors.read(from: url)
-        var own: [String: Tensor] = [:]
-        for (k, v) in tensors where k.hasPrefix("generator.") { own[String(k.dropFirst("generator.".count))] = v }
         let generator = GANGenerator(file.spec, generator: Generator(seed: 0))
-        do { try generator.loadStateDict(own) } catch {
-            throw CLIError("\(url.path) does not fit the generator in \(SavedModel.jsonFile): \(error)")
-        }
-        generator.eval()
+        try loadRunWeights(generator, from: dir, prefix: "generator.", what: "generator")
         return (file, generator)
     }
 }

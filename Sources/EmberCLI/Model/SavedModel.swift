@@ -169,16 +169,8 @@ public struct SavedModel: Codable, Sendable {
     /// Reads a run directory and rebuilds its model with the saved weights, in evaluation mode.
     public static func load(from path: String) throws -> LoadedModel {
         let (saved, dir) = try read(from: path)
-        let url = dir.appendingPathComponent(modelFile)
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw CLIError("\(dir.path): no \(modelFile) (the run may not have finished; `ember train --resume` completes it)")
-        }
         let model = saved.architecture.build(generator: Generator(seed: 0))
-        let (tensors, _) = try SafeTensors.read(from: url)
-        do { try model.loadStateDict(tensors) } catch {
-            throw CLIError("\(url.path) does not fit the architecture in \(jsonFile): \(error)")
-        }
-        model.eval()
+        try loadRunWeights(model, from: dir, what: "architecture")
         return LoadedModel(saved: saved, model: model, directory: dir)
     }
 }
@@ -265,6 +257,26 @@ func writeRunModel<D: Encodable>(_ state: [(String, Tensor)], description: D, to
     if lstat(jsonURL.path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { unlink(jsonURL.path) }
     try AtomicFile.write(weights, to: directory.appendingPathComponent(SavedModel.modelFile))
     try AtomicFile.write(json, to: jsonURL)
+}
+
+/// Loads a run directory's `model.safetensors` into `module` and puts it in evaluation mode, for every kind of run:
+/// with a `prefix`, only the tensors under it, prefix removed (a GAN's generator). A missing file and weights that do
+/// not fit are `CLIError`s naming the path; `what` names the model in the message ("architecture", "generator").
+func loadRunWeights(_ module: Module, from dir: URL, prefix: String = "", what: String = "model") throws {
+    let url = dir.appendingPathComponent(SavedModel.modelFile)
+    guard FileManager.default.fileExists(atPath: url.path) else {
+        throw CLIError("\(dir.path): no \(SavedModel.modelFile) (the run may not have finished; `ember train --resume` completes it)")
+    }
+    var (tensors, _) = try SafeTensors.read(from: url)
+    if !prefix.isEmpty {
+        tensors = Dictionary(uniqueKeysWithValues: tensors.compactMap { k, v in
+            k.hasPrefix(prefix) ? (String(k.dropFirst(prefix.count)), v) : nil
+        })
+    }
+    do { try module.loadStateDict(tensors) } catch {
+        throw CLIError("\(url.path) does not fit the \(what) in \(SavedModel.jsonFile): \(error)")
+    }
+    module.eval()
 }
 
 /// The `format` field of the `model.json` at `url` (nil when the file is missing, unreadable or has none): which

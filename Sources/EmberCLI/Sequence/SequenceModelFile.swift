@@ -71,13 +71,7 @@ public struct SequenceModelFile: Codable, Sendable {
         let model: Module = file.spec.isGPT ? GPT(file.spec.gptConfig, generator: Generator(seed: 0))
             : file.spec.kind == .languageModel
             ? CharLanguageModel(file.spec, generator: Generator(seed: 0)) : SeriesForecaster(file.spec, generator: Generator(seed: 0))
-        let url = dir.appendingPathComponent(SavedModel.modelFile)
-        guard FileManager.default.fileExists(atPath: url.path) else { throw CLIError("\(dir.path): no \(SavedModel.modelFile)") }
-        let (tensors, _) = try SafeTensors.read(from: url)
-        do { try model.loadStateDict(tensors) } catch {
-            throw CLIError("\(url.path) does not fit the model in \(SavedModel.jsonFile): \(error)")
-        }
-        model.eval()
+        try loadRunWeights(model, from: dir)
         return (file, model)
     }
 }

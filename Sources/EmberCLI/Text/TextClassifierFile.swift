@@ -82,13 +82,7 @@ public struct TextClassifierFile: Codable, Sendable {
             throw CLIError("\(json.path): the tokenizer has \(encoding.vocabularySize) ids but the model's vocabulary differs")
         }
         let model = TextClassifier(file.spec, generator: Generator(seed: 0))
-        let url = dir.appendingPathComponent(SavedModel.modelFile)
-        guard FileManager.default.fileExists(atPath: url.path) else { throw CLIError("\(dir.path): no \(SavedModel.modelFile)") }
-        let (tensors, _) = try SafeTensors.read(from: url)
-        do { try model.loadStateDict(tensors) } catch {
-            throw CLIError("\(url.path) does not fit the model in \(SavedModel.jsonFile): \(error)")
-        }
-        model.eval()
+        try loadRunWeights(model, from: dir)
         return (file, model, encoding)
     }
 }
