@@ -146,139 +146,46 @@ static void pack_b(int trans, const float *b, ptrdiff_t ldb, ptrdiff_t p0, ptrdi
     }
 }
 
-// The 12x32 register tile: C[0..<rows][0..<cols] = alpha * (Ap * Bp) + beta * C  (beta == 0: C is not read).
+// The register tile: C[0..<rows][0..<cols] = alpha * (Ap * Bp) + beta * C  (beta == 0: C is not read), rows <= 12.
 // The k loop is inline assembly so that it runs at full speed in unoptimized (debug) builds too, where SwiftPM compiles
 // C targets at -O0 and intrinsics would spill every register: zmm0-23 accumulate row r in zmm(2r), zmm(2r+1), zmm24/25
-// hold the k-th row of the B panel, zmm26-29 take turns holding a broadcast element of A.
-static void kernel_12x32(ptrdiff_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, int rows, int cols,
-                         float alpha, float beta) {
-    float acc[MR * NR] __attribute__((aligned(64)));
-    // The tile of C is read (or written) after the k loop: ask for its lines now, so that a C too large for the
-    // caches (reread once per block of k) is not waited for at the end.
-    for (int r = 0; r < rows; r++) {
-        __builtin_prefetch(c + r * ldc, 1, 3);
-        __builtin_prefetch(c + r * ldc + 16, 1, 3);
-    }
-    __asm__ volatile(
-        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
-        "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
-        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"
-        "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
-        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"
-        "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
-        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"
-        "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
-        "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"
-        "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
-        "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"
-        "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
-        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
-        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
-        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
-        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
-        "vpxord %%zmm16, %%zmm16, %%zmm16\n\t"
-        "vpxord %%zmm17, %%zmm17, %%zmm17\n\t"
-        "vpxord %%zmm18, %%zmm18, %%zmm18\n\t"
-        "vpxord %%zmm19, %%zmm19, %%zmm19\n\t"
-        "vpxord %%zmm20, %%zmm20, %%zmm20\n\t"
-        "vpxord %%zmm21, %%zmm21, %%zmm21\n\t"
-        "vpxord %%zmm22, %%zmm22, %%zmm22\n\t"
-        "vpxord %%zmm23, %%zmm23, %%zmm23\n\t"
-        "test %[kc], %[kc]\n\t"
-        "jz 2f\n\t"
-        "1:\n\t"
-        "vmovups (%[b]), %%zmm24\n\t"
-        "vmovups 64(%[b]), %%zmm25\n\t"
-        "vbroadcastss 0(%[a]), %%zmm26\n\t"
-        "vfmadd231ps %%zmm26, %%zmm24, %%zmm0\n\t"
-        "vfmadd231ps %%zmm26, %%zmm25, %%zmm1\n\t"
-        "vbroadcastss 4(%[a]), %%zmm27\n\t"
-        "vfmadd231ps %%zmm27, %%zmm24, %%zmm2\n\t"
-        "vfmadd231ps %%zmm27, %%zmm25, %%zmm3\n\t"
-        "vbroadcastss 8(%[a]), %%zmm28\n\t"
-        "vfmadd231ps %%zmm28, %%zmm24, %%zmm4\n\t"
-        "vfmadd231ps %%zmm28, %%zmm25, %%zmm5\n\t"
-        "vbroadcastss 12(%[a]), %%zmm29\n\t"
-        "vfmadd231ps %%zmm29, %%zmm24, %%zmm6\n\t"
-        "vfmadd231ps %%zmm29, %%zmm25, %%zmm7\n\t"
-        "vbroadcastss 16(%[a]), %%zmm26\n\t"
-        "vfmadd231ps %%zmm26, %%zmm24, %%zmm8\n\t"
-        "vfmadd231ps %%zmm26, %%zmm25, %%zmm9\n\t"
-        "vbroadcastss 20(%[a]), %%zmm27\n\t"
-        "vfmadd231ps %%zmm27, %%zmm24, %%zmm10\n\t"
-        "vfmadd231ps %%zmm27, %%zmm25, %%zmm11\n\t"
-        "vbroadcastss 24(%[a]), %%zmm28\n\t"
-        "vfmadd231ps %%zmm28, %%zmm24, %%zmm12\n\t"
-        "vfmadd231ps %%zmm28, %%zmm25, %%zmm13\n\t"
-        "vbroadcastss 28(%[a]), %%zmm29\n\t"
-        "vfmadd231ps %%zmm29, %%zmm24, %%zmm14\n\t"
-        "vfmadd231ps %%zmm29, %%zmm25, %%zmm15\n\t"
-        "vbroadcastss 32(%[a]), %%zmm26\n\t"
-        "vfmadd231ps %%zmm26, %%zmm24, %%zmm16\n\t"
-        "vfmadd231ps %%zmm26, %%zmm25, %%zmm17\n\t"
-        "vbroadcastss 36(%[a]), %%zmm27\n\t"
-        "vfmadd231ps %%zmm27, %%zmm24, %%zmm18\n\t"
-        "vfmadd231ps %%zmm27, %%zmm25, %%zmm19\n\t"
-        "vbroadcastss 40(%[a]), %%zmm28\n\t"
-        "vfmadd231ps %%zmm28, %%zmm24, %%zmm20\n\t"
-        "vfmadd231ps %%zmm28, %%zmm25, %%zmm21\n\t"
-        "vbroadcastss 44(%[a]), %%zmm29\n\t"
-        "vfmadd231ps %%zmm29, %%zmm24, %%zmm22\n\t"
-        "vfmadd231ps %%zmm29, %%zmm25, %%zmm23\n\t"
-        "add $48, %[a]\n\t"
-        "add $128, %[b]\n\t"
-        "dec %[kc]\n\t"
-        "jnz 1b\n\t"
-        "2:\n\t"
-        "vmovups %%zmm0, 0(%[acc])\n\t"
-        "vmovups %%zmm1, 64(%[acc])\n\t"
-        "vmovups %%zmm2, 128(%[acc])\n\t"
-        "vmovups %%zmm3, 192(%[acc])\n\t"
-        "vmovups %%zmm4, 256(%[acc])\n\t"
-        "vmovups %%zmm5, 320(%[acc])\n\t"
-        "vmovups %%zmm6, 384(%[acc])\n\t"
-        "vmovups %%zmm7, 448(%[acc])\n\t"
-        "vmovups %%zmm8, 512(%[acc])\n\t"
-        "vmovups %%zmm9, 576(%[acc])\n\t"
-        "vmovups %%zmm10, 640(%[acc])\n\t"
-        "vmovups %%zmm11, 704(%[acc])\n\t"
-        "vmovups %%zmm12, 768(%[acc])\n\t"
-        "vmovups %%zmm13, 832(%[acc])\n\t"
-        "vmovups %%zmm14, 896(%[acc])\n\t"
-        "vmovups %%zmm15, 960(%[acc])\n\t"
-        "vmovups %%zmm16, 1024(%[acc])\n\t"
-        "vmovups %%zmm17, 1088(%[acc])\n\t"
-        "vmovups %%zmm18, 1152(%[acc])\n\t"
-        "vmovups %%zmm19, 1216(%[acc])\n\t"
-        "vmovups %%zmm20, 1280(%[acc])\n\t"
-        "vmovups %%zmm21, 1344(%[acc])\n\t"
-        "vmovups %%zmm22, 1408(%[acc])\n\t"
-        "vmovups %%zmm23, 1472(%[acc])\n\t"
-        : [a] "+r"(ap), [b] "+r"(bp), [kc] "+r"(kc)
-        : [acc] "r"(acc)
-        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "memory", "cc");
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-    __mmask16 m1 = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1);
-    for (int r = 0; r < rows; r++) {
-        float *row = c + r * ldc;
-        __m512 v0 = _mm512_mul_ps(va, _mm512_load_ps(acc + r * NR)), v1 = _mm512_mul_ps(va, _mm512_load_ps(acc + r * NR + 16));
-        if (beta == 1.0f) {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
-        } else if (beta != 0.0f) {
-            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
-            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
-        }
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row + 16, m1, v1);
-    }
-}
+// hold the k-th row of the B panel, zmm26-29 take turns holding a broadcast element of A. The assembly is built from
+// groups of 4 rows; a last, partial panel of rows runs only the groups it needs (8 or 4 rows of accumulators). Every
+// element is computed the same way in each (same products in the same order), so the same bits.
+#define EK_ZERO2(x, y) \
+    "vpxord %%zmm" #x ", %%zmm" #x ", %%zmm" #x "\n\t" "vpxord %%zmm" #y ", %%zmm" #y ", %%zmm" #y "\n\t"
+#define EK_ROW(off, bc, x, y) "vbroadcastss " #off "(%[a]), %%zmm" #bc "\n\t" \
+    "vfmadd231ps %%zmm" #bc ", %%zmm24, %%zmm" #x "\n\t" "vfmadd231ps %%zmm" #bc ", %%zmm25, %%zmm" #y "\n\t"
+#define EK_SAVE(x, y, o0, o1) "vmovups %%zmm" #x ", " #o0 "(%[acc])\n\t" "vmovups %%zmm" #y ", " #o1 "(%[acc])\n\t"
+#define EK_G0_ZERO EK_ZERO2(0, 1) EK_ZERO2(2, 3) EK_ZERO2(4, 5) EK_ZERO2(6, 7)
+#define EK_G1_ZERO EK_ZERO2(8, 9) EK_ZERO2(10, 11) EK_ZERO2(12, 13) EK_ZERO2(14, 15)
+#define EK_G2_ZERO EK_ZERO2(16, 17) EK_ZERO2(18, 19) EK_ZERO2(20, 21) EK_ZERO2(22, 23)
+#define EK_G0_ROWS EK_ROW(0, 26, 0, 1) EK_ROW(4, 27, 2, 3) EK_ROW(8, 28, 4, 5) EK_ROW(12, 29, 6, 7)
+#define EK_G1_ROWS EK_ROW(16, 26, 8, 9) EK_ROW(20, 27, 10, 11) EK_ROW(24, 28, 12, 13) EK_ROW(28, 29, 14, 15)
+#define EK_G2_ROWS EK_ROW(32, 26, 16, 17) EK_ROW(36, 27, 18, 19) EK_ROW(40, 28, 20, 21) EK_ROW(44, 29, 22, 23)
+#define EK_G0_SAVE EK_SAVE(0, 1, 0, 64) EK_SAVE(2, 3, 128, 192) EK_SAVE(4, 5, 256, 320) EK_SAVE(6, 7, 384, 448)
+#define EK_G1_SAVE EK_SAVE(8, 9, 512, 576) EK_SAVE(10, 11, 640, 704) EK_SAVE(12, 13, 768, 832) EK_SAVE(14, 15, 896, 960)
+#define EK_G2_SAVE \
+    EK_SAVE(16, 17, 1024, 1088) EK_SAVE(18, 19, 1152, 1216) EK_SAVE(20, 21, 1280, 1344) EK_SAVE(22, 23, 1408, 1472)
+#define EK_TILE_ASM(ZERO, ROWS, SAVE)                                                                                  \
+    __asm__ volatile(ZERO "test %[kc], %[kc]\n\t"                                                                      \
+                          "jz 2f\n\t"                                                                                  \
+                          "1:\n\t"                                                                                     \
+                          "vmovups (%[b]), %%zmm24\n\t"                                                                \
+                          "vmovups 64(%[b]), %%zmm25\n\t" ROWS "add $48, %[a]\n\t"                                     \
+                          "add $128, %[b]\n\t"                                                                         \
+                          "dec %[kc]\n\t"                                                                              \
+                          "jnz 1b\n\t"                                                                                 \
+                          "2:\n\t" SAVE                                                                                \
+                     : [a] "+r"(ap), [b] "+r"(bp), [kc] "+r"(kc)                                                       \
+                     : [acc] "r"(acc)                                                                                  \
+                     : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10",     \
+                       "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20",    \
+                       "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "memory",   \
+                       "cc")
 
-// The same tile for the last, partial panel of rows: 8 (or 4) rows of accumulators, the others skipped (each element is
-// computed exactly as by kernel_12x32: same products in the same order, so the same bits).
-static void kernel_8x32(ptrdiff_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, int rows, int cols,
-                         float alpha, float beta) {
+static void kernel_tile(ptrdiff_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, int rows, int cols,
+                        float alpha, float beta) {
     float acc[MR * NR] __attribute__((aligned(64)));
     // The tile of C is read (or written) after the k loop: ask for its lines now, so that a C too large for the
     // caches (reread once per block of k) is not waited for at the end.
@@ -286,145 +193,14 @@ static void kernel_8x32(ptrdiff_t kc, const float *ap, const float *bp, float *c
         __builtin_prefetch(c + r * ldc, 1, 3);
         __builtin_prefetch(c + r * ldc + 16, 1, 3);
     }
-    __asm__ volatile(
-        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
-        "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
-        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"
-        "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
-        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"
-        "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
-        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"
-        "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
-        "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"
-        "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
-        "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"
-        "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
-        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
-        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
-        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
-        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
-        "test %[kc], %[kc]\n\t"
-        "jz 2f\n\t"
-        "1:\n\t"
-        "vmovups (%[b]), %%zmm24\n\t"
-        "vmovups 64(%[b]), %%zmm25\n\t"
-        "vbroadcastss 0(%[a]), %%zmm26\n\t"
-        "vfmadd231ps %%zmm26, %%zmm24, %%zmm0\n\t"
-        "vfmadd231ps %%zmm26, %%zmm25, %%zmm1\n\t"
-        "vbroadcastss 4(%[a]), %%zmm27\n\t"
-        "vfmadd231ps %%zmm27, %%zmm24, %%zmm2\n\t"
-        "vfmadd231ps %%zmm27, %%zmm25, %%zmm3\n\t"
-        "vbroadcastss 8(%[a]), %%zmm28\n\t"
-        "vfmadd231ps %%zmm28, %%zmm24, %%zmm4\n\t"
-        "vfmadd231ps %%zmm28, %%zmm25, %%zmm5\n\t"
-        "vbroadcastss 12(%[a]), %%zmm29\n\t"
-        "vfmadd231ps %%zmm29, %%zmm24, %%zmm6\n\t"
-        "vfmadd231ps %%zmm29, %%zmm25, %%zmm7\n\t"
-        "vbroadcastss 16(%[a]), %%zmm26\n\t"
-        "vfmadd231ps %%zmm26, %%zmm24, %%zmm8\n\t"
-        "vfmadd231ps %%zmm26, %%zmm25, %%zmm9\n\t"
-        "vbroadcastss 20(%[a]), %%zmm27\n\t"
-        "vfmadd231ps %%zmm27, %%zmm24, %%zmm10\n\t"
-        "vfmadd231ps %%zmm27, %%zmm25, %%zmm11\n\t"
-        "vbroadcastss 24(%[a]), %%zmm28\n\t"
-        "vfmadd231ps %%zmm28, %%zmm24, %%zmm12\n\t"
-        "vfmadd231ps %%zmm28, %%zmm25, %%zmm13\n\t"
-        "vbroadcastss 28(%[a]), %%zmm29\n\t"
-        "vfmadd231ps %%zmm29, %%zmm24, %%zmm14\n\t"
-        "vfmadd231ps %%zmm29, %%zmm25, %%zmm15\n\t"
-        "add $48, %[a]\n\t"
-        "add $128, %[b]\n\t"
-        "dec %[kc]\n\t"
-        "jnz 1b\n\t"
-        "2:\n\t"
-        "vmovups %%zmm0, 0(%[acc])\n\t"
-        "vmovups %%zmm1, 64(%[acc])\n\t"
-        "vmovups %%zmm2, 128(%[acc])\n\t"
-        "vmovups %%zmm3, 192(%[acc])\n\t"
-        "vmovups %%zmm4, 256(%[acc])\n\t"
-        "vmovups %%zmm5, 320(%[acc])\n\t"
-        "vmovups %%zmm6, 384(%[acc])\n\t"
-        "vmovups %%zmm7, 448(%[acc])\n\t"
-        "vmovups %%zmm8, 512(%[acc])\n\t"
-        "vmovups %%zmm9, 576(%[acc])\n\t"
-        "vmovups %%zmm10, 640(%[acc])\n\t"
-        "vmovups %%zmm11, 704(%[acc])\n\t"
-        "vmovups %%zmm12, 768(%[acc])\n\t"
-        "vmovups %%zmm13, 832(%[acc])\n\t"
-        "vmovups %%zmm14, 896(%[acc])\n\t"
-        "vmovups %%zmm15, 960(%[acc])\n\t"
-        : [a] "+r"(ap), [b] "+r"(bp), [kc] "+r"(kc)
-        : [acc] "r"(acc)
-        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "memory", "cc");
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-    __mmask16 m1 = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1);
-    for (int r = 0; r < rows; r++) {
-        float *row = c + r * ldc;
-        __m512 v0 = _mm512_mul_ps(va, _mm512_load_ps(acc + r * NR)), v1 = _mm512_mul_ps(va, _mm512_load_ps(acc + r * NR + 16));
-        if (beta == 1.0f) {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
-        } else if (beta != 0.0f) {
-            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
-            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
-        }
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    if (rows > 8) {
+        EK_TILE_ASM(EK_G0_ZERO EK_G1_ZERO EK_G2_ZERO, EK_G0_ROWS EK_G1_ROWS EK_G2_ROWS,
+                    EK_G0_SAVE EK_G1_SAVE EK_G2_SAVE);
+    } else if (rows > 4) {
+        EK_TILE_ASM(EK_G0_ZERO EK_G1_ZERO, EK_G0_ROWS EK_G1_ROWS, EK_G0_SAVE EK_G1_SAVE);
+    } else {
+        EK_TILE_ASM(EK_G0_ZERO, EK_G0_ROWS, EK_G0_SAVE);
     }
-}
-
-static void kernel_4x32(ptrdiff_t kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc, int rows, int cols,
-                         float alpha, float beta) {
-    float acc[MR * NR] __attribute__((aligned(64)));
-    // The tile of C is read (or written) after the k loop: ask for its lines now, so that a C too large for the
-    // caches (reread once per block of k) is not waited for at the end.
-    for (int r = 0; r < rows; r++) {
-        __builtin_prefetch(c + r * ldc, 1, 3);
-        __builtin_prefetch(c + r * ldc + 16, 1, 3);
-    }
-    __asm__ volatile(
-        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
-        "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
-        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"
-        "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
-        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"
-        "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
-        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"
-        "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
-        "test %[kc], %[kc]\n\t"
-        "jz 2f\n\t"
-        "1:\n\t"
-        "vmovups (%[b]), %%zmm24\n\t"
-        "vmovups 64(%[b]), %%zmm25\n\t"
-        "vbroadcastss 0(%[a]), %%zmm26\n\t"
-        "vfmadd231ps %%zmm26, %%zmm24, %%zmm0\n\t"
-        "vfmadd231ps %%zmm26, %%zmm25, %%zmm1\n\t"
-        "vbroadcastss 4(%[a]), %%zmm27\n\t"
-        "vfmadd231ps %%zmm27, %%zmm24, %%zmm2\n\t"
-        "vfmadd231ps %%zmm27, %%zmm25, %%zmm3\n\t"
-        "vbroadcastss 8(%[a]), %%zmm28\n\t"
-        "vfmadd231ps %%zmm28, %%zmm24, %%zmm4\n\t"
-        "vfmadd231ps %%zmm28, %%zmm25, %%zmm5\n\t"
-        "vbroadcastss 12(%[a]), %%zmm29\n\t"
-        "vfmadd231ps %%zmm29, %%zmm24, %%zmm6\n\t"
-        "vfmadd231ps %%zmm29, %%zmm25, %%zmm7\n\t"
-        "add $48, %[a]\n\t"
-        "add $128, %[b]\n\t"
-        "dec %[kc]\n\t"
-        "jnz 1b\n\t"
-        "2:\n\t"
-        "vmovups %%zmm0, 0(%[acc])\n\t"
-        "vmovups %%zmm1, 64(%[acc])\n\t"
-        "vmovups %%zmm2, 128(%[acc])\n\t"
-        "vmovups %%zmm3, 192(%[acc])\n\t"
-        "vmovups %%zmm4, 256(%[acc])\n\t"
-        "vmovups %%zmm5, 320(%[acc])\n\t"
-        "vmovups %%zmm6, 384(%[acc])\n\t"
-        "vmovups %%zmm7, 448(%[acc])\n\t"
-        : [a] "+r"(ap), [b] "+r"(bp), [kc] "+r"(kc)
-        : [acc] "r"(acc)
-        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "memory", "cc");
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
     __mmask16 m1 = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1);
@@ -471,10 +247,7 @@ static int gemm_blocked(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrd
                     const float *panel = packed ? packed + (jc + jr) * k + pc * NR : bp + jr * kc;
                     for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
                         int rows = (int)(mc - ir < MR ? mc - ir : MR);
-                        float *ct = c + (ic + ir) * ldc + jc + jr;
-                        if (rows <= 4) kernel_4x32(kc, ap + ir * kc, panel, ct, ldc, rows, cols, alpha, bet);
-                        else if (rows <= 8) kernel_8x32(kc, ap + ir * kc, panel, ct, ldc, rows, cols, alpha, bet);
-                        else kernel_12x32(kc, ap + ir * kc, panel, ct, ldc, rows, cols, alpha, bet);
+                        kernel_tile(kc, ap + ir * kc, panel, c + (ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, bet);
                     }
                 }
             }

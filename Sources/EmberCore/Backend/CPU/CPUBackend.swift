@@ -133,7 +133,7 @@ public final class CPUBackend: Backend {
             }
         }
         let half: T = 0.5, one: T = 1, two: T = 2
-        let sqrt2: T = T(2.0.squareRoot()), invSqrt2Pi: T = T(1 / (2 * Double.pi).squareRoot())
+        let sqrt2: T = T(2.0.squareRoot())
         let k0: T = T((2 / Double.pi).squareRoot()), k1: T = 0.044715
         switch op {
         case .neg: map { -$0 }
@@ -161,7 +161,7 @@ public final class CPUBackend: Backend {
         case .elu(let a): let a = T(a); map { $0 > 0 ? $0 : a * T.expm1($0) }
         case .eluGrad(let a): let a = T(a); map { $0 > 0 ? one : a * T.exp($0) }
         case .gelu: map { half * $0 * (one + T.erf($0 / sqrt2)) }
-        case .geluGrad: map { half * (one + T.erf($0 / sqrt2)) + $0 * invSqrt2Pi * T.exp(-half * $0 * $0) }
+        case .geluGrad: map { geluDerivative($0) }
         case .geluTanh: map { half * $0 * (one + T.tanh(k0 * ($0 + k1 * $0 * $0 * $0))) }
         case .geluTanhGrad:
             map { v in
@@ -345,32 +345,27 @@ public final class CPUBackend: Backend {
         case .maximum: arith { a, b in (b > a || b != b) ? b : a }
         case .minimum: arith { a, b in (b < a || b != b) ? b : a }
         case .reluBackward: arith { $0 <= .zero ? .zero : $1 }
-        case .geluBackward:
+        case .div, .pow, .geluBackward:
             if T.self == Double.self {
                 arithFloat(op, a, b, out, loop, Double.self)
             } else if T.self == Float.self {
                 arithFloat(op, a, b, out, loop, Float.self)
+            } else if op == .div {
+                arith { x, y in T(fromDouble: (x.asDouble / y.asDouble).rounded(.towardZero)) }
+            } else if op == .pow {
+                arith { x, y in T(fromDouble: Foundation.pow(x.asDouble, y.asDouble)) }
             } else {
                 preconditionFailure("gelu_backward: needs a floating-point tensor, got \(T.self)")
             }
-        case .div:
-            if T.self == Double.self {
-                arithFloat(op, a, b, out, loop, Double.self)
-            } else if T.self == Float.self {
-                arithFloat(op, a, b, out, loop, Float.self)
-            } else {
-                arith { x, y in T(fromDouble: (x.asDouble / y.asDouble).rounded(.towardZero)) }
-            }
-        case .pow:
-            if T.self == Double.self {
-                arithFloat(op, a, b, out, loop, Double.self)
-            } else if T.self == Float.self {
-                arithFloat(op, a, b, out, loop, Float.self)
-            } else {
-                arith { x, y in T(fromDouble: Foundation.pow(x.asDouble, y.asDouble)) }
-            }
         default: preconditionFailure("binary \(op) unsupported")
         }
+    }
+
+    /// GELU'(x) = Phi(x) + x phi(x) (exact GELU), for the generic (float64 and strided) paths.
+    @inline(__always)
+    private func geluDerivative<T: KernelFloat>(_ x: T) -> T {
+        let half = T(0.5)
+        return half * (1 + T.erf(x / T(2.0.squareRoot()))) + x * T(1 / (2 * Double.pi).squareRoot()) * T.exp(-half * x * x)
     }
 
     private func rowApply(_ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
@@ -387,11 +382,7 @@ public final class CPUBackend: Backend {
             if op == .div {
                 for i in 0..<n { o[i] = x[i * s[0]] / y[i * s[1]] }
             } else if op == .geluBackward {
-                let half = T(0.5), sqrt2 = T(2.0.squareRoot()), invSqrt2Pi = T(1 / (2 * Double.pi).squareRoot())
-                for i in 0..<n {
-                    let v = x[i * s[0]], d = half * (1 + T.erf(v / sqrt2)) + v * invSqrt2Pi * T.exp(-half * v * v)
-                    o[i] = y[i * s[1]] * d
-                }
+                for i in 0..<n { o[i] = y[i * s[1]] * geluDerivative(x[i * s[0]]) }
             } else {
                 for i in 0..<n { o[i] = T.pow(x[i * s[0]], y[i * s[1]]) }
             }
