@@ -46,8 +46,10 @@ public struct FeatureStatistics: Sendable, Equatable {
 ///
 /// The trace of the matrix square root is computed from symmetric eigendecompositions (DenseLinalg, LAPACK in float64):
 /// with A = Σ₁^½, the matrix A Σ₂ A is symmetric positive semi-definite and similar to Σ₁ Σ₂, so tr (Σ₁ Σ₂)^½ is the sum
-/// of the square roots of its eigenvalues. Eigenvalues below zero (rounding of singular covariances) count as zero.
-/// This equals `scipy.linalg.sqrtm`'s trace, the usual reference, without its complex round trip.
+/// of the square roots of its eigenvalues. Eigenvalues within rounding of zero count as zero (those at most
+/// 64 d ε times the largest: singular covariances, N ≤ D, have exact zeros that float64 gives as ±1e-15, whose square
+/// roots would add ~1e-7 that depends on the BLAS and the CPU). This is `scipy.linalg.sqrtm`'s trace, the usual
+/// reference, without its complex round trip, and nearer the exact value for singular covariances.
 ///
 /// - Throws: `LinalgError` when an eigendecomposition does not converge.
 public func frechetDistance(_ a: FeatureStatistics, _ b: FeatureStatistics) throws -> Double {
@@ -59,7 +61,7 @@ public func frechetDistance(_ a: FeatureStatistics, _ b: FeatureStatistics) thro
     for i in 0..<d { traces += a.covariance[i * d + i] + b.covariance[i * d + i] }
     // A = V diag(sqrt(max(λ, 0))) Vᵀ.
     let (values, vectors) = try DenseLinalg.symmetricEigen(a.covariance, n: d)
-    let roots = values.map { Swift.max($0, 0).squareRoot() }
+    let roots = squareRootsAboveRounding(values)
     var scaled = [Double](repeating: 0, count: d * d)   // V diag(roots), row-major
     for k in 0..<d { for i in 0..<d { scaled[i * d + k] = vectors[k][i] * roots[k] } }
     var vt = [Double](repeating: 0, count: d * d)
@@ -68,8 +70,15 @@ public func frechetDistance(_ a: FeatureStatistics, _ b: FeatureStatistics) thro
     let m = matmul(matmul(sqrtA, Tensor(b.covariance, shape: [d, d])), sqrtA).toArray(Double.self)
     var sym = m
     for i in 0..<d { for j in 0..<d { sym[i * d + j] = 0.5 * (m[i * d + j] + m[j * d + i]) } }
-    let traceSqrt = try DenseLinalg.symmetricEigen(sym, n: d).values.reduce(0) { $0 + Swift.max($1, 0).squareRoot() }
+    let traceSqrt = squareRootsAboveRounding(try DenseLinalg.symmetricEigen(sym, n: d).values).reduce(0, +)
     return meanTerm + traces - 2 * traceSqrt
+}
+
+/// Square roots of a symmetric matrix's eigenvalues, with those within rounding of zero (at most 64 n ε times the
+/// largest magnitude) taken as zero.
+private func squareRootsAboveRounding(_ values: [Double]) -> [Double] {
+    let tolerance = (values.map(Swift.abs).max() ?? 0) * Double(64 * values.count) * Double.ulpOfOne
+    return values.map { $0 > tolerance ? $0.squareRoot() : 0 }
 }
 
 /// The Fréchet distance between two feature sets [N, D] and [M, D] (see `frechetDistance(_:_:)`).
