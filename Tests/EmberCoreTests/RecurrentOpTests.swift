@@ -60,10 +60,11 @@ import Testing
     /// The CPU backend (float64 loops; float32 C kernels with vector bodies and row tails; H = 21)
     /// equals the reference backend's plain double loops: float64 to rounding, float32 to float32 precision.
     @Test(arguments: [true, false]) func cpuMatchesTheReferenceBackend(lstm: Bool) {
-        // 9 and 34 rows (the GEMMs' and cells' row counts), lengths in both directions.
+        // 9, 34 and 67 rows (the GEMMs' and cells' row counts; the time loop runs the batch in 1, 2 or 4 pieces of
+        // rows), lengths in both directions.
         let cases: [(Int, Bool, [Int]?)] = [
             (9, false, nil), (9, true, [7, 3, 1, 7, 5, 2, 7, 6, 4]), (9, false, [2, 7, 7, 1, 3, 4, 5, 6, 7]),
-            (34, true, (0..<34).map { 1 + ($0 * 5) % 7 }), (34, false, nil),
+            (34, true, (0..<34).map { 1 + ($0 * 5) % 7 }), (34, false, nil), (67, true, (0..<67).map { 1 + ($0 * 3) % 7 }),
         ]
         for (B, reverse, lengths) in cases {
             for dtype in [DType.float64, .float32] {
@@ -77,7 +78,8 @@ import Testing
         }
     }
 
-    /// Same bits for 1-4 threads (rows of the cell kernels and blocks of the GEMMs are split by shape only).
+    /// Same bits for 1-4 threads (the batch's pieces of rows, rows of the cell kernels and blocks of the GEMMs are
+    /// split by shape only).
     @Test(arguments: [true, false]) func sameBitsForAnyThreadCount(lstm: Bool) {
         // 520 rows of 128 units: the cell kernels split rows into up to 4 chunks (128 rows each at least).
         let f = { Self.run(lstm: lstm, T: 3, B: 520, H: 128, dtype: .float32, backend: CPUBackend.shared, reverse: false,

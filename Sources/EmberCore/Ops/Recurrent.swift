@@ -5,7 +5,8 @@
 /// one fused cell kernel (`Backend.lstmCell` / `gruCell`) for the gate nonlinearities and the state update, which also
 /// writes the gate activations backward needs into one saved buffer. Backward runs the reverse loop: one fused cell
 /// backward kernel and one GEMM for dh_prev per step, then the whole weight gradient dW_hh as one GEMM over all steps.
-/// No tensor is allocated per step.
+/// No tensor is allocated per step. Batches of 32 rows or more run their time loops in independent pieces of rows,
+/// one per thread, with no barrier per step (`forEachBatchPiece`).
 ///
 /// Result: one tensor `[T + 2, B, H]` (LSTM) or `[T + 1, B, H]` (GRU): rows 0..<T are the outputs by time index,
 /// row T the final hidden state, row T + 1 (LSTM) the final cell state (`lstmSequence`/`gruSequence` hand out views).
@@ -146,29 +147,52 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
     if let c0, let cIn { be.copy(c0.operand, into: row(cIn, first), shape: rowShape) }
     // W_hh^T laid out once for the backend's GEMM kernel, reused by every step.
     let packedW = T > 1 ? be.prepareGemmB(transB: true, k: H, n: G * H, b: w.operand, ldb: H) : nil
-    for step in 0..<T {
-        let t = reverse ? T - 1 - step : step
-        let next: Int? = step + 1 < T ? (reverse ? t - 1 : t + 1) : nil
-        if let packedW {
-            be.gemm(transA: false, m: B, n: G * H, k: H, alpha: 1, a: row(hIn, t), lda: H, preparedB: packedW, beta: 0,
-                    c: rec.operand, ldc: G * H)
-        } else {
-            be.gemm(transA: false, transB: true, m: B, n: G * H, k: H, alpha: 1, a: row(hIn, t), lda: H, b: w.operand,
-                    ldb: H, beta: 0, c: rec.operand, ldc: G * H)
+    forEachBatchPiece(B, on: be) { r0, n in
+        /// Rows r0..<r0 + n of block i of a contiguous [steps, B, width] tensor.
+        func rows(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
+            offsetOperand(t.operand, (i * B + r0) * width).restrided([width, 1])
         }
-        let hOut = next.map { row(hIn, $0) } ?? row(out, T)
-        let m = mask.map { offsetOperand($0.operand, t * B) }
-        if let cIn {
-            let cOut = next.map { row(cIn, $0) } ?? row(out, T + 1)
-            be.lstmCell(x: row(proj, t, width: G * H), r: rec.operand, bias: bias?.operand, cPrev: row(cIn, t),
-                        hPrev: row(hIn, t), mask: m, saved: row(gates, t, width: (G + 1) * H), c: cOut, h: hOut,
-                        y: row(out, t), batch: B, hidden: H)
-        } else {
-            be.gruCell(x: row(proj, t, width: G * H), r: rec.operand, bias: bias?.operand, hPrev: row(hIn, t), mask: m,
-                       saved: row(gates, t, width: (G + 1) * H), h: hOut, y: row(out, t), batch: B, hidden: H)
+        let recRows = rows(rec, 0, width: G * H)
+        for step in 0..<T {
+            let t = reverse ? T - 1 - step : step
+            let next: Int? = step + 1 < T ? (reverse ? t - 1 : t + 1) : nil
+            if let packedW {
+                be.gemm(transA: false, m: n, n: G * H, k: H, alpha: 1, a: rows(hIn, t), lda: H, preparedB: packedW,
+                        beta: 0, c: recRows, ldc: G * H)
+            } else {
+                be.gemm(transA: false, transB: true, m: n, n: G * H, k: H, alpha: 1, a: rows(hIn, t), lda: H,
+                        b: w.operand, ldb: H, beta: 0, c: recRows, ldc: G * H)
+            }
+            let hOut = next.map { rows(hIn, $0) } ?? rows(out, T)
+            let m = mask.map { offsetOperand($0.operand, t * B + r0) }
+            if let cIn {
+                let cOut = next.map { rows(cIn, $0) } ?? rows(out, T + 1)
+                be.lstmCell(x: rows(proj, t, width: G * H), r: recRows, bias: bias?.operand, cPrev: rows(cIn, t),
+                            hPrev: rows(hIn, t), mask: m, saved: rows(gates, t, width: (G + 1) * H), c: cOut, h: hOut,
+                            y: rows(out, t), batch: n, hidden: H)
+            } else {
+                be.gruCell(x: rows(proj, t, width: G * H), r: recRows, bias: bias?.operand, hPrev: rows(hIn, t), mask: m,
+                           saved: rows(gates, t, width: (G + 1) * H), h: hOut, y: rows(out, t), batch: n, hidden: H)
+            }
         }
     }
     return (out, [hIn, gates] + (cIn.map { [$0] } ?? []) + (mask.map { [$0] } ?? []))
+}
+
+/// Runs `body(firstRow, rows)` for the batch cut into pieces that each run the whole time loop on their own: rows
+/// never meet in a recurrence (the GEMMs and cell kernels are row by row), so pieces need no barrier per step and
+/// Ember's threads take whole pieces. The cut depends on B alone (1, 2 or 4 pieces of at least 16 rows, boundaries at
+/// multiples of 4) and a piece's work runs single-threaded: the bits do not depend on the thread count.
+private func forEachBatchPiece(_ B: Int, on be: any Backend, _ body: (Int, Int) -> Void) {
+    let pieces = B >= 64 ? 4 : B >= 32 ? 2 : 1
+    guard pieces > 1 else { return body(0, B) }
+    let bounds = (0...pieces).map { $0 == pieces ? B : B * $0 / pieces / 4 * 4 }
+    func run(_ p: Int) { Threading.withThreads(1) { body(bounds[p], bounds[p + 1] - bounds[p]) } }
+    if be is CPUBackend {
+        parallelFor(pieces, grain: 1) { s, e in for p in s..<e { run(p) } }
+    } else {
+        for p in 0..<pieces { run(p) }
+    }
 }
 
 /// The reverse loop: per step one fused cell backward kernel and one GEMM (dh_prev += dgates W_hh), then dW_hh as
@@ -196,23 +220,32 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
     let dRec = lstm ? dX : Tensor.empty([T, B, G * H], dtype: dt, backend: be)
     let needsH0 = ctx.needs(2)
     let packedW = T > 1 ? be.prepareGemmB(transB: false, k: G * H, n: H, b: w.operand, ldb: H) : nil
-    for step in stride(from: T - 1, through: 0, by: -1) {
-        let t = reverse ? T - 1 - step : step
-        let m = mask.map { offsetOperand($0.operand, t * B) }
-        if let dc, let cIn {
-            be.lstmCellBackward(saved: row(gates, t, width: (G + 1) * H), cPrev: row(cIn, t), dh: dh.operand,
-                                dy: row(gc, t), dc: dc.operand, mask: m, dGates: row(dX, t, width: G * H), batch: B, hidden: H)
-        } else {
-            be.gruCellBackward(saved: row(gates, t, width: (G + 1) * H), hPrev: row(hIn, t), dh: dh.operand, dy: row(gc, t),
-                               mask: m, dX: row(dX, t, width: G * H), dRec: row(dRec, t, width: G * H), batch: B, hidden: H)
+    forEachBatchPiece(B, on: be) { r0, n in
+        /// Rows r0..<r0 + n of block i of a contiguous [steps, B, width] tensor.
+        func rows(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
+            offsetOperand(t.operand, (i * B + r0) * width).restrided([width, 1])
         }
-        if step > 0 || needsH0 {
-            if let packedW {
-                be.gemm(transA: false, m: B, n: H, k: G * H, alpha: 1, a: row(dRec, t, width: G * H), lda: G * H,
-                        preparedB: packedW, beta: 1, c: dh.operand, ldc: H)
+        let dhRows = rows(dh, 0), dcRows = dc.map { rows($0, 0) }
+        for step in stride(from: T - 1, through: 0, by: -1) {
+            let t = reverse ? T - 1 - step : step
+            let m = mask.map { offsetOperand($0.operand, t * B + r0) }
+            if let dcRows, let cIn {
+                be.lstmCellBackward(saved: rows(gates, t, width: (G + 1) * H), cPrev: rows(cIn, t), dh: dhRows,
+                                    dy: rows(gc, t), dc: dcRows, mask: m, dGates: rows(dX, t, width: G * H), batch: n,
+                                    hidden: H)
             } else {
-                be.gemm(transA: false, transB: false, m: B, n: H, k: G * H, alpha: 1, a: row(dRec, t, width: G * H),
-                        lda: G * H, b: w.operand, ldb: H, beta: 1, c: dh.operand, ldc: H)
+                be.gruCellBackward(saved: rows(gates, t, width: (G + 1) * H), hPrev: rows(hIn, t), dh: dhRows,
+                                   dy: rows(gc, t), mask: m, dX: rows(dX, t, width: G * H),
+                                   dRec: rows(dRec, t, width: G * H), batch: n, hidden: H)
+            }
+            if step > 0 || needsH0 {
+                if let packedW {
+                    be.gemm(transA: false, m: n, n: H, k: G * H, alpha: 1, a: rows(dRec, t, width: G * H), lda: G * H,
+                            preparedB: packedW, beta: 1, c: dhRows, ldc: H)
+                } else {
+                    be.gemm(transA: false, transB: false, m: n, n: H, k: G * H, alpha: 1, a: rows(dRec, t, width: G * H),
+                            lda: G * H, b: w.operand, ldb: H, beta: 1, c: dhRows, ldc: H)
+                }
             }
         }
     }
