@@ -5,15 +5,18 @@ import Foundation
 ///
 /// A request that finds its model idle (no batch running, nothing queued) runs at once, alone: an idle server adds
 /// no batching delay. Requests that arrive while a batch runs wait in the queue; when the model is free again they
-/// run together, up to ``maxBatch`` examples. If fewer than ``maxBatch`` examples are waiting then, the batch waits
-/// for more until its oldest request has been queued ``maxDelay`` (it never waits when that time has already passed,
-/// and never with `maxDelay` 0). This is Triton's `max_queue_delay_microseconds` applied only under load.
+/// run together, up to ``maxBatch`` examples. With ``maxDelay`` above 0, if fewer than ``maxBatch`` examples are
+/// waiting then, the batch waits for more until its oldest request has been queued ``maxDelay`` (it never waits when
+/// that time has already passed). This is Triton's `max_queue_delay_microseconds` applied only under load, and as
+/// Triton's it defaults to 0.
 public struct BatchingOptions: Sendable, Equatable {
     /// The most examples run together in one forward pass (a single larger request still runs, alone).
     public var maxBatch = 64
     /// How long a partial batch that formed while the model was busy may wait for more requests, counted from its
-    /// oldest request's arrival. Never applies to a request that finds the model idle.
-    public var maxDelay: Double = 0.005
+    /// oldest request's arrival (default 0: it runs with what is queued). Never applies to a request that finds the
+    /// model idle. Waiting trades latency for larger batches; it does not raise throughput under steady load, and
+    /// with clients that wait for their answer before sending again it lowers it (the CPU idles while batches wait).
+    public var maxDelay: Double = 0
     /// The most requests waiting per model; past it requests get 429 with `Retry-After`.
     public var maxQueue = 256
     /// How long a request may wait for its answer (queue plus inference) before it gets 504.
@@ -22,7 +25,7 @@ public struct BatchingOptions: Sendable, Equatable {
     /// cores). The server's event loops need CPU too: see `ember serve --threads`.
     public var threads: Int? = nil
 
-    /// The defaults: batches of up to 64, 5 ms delay under load, 256 queued requests, 30 s timeout.
+    /// The defaults: batches of up to 64, no delay, 256 queued requests, 30 s timeout.
     public init() {}
 }
 
@@ -113,29 +116,37 @@ public final class Batcher: @unchecked Sendable {
     /// - Throws: ``ServeError`` 429 when the queue is full, 503 when the batcher is shutting down, 504 past the
     ///   deadline, 499 when the client went away, 500 when the model fails.
     public func predict(_ values: [Float], count: Int, clientGone: (@Sendable () -> Bool)? = nil) async throws -> [Prediction] {
-        let pending = Pending(values: values, count: count, deadline: Date().addingTimeInterval(options.requestTimeout), clientGone: clientGone)
-        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<[Prediction], any Error>) in
-            pending.set(c)
-            condition.lock()
-            if stopping {
-                condition.unlock()
-                pending.complete(.failure(ServeError(503, "model \(jsonQuotedString(model.name)) is shutting down", retryAfter: 1)))
-                return
-            }
-            if queue.count >= options.maxQueue {
-                condition.unlock()
-                pending.complete(.failure(ServeError(429, "model \(jsonQuotedString(model.name)): \(options.maxQueue) requests are already waiting; "
-                                                     + "try again shortly", retryAfter: 1)))
-                return
-            }
-            pending.arrivedBusy = busy || !queue.isEmpty
-            queue.append(pending)
-            queuedExamples += count
-            // Gauge updates under the lock, so that they land in order.
-            observer?.queueDepth(model: model.name, depth: queue.count)
-            condition.broadcast()
-            condition.unlock()
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<[Prediction], any Error>) in
+            submit(values, count: count, clientGone: clientGone) { c.resume(with: $0) }
         }
+    }
+
+    /// Queues `count` raw examples and calls `completion` exactly once with their predictions or the error
+    /// ``predict(_:count:clientGone:)`` would throw. It is called on the batcher's thread (answers), its timer's
+    /// (504, 499) or the caller's (429, 503 at once): keep it short and hand the answer to the thread that writes it.
+    public func submit(_ values: [Float], count: Int, clientGone: (@Sendable () -> Bool)? = nil,
+                       completion: @escaping @Sendable (Result<[Prediction], any Error>) -> Void) {
+        let pending = Pending(values: values, count: count, deadline: Date().addingTimeInterval(options.requestTimeout),
+                              clientGone: clientGone, completion: completion)
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            pending.complete(.failure(ServeError(503, "model \(jsonQuotedString(model.name)) is shutting down", retryAfter: 1)))
+            return
+        }
+        if queue.count >= options.maxQueue {
+            condition.unlock()
+            pending.complete(.failure(ServeError(429, "model \(jsonQuotedString(model.name)): \(options.maxQueue) requests are already waiting; "
+                                                 + "try again shortly", retryAfter: 1)))
+            return
+        }
+        pending.arrivedBusy = busy || !queue.isEmpty
+        queue.append(pending)
+        queuedExamples += count
+        // Gauge updates under the lock, so that they land in order.
+        observer?.queueDepth(model: model.name, depth: queue.count)
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// Answers 504 to every request past its deadline, queued or running, and drops queued requests whose client
@@ -210,7 +221,7 @@ public final class Batcher: @unchecked Sendable {
             // maxDelay, or the batch is full. A request that found the model idle runs at once. (Decided when the
             // request arrived, not here: the batcher thread may be descheduled between handing out a batch's answers
             // and coming back, and a client's next request arriving in that gap found an idle model.)
-            if queue[0].arrivedBusy {
+            if options.maxDelay > 0 && queue[0].arrivedBusy {
                 let until = queue[0].arrival.addingTimeInterval(options.maxDelay)
                 while queuedExamples < options.maxBatch && !stopping && !queue.isEmpty && Date() < until {
                     _ = condition.wait(until: until)
@@ -280,7 +291,7 @@ public final class Batcher: @unchecked Sendable {
     }
 }
 
-/// One queued request: its inputs and the continuation that receives its answer exactly once.
+/// One queued request: its inputs and the completion that receives its answer exactly once.
 final class Pending: @unchecked Sendable {
     let values: [Float]
     let count: Int
@@ -290,40 +301,34 @@ final class Pending: @unchecked Sendable {
     var arrivedBusy = false
     private let clientGone: (@Sendable () -> Bool)?
     private let lock = NSLock()
-    private var continuation: CheckedContinuation<[Prediction], any Error>?
-    private var done = false
+    private var completion: (@Sendable (Result<[Prediction], any Error>) -> Void)?
 
-    init(values: [Float], count: Int, deadline: Date, clientGone: (@Sendable () -> Bool)? = nil) {
+    init(values: [Float], count: Int, deadline: Date, clientGone: (@Sendable () -> Bool)? = nil,
+         completion: @escaping @Sendable (Result<[Prediction], any Error>) -> Void) {
         self.values = values
         self.count = count
         self.deadline = deadline
         self.clientGone = clientGone
-    }
-
-    func set(_ c: CheckedContinuation<[Prediction], any Error>) {
-        lock.lock()
-        continuation = c
-        lock.unlock()
+        self.completion = completion
     }
 
     var isDone: Bool {
         lock.lock()
         defer { lock.unlock() }
-        return done
+        return completion == nil
     }
 
     /// Whether the client stopped waiting for this answer.
     var isClientGone: Bool { clientGone?() ?? false }
 
-    /// Resumes the waiting request; false when it was already answered (a timeout raced the batch).
+    /// Hands over the answer; false when it was already answered (a timeout raced the batch).
     @discardableResult
     func complete(_ result: Result<[Prediction], any Error>) -> Bool {
         lock.lock()
-        guard !done, let c = continuation else { lock.unlock(); return false }
-        done = true
-        continuation = nil
+        guard let c = completion else { lock.unlock(); return false }
+        completion = nil
         lock.unlock()
-        c.resume(with: result)
+        c(result)
         return true
     }
 }

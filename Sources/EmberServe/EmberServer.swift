@@ -72,7 +72,7 @@ public final class EmberServer: Sendable {
         routes(router)
         let logger = self.logger
         let app = Application(router: router,
-                              server: .http1(configuration: .init(additionalChannelHandlers: [HangupDetector()])),
+                              server: .http1(configuration: .init(additionalChannelHandlers: [HangupDetector(), InferFastPath(server: self)])),
                               configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ember"),
                               onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
                               logger: logger)
@@ -140,22 +140,36 @@ public final class EmberServer: Sendable {
             }
             let model = try registry.model(name)
             response = try await body(model)
-        } catch let e as ServeError {
-            response = error(e)
-        } catch let e as HTTPError {
-            let status = Int(e.status.code)
-            response = error(ServeError(status, status == 413 ? "the request body is larger than the limit of \(configuration.maxBodyBytes) bytes"
-                                                  : (e.body ?? e.status.reasonPhrase)))
         } catch {
-            logger.error("request failed", metadata: ["endpoint": .string(endpoint), "model": .string(name), "error": .string("\(error)")])
-            response = self.error(ServeError(500, "internal error while answering this request"))
+            response = errorAnswer(error, endpoint: endpoint, model: name).response
         }
-        let seconds = (ContinuousClock.now - start).seconds
-        let known = registry.names.contains(name) ? name : "(unknown)"
-        metrics.request(model: known, endpoint: endpoint, status: Int(response.status.code), seconds: seconds)
-        logger.info("request", metadata: ["endpoint": .string(endpoint), "model": .string(name), "status": .stringConvertible(response.status.code),
-                                          "ms": .string(String(format: "%.2f", seconds * 1000))])
+        record(endpoint, model: name, status: Int(response.status.code), since: start)
         return response
+    }
+
+    /// The error answer for anything a request's handling threw: a ``ServeError`` as it is, Hummingbird's body limit
+    /// as 413, anything else as a logged 500 that tells the client nothing internal.
+    func errorAnswer(_ error: any Error, endpoint: String, model name: String) -> Answer {
+        switch error {
+        case let e as ServeError:
+            return Answer(e)
+        case let e as HTTPError:
+            let status = Int(e.status.code)
+            return Answer(ServeError(status, status == 413 ? "the request body is larger than the limit of \(configuration.maxBodyBytes) bytes"
+                                                 : (e.body ?? e.status.reasonPhrase)))
+        default:
+            logger.error("request failed", metadata: ["endpoint": .string(endpoint), "model": .string(name), "error": .string("\(error)")])
+            return Answer(ServeError(500, "internal error while answering this request"))
+        }
+    }
+
+    /// Records an answered request in the metrics and the log.
+    func record(_ endpoint: String, model name: String, status: Int, since start: ContinuousClock.Instant) {
+        let seconds = (ContinuousClock.now - start).seconds
+        let known = registry.serves(name) ? name : "(unknown)"
+        metrics.request(model: known, endpoint: endpoint, status: status, seconds: seconds)
+        logger.info("request", metadata: ["endpoint": .string(endpoint), "model": .string(name), "status": .stringConvertible(status),
+                                          "ms": .string(String(format: "%.2f", seconds * 1000))])
     }
 
     /// The body, or 413 when it is longer than the limit (checked on `Content-Length` first, then while reading).
@@ -173,23 +187,19 @@ public final class EmberServer: Sendable {
 
     func infer(_ request: Request, model: ServedModel, channel: (any Channel)? = nil) async throws -> Response {
         let bytes = try await body(request)
-        var headerLength: Int? = nil
-        if let h = request.headers[Self.headerLength] {
-            guard let n = Int(h.trimmingCharacters(in: .whitespaces)) else {
-                throw ServeError.badRequest("Inference-Header-Content-Length", "expected a number of bytes, got \(jsonQuotedString(h))")
-            }
-            headerLength = n
-        }
-        let decoded = try InferenceProtocol.decode(bytes, headerLength: headerLength, model: model)
+        let decoded = try InferenceProtocol.decode(bytes, headerLength: Self.inferenceHeaderLength(request.headers), model: model)
         let batcher = try registry.batcher(model.name)
         let predictions = try await batcher.predict(decoded.values, count: decoded.count, clientGone: Self.clientGone(channel))
-        let encoded = InferenceProtocol.encode(predictions, request: decoded, model: batcher.model)
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if let n = encoded.headerLength {
-            headers[.contentType] = "application/octet-stream"
-            headers[Self.headerLength] = String(n)
+        return Answer(InferenceProtocol.encode(predictions, request: decoded, model: batcher.model)).response
+    }
+
+    /// The `Inference-Header-Content-Length` header's value (nil when absent), or a 400 naming it.
+    static func inferenceHeaderLength(_ headers: HTTPFields) throws -> Int? {
+        guard let h = headers[Self.headerLength] else { return nil }
+        guard let n = Int(h.trimmingCharacters(in: .whitespaces)) else {
+            throw ServeError.badRequest("Inference-Header-Content-Length", "expected a number of bytes, got \(jsonQuotedString(h))")
         }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: encoded.body)))
+        return n
     }
 
     func invocations(_ request: Request, model: ServedModel, channel: (any Channel)? = nil) async throws -> Response {
@@ -215,11 +225,36 @@ public final class EmberServer: Sendable {
         Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    func error(_ e: ServeError) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if let r = e.retryAfter { headers[Self.retryAfter] = String(r) }
-        return Response(status: HTTPResponse.Status(code: e.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: e.body)))
+}
+
+/// An answer before it is written: status, headers and body. The routes hand it to Hummingbird as a `Response`;
+/// the infer fast path (``InferFastPath``) writes it as HTTP parts itself.
+struct Answer {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var body: ByteBuffer
+
+    /// A JSON error body `{"error": "..."}` with the error's status (and `Retry-After` when it has one).
+    init(_ e: ServeError) {
+        status = HTTPResponse.Status(code: e.status)
+        headers = [.contentType: "application/json"]
+        if let r = e.retryAfter { headers[EmberServer.retryAfter] = String(r) }
+        body = ByteBuffer(string: e.body)
     }
+
+    /// An inference response: JSON, or JSON and binary tensor data (`Inference-Header-Content-Length`).
+    init(_ encoded: InferenceProtocol.Response) {
+        status = .ok
+        headers = [.contentType: "application/json"]
+        if let n = encoded.headerLength {
+            headers[.contentType] = "application/octet-stream"
+            headers[EmberServer.headerLength] = String(n)
+        }
+        body = ByteBuffer(bytes: encoded.body)
+    }
+
+    /// The answer as Hummingbird's response.
+    var response: Response { Response(status: status, headers: headers, body: .init(byteBuffer: body)) }
 }
 
 /// The request context: Hummingbird's basic context plus the connection, so that a request whose client hung up can

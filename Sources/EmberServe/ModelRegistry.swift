@@ -59,6 +59,9 @@ public final class ModelRegistry: @unchecked Sendable {
         }
     }
 
+    /// Whether a model named `name` is served.
+    public func serves(_ name: String) -> Bool { lock.withLock { slots[name] != nil } }
+
     /// The model serving `name` now.
     public func model(_ name: String) throws -> ServedModel { try batcher(name).model }
 

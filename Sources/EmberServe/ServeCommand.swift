@@ -13,8 +13,8 @@ public struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Each run directory becomes /v2/models/NAME (NAME: the run's name). Inputs are raw examples as `ember predict` \
             takes them; the saved preparation is applied. A request that finds its model idle runs at once; requests that \
-            arrive while a batch runs are batched together (up to --max-batch examples; such a partial batch waits for more \
-            until its oldest request has waited --max-delay-ms). \
+            arrive while a batch runs are batched together (up to --max-batch examples; with --max-delay-ms above 0, such a \
+            partial batch waits for more until its oldest request has waited that long). \
             SIGTERM or Ctrl-C stops accepting connections, answers the requests in flight and exits 0; SIGHUP reloads every \
             model from its directory without dropping requests. With --sagemaker the model comes from $SM_MODEL_DIR (default \
             /opt/ml/model) and the server listens on 0.0.0.0:8080, as SageMaker's container contract asks.
@@ -41,8 +41,8 @@ public struct ServeCommand: AsyncParsableCommand {
     public var maxBatch = 64
 
     /// Batch delay.
-    @Option(help: "Under load: most milliseconds a partial batch waits for more requests (counted from its oldest request). A request that finds the model idle never waits.")
-    public var maxDelayMs = 5.0
+    @Option(help: "Under load: most milliseconds a partial batch waits for more requests (counted from its oldest request; default 0: a batch runs with what is queued when the model is free). A request that finds the model idle never waits.")
+    public var maxDelayMs = 0.0
 
     /// Queue limit.
     @Option(help: "Most requests waiting per model; more get HTTP 429 with Retry-After.")

@@ -52,6 +52,40 @@ import EmberCLI
         #expect(ulabels == direct.map { $0.label! })
     }
 
+    /// Requests sent back to back on one connection before any answer (HTTP pipelining) are answered in order, whether
+    /// the infer fast path or the router answers them (InferFastPath holds the next request back until the answer
+    /// before it is written).
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let s = try await LiveServer([runs.mlp])
+        defer { Task { await s.stop() } }
+        // Rows whose predicted classes differ, so that swapped answers would show.
+        let model = try s.server.registry.model("digits-mlp")
+        let all = try model.predict(Array(runs.digits.prefix(40 * 64)), count: 40)
+        let a = 0, b = try #require(all.indices.first { all[$0].label != all[a].label })
+        func infer(_ row: Int, close: Bool = false) -> String {
+            let body = inferJSON(Array(runs.digits[(row * 64)..<(row * 64 + 64)]), shape: [1, 64])
+            return "POST /v2/models/digits-mlp/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n" + body
+        }
+        let metadata = "GET /v2/models/digits-mlp HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        let client = try RawHTTPClient(port: s.port)
+        try client.sendRaw(infer(a) + metadata + infer(b) + metadata + infer(a, close: true))
+        let text = String(decoding: try await blocking { try client.readToEnd() }, as: UTF8.self)
+        // Five responses, each "HTTP/1.1 200 OK ... \r\n\r\n{json}"; bodies in the order sent.
+        let bodies = text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.components(separatedBy: "\r\n\r\n").dropFirst().joined() }
+        #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 6, "\(text.prefix(2000))")
+        func label(_ body: String) -> Int? {
+            let json = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+            return ((json?["outputs"] as? [[String: Any]])?.first { $0["name"] as? String == "label" }?["data"] as? [Int])?.first
+        }
+        func isMetadata(_ body: String) -> Bool { body.contains("\"platform\":\"ember\"") && !body.contains("model_version") }
+        #expect(bodies.count == 5)
+        if bodies.count == 5 {
+            #expect(label(bodies[0]) == all[a].label && label(bodies[2]) == all[b].label && label(bodies[4]) == all[a].label, "\(bodies)")
+            #expect(isMetadata(bodies[1]) && isMetadata(bodies[3]), "\(bodies)")
+        }
+    }
+
     @Test func binaryTensorDataExtension() async throws {
         let s = try await LiveServer([runs.mlp])
         defer { Task { await s.stop() } }

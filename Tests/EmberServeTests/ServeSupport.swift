@@ -239,7 +239,7 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 }
 
 /// A bare HTTP/1.1 client over a POSIX socket, for a client that sends a request and hangs up without reading.
-final class RawHTTPClient {
+final class RawHTTPClient: @unchecked Sendable {
     private var fd: Int32
 
     init(port: Int) throws {
@@ -261,6 +261,31 @@ final class RawHTTPClient {
             let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard n > 0 else { throw ChildFailure(description: "send failed: errno \(errno)") }
             sent += n
+        }
+    }
+
+    /// Sends bytes as they are (several requests at once: HTTP pipelining).
+    func sendRaw(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw ChildFailure(description: "send failed: errno \(errno)") }
+            sent += n
+        }
+    }
+
+    /// Reads until the server closes the connection (at most `timeout` seconds per read).
+    func readToEnd(timeout: Int = 60) throws -> [UInt8] {
+        var tv = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return out }
+            guard n > 0 else { throw ChildFailure(description: "recv failed: errno \(errno) after \(out.count) bytes") }
+            out.append(contentsOf: chunk[0..<n])
         }
     }
 

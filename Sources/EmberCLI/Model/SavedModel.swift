@@ -187,9 +187,12 @@ public struct LoadedModel: @unchecked Sendable {
     /// Model outputs for raw inputs (prepared as in training): logits or values, [N, outputs].
     public func outputs(raw: Tensor, batchSize: Int = 256) throws -> Tensor {
         let x = try saved.input.apply(raw)
-        model.eval()
+        // Evaluation mode, unless the network already is in it: switching walks every module by reflection, which
+        // cost a server ~7% of its CPU when done for every batch.
+        if model.training { model.eval() }
         let n = x.shape[0]
         guard n > 0 else { return Tensor.zeros([0, saved.architecture.outputShape.reduce(1, *)]) }
+        if n <= batchSize { return withoutGrad { model(x) } }
         var parts: [Tensor] = []
         withoutGrad {
             for start in stride(from: 0, to: n, by: batchSize) {
