@@ -39,7 +39,8 @@ public struct ServeConfiguration: Sendable {
 /// Built on Hummingbird 2 (on SwiftNIO) rather than SwiftNIO directly: Hummingbird brings routing with path
 /// parameters, bounded body collection, HTTP/1.1 keep-alive and pipelining, and graceful shutdown through
 /// swift-service-lifecycle (stop accepting, let in-flight requests finish), which is the part that is easy to get
-/// wrong by hand; its per-request overhead is small next to a forward pass.
+/// wrong by hand. The one hot endpoint, `POST /v2/models/{name}/infer`, is answered by ``InferFastPath`` on the
+/// connection's event loop instead (same answers; see there why).
 ///
 /// Inference runs on one ``Batcher`` thread per model, off the event loops.
 public final class EmberServer: Sendable {
