@@ -176,10 +176,10 @@ final class InferFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         do {
             var body = request.body ?? ByteBuffer()
             let bytes = body.readBytes(length: body.readableBytes) ?? []
-            let model = try server.registry.model(request.model)
-            let decoded = try InferenceProtocol.decode(bytes, headerLength: EmberServer.inferenceHeaderLength(request.head.headerFields),
-                                                       model: model)
+            // One registry lookup: the batcher serving the model now, and its model decodes and answers.
             let batcher = try server.registry.batcher(request.model)
+            let decoded = try InferenceProtocol.decode(bytes, headerLength: EmberServer.inferenceHeaderLength(request.head.headerFields),
+                                                       model: batcher.model)
             batcher.submit(decoded.values, count: decoded.count, clientGone: HangupDetector.hungUp(context.channel)) { result in
                 loop.execute {
                     let answer: Answer
