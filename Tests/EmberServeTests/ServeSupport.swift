@@ -106,7 +106,7 @@ final class LiveServer: @unchecked Sendable {
         let server = try EmberServer(configuration: c)
         self.server = server
         let (stream, cont) = AsyncStream<Int>.makeStream()
-        task = Task { try await server.run { port in cont.yield(port); cont.finish() } }
+        task = Task(executorPreference: ServerExecutor.shared) { try await server.run { port in cont.yield(port); cont.finish() } }
         var it = stream.makeAsyncIterator()
         port = await it.next() ?? 0
     }
@@ -115,6 +115,21 @@ final class LiveServer: @unchecked Sendable {
     func stop() async {
         await server.shutdown()
         _ = try? await task.value
+    }
+}
+
+/// Runs an in-process server's tasks (Hummingbird's per-connection tasks inherit the preference) on Dispatch's
+/// threads instead of the test process's cooperative pool. That pool has one thread per core, and other suites'
+/// long synchronous tests can hold all of them for minutes: on a 2-core machine the servers' first requests then
+/// waited past URLSession's 60 s timeout (seen in about half the runs on a slower machine), though `ember serve`
+/// itself was fine.
+final class ServerExecutor: TaskExecutor, @unchecked Sendable {
+    static let shared = ServerExecutor()
+    private let queue = DispatchQueue(label: "ember-test-server", attributes: .concurrent)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 
