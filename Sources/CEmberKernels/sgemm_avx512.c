@@ -66,38 +66,35 @@ static inline void transpose16(const float *src, ptrdiff_t lds, int rows, float 
 // zero-padding the last panel.
 static void pack_a(int trans, const float *a, ptrdiff_t lda, ptrdiff_t i0, ptrdiff_t mc, ptrdiff_t p0, ptrdiff_t kc,
                    float *dst) {
+    if (trans) {
+        // op(A)[i][k] = a[k * lda + i]: MR consecutive values per k and panel. Each stored row k is read once, left to
+        // right across the panels (one masked 16-lane load and store per panel; panel by panel, a row's 48 bytes
+        // came from a new line each time, and a plain loop compiled to scalar moves: 40% of a transposed-A GEMM's
+        // time when n is small); the last panel's rows past mc are zeros.
+        const __mmask16 store = (__mmask16)((1u << MR) - 1);
+        const ptrdiff_t full = mc / MR * MR;
+        const __mmask16 tail = (__mmask16)((1u << (mc - full)) - 1);
+        for (ptrdiff_t k = 0; k < kc; k++) {
+            const float *s = a + (p0 + k) * lda + i0;
+            float *d = dst + k * MR;
+            ptrdiff_t ir = 0;
+            for (; ir < full; ir += MR) _mm512_mask_storeu_ps(d + ir * kc, store, _mm512_maskz_loadu_ps(store, s + ir));
+            if (ir < mc) _mm512_mask_storeu_ps(d + ir * kc, store, _mm512_maskz_loadu_ps(tail, s + ir));
+        }
+        return;
+    }
     for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
         ptrdiff_t rows = mc - ir < MR ? mc - ir : MR;
         float *panel = dst + ir * kc;
-        if (trans) {
-            // op(A)[i][k] = a[k * lda + i]: MR consecutive values per k.
-            const float *src = a + p0 * lda + i0 + ir;
-            if (rows == MR) {
-                for (ptrdiff_t k = 0; k < kc; k++) {
-                    const float *s = src + k * lda;
-                    float *d = panel + k * MR;
-                    for (int r = 0; r < MR; r++) d[r] = s[r];
-                }
-            } else {
-                for (ptrdiff_t k = 0; k < kc; k++) {
-                    const float *s = src + k * lda;
-                    float *d = panel + k * MR;
-                    int r = 0;
-                    for (; r < rows; r++) d[r] = s[r];
-                    for (; r < MR; r++) d[r] = 0;
-                }
-            }
-        } else {
-            // op(A)[i][k] = a[i * lda + k]: rows contiguous in k, transposed 16 values of k at a time in registers
-            // (a plain loop here was vectorized into scatter stores, a quarter of small GEMMs' time); rows past the
-            // last (the last panel) are zeros.
-            const float *src = a + (i0 + ir) * lda + p0;
-            ptrdiff_t k = 0;
-            for (; k + 16 <= kc; k += 16) transpose16(src + k, lda, (int)rows, panel + k * MR, MR, (1u << MR) - 1);
+        // op(A)[i][k] = a[i * lda + k]: rows contiguous in k, transposed 16 values of k at a time in registers (a
+        // plain loop here was vectorized into scatter stores, a quarter of small GEMMs' time); rows past the last
+        // (the last panel) are zeros.
+        const float *src = a + (i0 + ir) * lda + p0;
+        ptrdiff_t k = 0;
+        for (; k + 16 <= kc; k += 16) transpose16(src + k, lda, (int)rows, panel + k * MR, MR, (1u << MR) - 1);
 #pragma clang loop vectorize(disable)
-            for (; k < kc; k++)
-                for (int r = 0; r < MR; r++) panel[k * MR + r] = r < rows ? src[r * lda + k] : 0;
-        }
+        for (; k < kc; k++)
+            for (int r = 0; r < MR; r++) panel[k * MR + r] = r < rows ? src[r * lda + k] : 0;
     }
 }
 
