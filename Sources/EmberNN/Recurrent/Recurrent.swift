@@ -135,14 +135,20 @@ public class RecurrentLayer: Module {
     private func direction(_ seq: Tensor, _ w: [Tensor], h: Tensor, c: Tensor?, reverse: Bool,
                            mask: Tensor?, lengths: [Int]?) -> (Tensor, Tensor, Tensor?) {
         let T = seq.shape[0], H = hiddenSize
+        let fusedOp = Self.runsFused(kind, fused: fused, seq.dtype)
+        if fusedOp && kind == .lstm {
+            // Every LSTM gate adds both biases, so the fused cell adds b_ih + b_hh once: the projection has no bias
+            // (no pass to broadcast it into the [T, B, 4H] projection) and the op's one bias gradient reaches both
+            // through the sum's backward (no second column sum of the gate gradients).
+            let projected = linear(seq, w[0], nil)
+            let r = lstmSequence(projected, weightHH: w[1], biasHH: hasBias ? w[2] + w[3] : nil, h0: h, c0: c!,
+                                 reverse: reverse, lengths: lengths)
+            return (r.output, r.h, r.c)
+        }
         // The input projection of every step at once: [T, B, gates * H].
         let projected = linear(seq, w[0], hasBias ? w[2] : nil)
         let bhh = hasBias ? w[3] : nil
-        if Self.runsFused(kind, fused: fused, seq.dtype) {
-            if kind == .lstm {
-                let r = lstmSequence(projected, weightHH: w[1], biasHH: bhh, h0: h, c0: c!, reverse: reverse, lengths: lengths)
-                return (r.output, r.h, r.c)
-            }
+        if fusedOp {
             let r = gruSequence(projected, weightHH: w[1], biasHH: bhh, h0: h, reverse: reverse, lengths: lengths)
             return (r.output, r.h, nil)
         }
