@@ -36,4 +36,44 @@ import Testing
             #expect(x.min(axes: axes).toArray(Double.self) == mn)
         }
     }
+
+    /// Float32 sums over a middle axis with 16 or more elements after it (a bias gradient's column sums) take a
+    /// vector path split by column blocks: each output must be its n values added in order from 0.0 in Float, as the
+    /// plain loop below does, with the same bits for 1 and 2 threads. Widths around the 256-column blocks.
+    @Test(arguments: [[1, 300, 16], [3, 37, 300], [2, 5, 513], [1, 2048, 256], [4, 1, 20]])
+    func float32MiddleAxisSumsAddInOrder(shape: [Int]) {
+        var rng = RandomState(seed: UInt64(shape.reduce(1, *)))
+        let x = Tensor.normal(shape, rng: &rng)
+        let v = x.toArray(Float.self)
+        let (outer, n, inner) = (shape[0], shape[1], shape[2])
+        var want = [Float](repeating: 0, count: outer * inner)
+        for r in 0..<outer { for j in 0..<n { for i in 0..<inner { want[r * inner + i] += v[(r * n + j) * inner + i] } } }
+        for threads in [1, 2] {
+            let got = Threading.withThreads(threads) { x.sum(axes: [1]) }
+            #expect(got.shape == [outer, inner])
+            #expect(got.toArray(Float.self).map(\.bitPattern) == want.map(\.bitPattern), "threads \(threads)")
+        }
+    }
+
+    /// The gradient of a slice is zero outside it: the backward zeroes only those parts of a fresh buffer, so the
+    /// buffer is first made to be one the allocator just got back full of NaN.
+    @Test(arguments: [([5, 6, 7], 1, 2, 5), ([9, 4], 0, 0, 7), ([9, 4], 0, 3, 9), ([2, 3, 8], 2, 1, 2), ([66, 3, 5], 0, 0, 64)])
+    func sliceGradientIsZeroOutsideTheSlice(shape: [Int], axis: Int, start: Int, end: Int) {
+        let x = Tensor.zeros(shape)
+        x.requiresGrad = true
+        var rng = RandomState(seed: 3)
+        var sliced = shape
+        sliced[axis] = end - start
+        let w = Tensor.normal(sliced, rng: &rng)
+        for _ in 0..<3 { _ = Tensor.full(shape, .nan).sum() }
+        (x.slice(axis: axis, start: start, end: end) * w).sum().backward()
+        let g = x.grad!.toArray(Float.self), wv = w.toArray(Float.self)
+        let inner = shape[(axis + 1)...].reduce(1, *), size = shape[axis]
+        var want = [Float](repeating: 0, count: g.count)
+        for flat in 0..<g.count {
+            let pos = flat / inner % size, o = flat / (inner * size), i = flat % inner
+            if pos >= start && pos < end { want[flat] = wv[(o * (end - start) + pos - start) * inner + i] }
+        }
+        #expect(g == want)
+    }
 }

@@ -73,7 +73,23 @@ struct SliceBackward: PrimitiveOp {
     }
     func forward(_ x: [Tensor]) -> Tensor {
         let g = x[0]
-        let z = Tensor.zeros(inputShape, dtype: g.dtype, on: g.backend)
+        let outer = inputShape[..<axis].reduce(1, *), size = inputShape[axis]
+        let inner = inputShape[(axis + 1)...].reduce(1, *)
+        let z: Tensor
+        if step == 1 && outer <= 64 {
+            // Zero only what the slice does not cover (the slice is copied over next): for a gradient of most of a
+            // tensor (a recurrence's outputs without its final states) that skips a pass over the whole of it.
+            z = Tensor.empty(inputShape, dtype: g.dtype, backend: g.backend)
+            for o in 0..<outer {
+                let base = o * size * inner
+                if start > 0 { g.backend.fill(offsetOperand(z.operand, base), count: start * inner, value: 0) }
+                if end < size {
+                    g.backend.fill(offsetOperand(z.operand, base + end * inner), count: (size - end) * inner, value: 0)
+                }
+            }
+        } else {
+            z = Tensor.zeros(inputShape, dtype: g.dtype, on: g.backend)
+        }
         let dst = z.sliceView(axis, start, end, step)
         g.backend.copy(g.operand, into: dst.operand, shape: dst.shape)
         return z

@@ -25,6 +25,22 @@ extension CPUBackend {
                 }
                 return
             }
+            if op == .sum && inner >= 16 {
+                // Sums over a middle axis (a bias gradient's column sums): each output element adds its n values in
+                // order, as reduceTyped does (same bits), a row of a column block at a time on the vector kernel,
+                // column blocks of 256 shared among the threads.
+                let xp = x.pointer.assumingMemoryBound(to: Float.self), o = out.pointer.assumingMemoryBound(to: Float.self)
+                let blocks = (inner + 255) / 256
+                parallelFor(outer * blocks, grain: Swift.max(1, 65536 / Swift.max(n * Swift.min(inner, 256), 1))) { s, e in
+                    for u in s..<e {
+                        let r = u / blocks, c0 = (u % blocks) * 256, w = Swift.min(256, inner - c0)
+                        let orow = o + r * inner + c0
+                        orow.update(repeating: 0, count: w)
+                        for j in 0..<n { ek_binary_f32(0, orow, 1, xp + (r * n + j) * inner + c0, 1, orow, w) }
+                    }
+                }
+                return
+            }
             reduceTyped(op, x, out, outer, n, inner, Float.self)
         case .float64: reduceTyped(op, x, out, outer, n, inner, Double.self)
         case .int32: reduceTyped(op, x, out, outer, n, inner, Int32.self)
