@@ -265,11 +265,6 @@ static int ek_maxpool2x2_row(const float *r0, const float *r1, float *o, int64_t
     return ox;
 }
 
-void ek_prefetch_l2(const void *p, ptrdiff_t bytes) {
-    const char *c = (const char *)p;
-    for (ptrdiff_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 2);
-}
-
 void ek_maxpool2d_f32(const float *x, float *out, int64_t *indices, ptrdiff_t planes, int h, int w, int oh, int ow,
                       int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw) {
     for (ptrdiff_t p = 0; p < planes; p++) {

@@ -375,8 +375,16 @@ static void SUFFIX(lstm_cell)(const float *x, const float *r, const float *bias,
             for (ptrdiff_t j = 0; j < 5 * H; j++) sb[j] = 0;
             continue;
         }
+        // The next row's projected input and saved gates, asked for a row ahead (the projection was written long
+        // before; in a training step these rows come from memory, not the caches).
+        const float *xn = b + 1 < batch ? xb + 4 * H : 0;
+        float *sn = b + 1 < batch ? sb + 5 * H : 0;
         for (ptrdiff_t j = 0; j < H; j += EK_W) {
             ptrdiff_t n = H - j < EK_W ? H - j : EK_W;
+            if (xn) {
+                for (int q = 0; q < 4; q++) __builtin_prefetch(xn + q * H + j, 0, 3);
+                for (int q = 0; q < 5; q++) __builtin_prefetch(sn + q * H + j, 1, 3);
+            }
             EK_V8 i = SUFFIX(vsigmoid)(SUFFIX(vpre)(xb, rb, bias, j, n));
             EK_V8 f = SUFFIX(vsigmoid)(SUFFIX(vpre)(xb, rb, bias, H + j, n));
             EK_V8 g = SUFFIX(vtanh)(SUFFIX(vpre)(xb, rb, bias, 2 * H + j, n));
@@ -407,8 +415,16 @@ static void SUFFIX(lstm_cell_backward)(const float *saved, const float *c_prev, 
             for (ptrdiff_t j = 0; j < 4 * H; j++) dg[j] = 0;
             continue;
         }
+        // The next row's saved gates, cell state, output gradient and gate gradients, asked for a row ahead.
+        const float *sn = b + 1 < batch ? sb + 5 * H : 0;
         for (ptrdiff_t j = 0; j < H; j += EK_W) {
             ptrdiff_t n = H - j < EK_W ? H - j : EK_W;
+            if (sn) {
+                for (int q = 0; q < 5; q++) __builtin_prefetch(sn + q * H + j, 0, 3);
+                for (int q = 0; q < 4; q++) __builtin_prefetch(dg + (4 + q) * H + j, 1, 3);
+                __builtin_prefetch(cp + H + j, 0, 3);
+                __builtin_prefetch(dyb + H + j, 0, 3);
+            }
             EK_V8 i = SUFFIX(vload_n)(sb + j, n), f = SUFFIX(vload_n)(sb + H + j, n);
             EK_V8 g = SUFFIX(vload_n)(sb + 2 * H + j, n), o = SUFFIX(vload_n)(sb + 3 * H + j, n);
             EK_V8 tc = SUFFIX(vload_n)(sb + 4 * H + j, n);
@@ -435,8 +451,15 @@ static void SUFFIX(gru_cell)(const float *x, const float *r, const float *bias, 
             for (ptrdiff_t j = 0; j < 4 * H; j++) sb[j] = 0;
             continue;
         }
+        // The next row's projected input and saved gates, asked for a row ahead (as the LSTM cell).
+        const float *xn = b + 1 < batch ? xb + 3 * H : 0;
+        float *sn = b + 1 < batch ? sb + 4 * H : 0;
         for (ptrdiff_t j = 0; j < H; j += EK_W) {
             ptrdiff_t n = H - j < EK_W ? H - j : EK_W;
+            if (xn) {
+                for (int q = 0; q < 3; q++) __builtin_prefetch(xn + q * H + j, 0, 3);
+                for (int q = 0; q < 4; q++) __builtin_prefetch(sn + q * H + j, 1, 3);
+            }
             EK_V8 rg = SUFFIX(vsigmoid)(SUFFIX(vpre)(xb, rb, bias, j, n));
             EK_V8 z = SUFFIX(vsigmoid)(SUFFIX(vpre)(xb, rb, bias, H + j, n));
             EK_V8 hn = SUFFIX(vload_n)(rb + 2 * H + j, n);
@@ -466,8 +489,19 @@ static void SUFFIX(gru_cell_backward)(const float *saved, const float *h_prev, f
             for (ptrdiff_t j = 0; j < 3 * H; j++) { dxb[j] = 0; drb[j] = 0; }
             continue;
         }
+        // The next row's saved gates, previous state, output gradient and gate gradients, asked for a row ahead.
+        const float *sn = b + 1 < batch ? sb + 4 * H : 0;
         for (ptrdiff_t j = 0; j < H; j += EK_W) {
             ptrdiff_t n = H - j < EK_W ? H - j : EK_W;
+            if (sn) {
+                for (int q = 0; q < 4; q++) __builtin_prefetch(sn + q * H + j, 0, 3);
+                for (int q = 0; q < 3; q++) {
+                    __builtin_prefetch(dxb + (3 + q) * H + j, 1, 3);
+                    __builtin_prefetch(drb + (3 + q) * H + j, 1, 3);
+                }
+                __builtin_prefetch(hp + H + j, 0, 3);
+                __builtin_prefetch(dyb + H + j, 0, 3);
+            }
             EK_V8 rg = SUFFIX(vload_n)(sb + j, n), z = SUFFIX(vload_n)(sb + H + j, n);
             EK_V8 nn = SUFFIX(vload_n)(sb + 2 * H + j, n), hn = SUFFIX(vload_n)(sb + 3 * H + j, n);
             EK_V8 dhv = SUFFIX(vload_n)(dhb + j, n) + SUFFIX(vload_n)(dyb + j, n);

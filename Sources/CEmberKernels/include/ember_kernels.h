@@ -68,10 +68,6 @@ int ek_sgemm_pack_b(int trans_b, ptrdiff_t k, ptrdiff_t n, const float *b, ptrdi
 int ek_sgemm_f32_packed_b(int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
                           ptrdiff_t lda, const float *packed_b, ptrdiff_t col0, float beta, float *c, ptrdiff_t ldc);
 
-/// Asks for the `bytes` bytes at `p` in the L2 cache (prefetcht1 per 64-byte line); reads nothing into registers,
-/// changes nothing.
-void ek_prefetch_l2(const void *p, ptrdiff_t bytes);
-
 /// Binary ops on contiguous float32: op 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min.
 /// `sa`/`sb` are 0 or 1: the stride of a and b (0 broadcasts a scalar).
 void ek_binary_f32(int op, const float *a, ptrdiff_t sa, const float *b, ptrdiff_t sb, float *out, ptrdiff_t n);

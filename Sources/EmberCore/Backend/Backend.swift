@@ -312,10 +312,6 @@ public protocol Backend: AnyObject, Sendable {
     /// and `dc`).
     func lstmCellBackward(saved: Operand, cPrev: Operand, dh: Operand, dy: Operand, dc: Operand, mask: Operand?,
                           dGates: Operand, batch: Int, hidden: Int)
-    /// A hint that the `bytes` bytes at `src` are read soon (a recurrence asks for the next step's rows while its
-    /// GEMM runs); never changes a result. The CPU backend asks the CPU to bring them into its L2 cache; the default
-    /// does nothing.
-    func prefetch(_ src: Operand, bytes: Int)
     /// GRU step, gates r, z, n as PyTorch: r, z = sigmoid(x + (rec + bias)), hn = rec_n + bias_n,
     /// n = tanh(x_n + r hn), h = n + z (h_prev - n). Writes `saved` = [r, z, n, hn] (4 * hidden per row), the carried
     /// state `h` and the output `y`.
@@ -340,7 +336,6 @@ open class PreparedGemmB: @unchecked Sendable {
 }
 
 extension Backend {
-    public func prefetch(_ src: Operand, bytes: Int) {}
     /// Backends without a prepared layout: nil, so callers use the plain `gemm`.
     public func prepareGemmB(transB: Bool, k: Int, n: Int, b: Operand, ldb: Int) -> PreparedGemmB? { nil }
     public func gemm(transA: Bool, m: Int, n: Int, k: Int, alpha: Double, a: Operand, lda: Int, preparedB: PreparedGemmB,

@@ -125,7 +125,7 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
     let c0 = lstm ? inputs[3].contiguousData() : nil
     let bias = hasBias ? inputs[inputs.count - 1].contiguousData() : nil
     let T = proj.shape[0], B = proj.shape[1], H = h0.shape[1]
-    let be = proj.backend, dt = proj.dtype, es = dt.byteSize
+    let be = proj.backend, dt = proj.dtype
     let out = Tensor.empty([T + stateRows, B, H], dtype: dt, backend: be)
     let hIn = Tensor.empty([T, B, H], dtype: dt, backend: be)
     let cIn = lstm ? Tensor.empty([T, B, H], dtype: dt, backend: be) : nil
@@ -156,9 +156,6 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
         for step in 0..<T {
             let t = reverse ? T - 1 - step : step
             let next: Int? = step + 1 < T ? (reverse ? t - 1 : t + 1) : nil
-            // The cell's rows of this step, asked for while the GEMM runs (they were written long ago or not yet).
-            be.prefetch(rows(proj, t, width: G * H), bytes: n * G * H * es)
-            be.prefetch(rows(gates, t, width: (G + 1) * H), bytes: n * (G + 1) * H * es)
             if let packedW {
                 be.gemm(transA: false, m: n, n: G * H, k: H, alpha: 1, a: rows(hIn, t), lda: H, preparedB: packedW,
                         beta: 0, c: recRows, ldc: G * H)
@@ -208,7 +205,7 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
     let hIn = ctx.saved[0], gates = ctx.saved[1], cIn: Tensor? = lstm ? ctx.saved[2] : nil
     let mask: Tensor? = ctx.saved.count > (lstm ? 3 : 2) ? ctx.saved[ctx.saved.count - 1] : nil
     let T = proj.shape[0], B = proj.shape[1], H = h0.shape[1]
-    let be = proj.backend, dt = proj.dtype, es = dt.byteSize
+    let be = proj.backend, dt = proj.dtype
     let gc = g.contiguousData()
     /// Row block i of a contiguous [n, B, width] tensor as a [B, width] operand.
     func row(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
@@ -240,14 +237,6 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
                 be.gruCellBackward(saved: rows(gates, t, width: (G + 1) * H), hPrev: rows(hIn, t), dh: dhRows,
                                    dy: rows(gc, t), mask: m, dX: rows(dX, t, width: G * H),
                                    dRec: rows(dRec, t, width: G * H), batch: n, hidden: H)
-            }
-            if step > 0 {
-                // The next step's cell rows, asked for while this step's GEMM runs.
-                let u = reverse ? t + 1 : t - 1
-                be.prefetch(rows(gates, u, width: (G + 1) * H), bytes: n * (G + 1) * H * es)
-                be.prefetch(rows(dX, u, width: G * H), bytes: n * G * H * es)
-                be.prefetch(rows(gc, u), bytes: n * H * es)
-                if let cIn { be.prefetch(rows(cIn, u), bytes: n * H * es) }
             }
             if step > 0 || needsH0 {
                 if let packedW {

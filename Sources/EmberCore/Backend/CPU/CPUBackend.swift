@@ -68,8 +68,6 @@ public final class CPUBackend: Backend {
         for i in 0..<n { dp[i * ds] = sp[i * ss] }
     }
 
-    public func prefetch(_ src: Operand, bytes: Int) { ek_prefetch_l2(src.pointer, bytes) }
-
     public func fill(_ dst: Operand, count: Int, value: Double) {
         switch dst.dtype {
         case .float32: dst.pointer.assumingMemoryBound(to: Float.self).update(repeating: Float(value), count: count)
