@@ -112,7 +112,7 @@ extension CPUBackend {
     }
 
     /// The prepared GEMM, cut into column blocks as `gemmPartition` would (boundaries at multiples of 32, the packed
-    /// panels' width); the same bits as the plain float32 GEMM on this kernel build.
+    /// panels' width) when more than one thread runs it; the same bits as the plain float32 GEMM on this kernel build.
     public func gemm(transA: Bool, m: Int, n: Int, k: Int, alpha: Double, a: Operand, lda: Int, preparedB: PreparedGemmB,
                      beta: Double, c: Operand, ldc: Int) {
         guard let pb = preparedB as? PackedSGEMMB, pb.k == k, pb.n == n, c.dtype == .float32, a.dtype == .float32 else {
@@ -128,7 +128,10 @@ extension CPUBackend {
         }
         let flops = 2.0 * Double(m) * Double(n) * Double(k)
         let units = (n + 31) / 32
-        guard Threading.splitGEMM, flops >= 4_194_304, units >= 2 else { return withExtendedLifetime(pb) { call(0, n) } }
+        // One thread: one call (the kernel's bits do not depend on how C is cut; each extra call packs A again).
+        guard Threading.splitGEMM, flops >= 4_194_304, units >= 2, Threading.threads > 1 else {
+            return withExtendedLifetime(pb) { call(0, n) }
+        }
         let pieces = Swift.min(units, flops >= 2 * CPUBackend.gemmBlockFlops ? 4 : 2)
         withExtendedLifetime(pb) {
             parallelFor(pieces, grain: 1) { s, e in
