@@ -123,11 +123,17 @@ public func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil) -> Tens
 /// y = x · weightᵀ + bias for inputs [x, weight] or [x, weight, bias], one GEMM with the bias as its C operand.
 struct Linear: PrimitiveOp {
     static let name = "linear"
-    func forward(_ inputs: [Tensor]) -> Tensor {
+    func forward(_ inputs: [Tensor]) -> Tensor { run(inputs, inputs[0].contiguousData()) }
+    /// Keeps the contiguous copy of a strided input (a batch-first view of a recurrence's output) for backward's
+    /// dW, which would otherwise copy it again.
+    func forwardAndSave(_ inputs: [Tensor]) -> (Tensor, [Tensor]) {
+        let x2 = inputs[0].contiguousData()
+        return (run(inputs, x2), x2 === inputs[0] ? [] : [x2])
+    }
+    private func run(_ inputs: [Tensor], _ x2: Tensor) -> Tensor {
         let x = inputs[0], weight = inputs[1], bias: Tensor? = inputs.count > 2 ? inputs[2] : nil
         let inF = weight.shape[1], outF = weight.shape[0]
         let rows = x.count / Swift.max(inF, 1)
-        let x2 = x.contiguousData()
         let out = Tensor.empty(Array(x.shape.dropLast()) + [outF], dtype: x.dtype, backend: x.backend)
         if let bias {
             let bc = bias.contiguousData()
@@ -152,7 +158,8 @@ struct Linear: PrimitiveOp {
         let rows = x.count / Swift.max(inF, 1)
         let g2 = g.reshaped([rows, outF])
         return [c.needs(0) ? matmul(g2, weight).reshaped(x.shape) : nil,
-                c.needs(1) ? matmul(g2.transposed(), x.reshaped([rows, inF])) : nil,
+                // The saved copy holds x's values but not its graph: a createGraph backward uses x itself.
+                c.needs(1) ? matmul(g2.transposed(), (GradMode.isEnabled ? x : c.saved.first ?? x).reshaped([rows, inF])) : nil,
                 c.needs(2) ? g2.sum(axis: 0) : nil]
     }
 }
