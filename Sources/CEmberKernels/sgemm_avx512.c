@@ -265,8 +265,13 @@ ptrdiff_t ek_sgemm_packed_b_floats(ptrdiff_t k, ptrdiff_t n) {
 }
 
 int ek_sgemm_pack_b(int trans_b, ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb, float *dst) {
+    return ek_sgemm_pack_b_panels(trans_b, k, n, b, ldb, dst, 0, (n + NR - 1) / NR);
+}
+
+int ek_sgemm_pack_b_panels(int trans_b, ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb, float *dst,
+                           ptrdiff_t first, ptrdiff_t end) {
     if (ek_active_variant() != EK_AVX512) return 0;
-    for (ptrdiff_t j = 0; j < n; j += NR) {
+    for (ptrdiff_t j = first * NR; j < n && j < end * NR; j += NR) {
         ptrdiff_t cols = n - j < NR ? n - j : NR;
         for (ptrdiff_t pc = 0; pc < k; pc += KC) {
             ptrdiff_t kc = k - pc < KC ? k - pc : KC;
@@ -291,6 +296,10 @@ int ek_sgemm_f32(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k
 }
 ptrdiff_t ek_sgemm_packed_b_floats(ptrdiff_t k, ptrdiff_t n) { return 0; }
 int ek_sgemm_pack_b(int trans_b, ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb, float *dst) { return 0; }
+int ek_sgemm_pack_b_panels(int trans_b, ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb, float *dst,
+                           ptrdiff_t first, ptrdiff_t end) {
+    return 0;
+}
 int ek_sgemm_f32_packed_b(int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
                           ptrdiff_t lda, const float *packed_b, ptrdiff_t col0, float beta, float *c, ptrdiff_t ldc) {
     return 0;

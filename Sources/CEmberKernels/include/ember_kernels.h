@@ -65,6 +65,9 @@ int ek_sgemm_f32(int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k
 /// a multiple of 32 (returns 0, touching nothing, otherwise). Same bits as ek_sgemm_f32 on the unpacked B.
 ptrdiff_t ek_sgemm_packed_b_floats(ptrdiff_t k, ptrdiff_t n);
 int ek_sgemm_pack_b(int trans_b, ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb, float *dst);
+/// The packing of panels first..<end (32 columns each) only: pieces packed by different threads make the same copy.
+int ek_sgemm_pack_b_panels(int trans_b, ptrdiff_t k, ptrdiff_t n, const float *b, ptrdiff_t ldb, float *dst,
+                           ptrdiff_t first, ptrdiff_t end);
 int ek_sgemm_f32_packed_b(int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha, const float *a,
                           ptrdiff_t lda, const float *packed_b, ptrdiff_t col0, float beta, float *c, ptrdiff_t ldc);
 

@@ -1,6 +1,7 @@
 import CBLAS
 import CEmberKernels
 import Foundation
+import Synchronization
 
 /// How a GEMM is cut into single-threaded BLAS calls (see `CPUBackend.gemmPartition`).
 struct GEMMPartition: Equatable, Sendable {
@@ -105,10 +106,13 @@ extension CPUBackend {
         let floats = ek_sgemm_packed_b_floats(k, n)
         guard floats > 0 else { return nil }
         let p = PackedSGEMMB(k: k, n: n, floats: floats)
-        guard ek_sgemm_pack_b(transB ? 1 : 0, k, n, b.pointer.assumingMemoryBound(to: Float.self), ldb, p.pointer) != 0 else {
-            return nil
+        // Panels of 32 columns shared among the threads (a copy: any cut gives the same bytes).
+        let panels = (n + 31) / 32, bp = b.pointer.assumingMemoryBound(to: Float.self), dst = p.pointer
+        let packed = Atomic<Bool>(true)
+        parallelFor(panels, grain: Swift.max(1, 65536 / Swift.max(32 * k, 1))) { s, e in
+            if ek_sgemm_pack_b_panels(transB ? 1 : 0, k, n, bp, ldb, dst, s, e) == 0 { packed.store(false, ordering: .relaxed) }
         }
-        return p
+        return packed.load(ordering: .relaxed) ? p : nil
     }
 
     /// The prepared GEMM, cut into column blocks as `gemmPartition` would (boundaries at multiples of 32, the packed
