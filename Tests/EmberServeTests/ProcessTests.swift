@@ -25,6 +25,12 @@ struct ProcessTests {
     }
 
     @Test func sigtermFinishesInFlightRequestsAndExitsZero() async throws {
+        // The polling below runs on threads of its own, not on the cooperative pool that other tests' synchronous
+        // work can hold for minutes (the held request's client would time out before the poll saw it queued).
+        try await withTaskExecutorPreference(DedicatedExecutor.shared) { try await sigtermBody() }
+    }
+
+    func sigtermBody() async throws {
         // The test hook holds every batch until graceful shutdown begins, so the request is certainly still queued
         // when SIGTERM arrives, however fast or slow the machine is. The request timeout is set far beyond the wait
         // below, so on a loaded machine the held request cannot time out (504) before the signal.
@@ -33,7 +39,8 @@ struct ProcessTests {
         let url = p.base + "/v2/models/digits-mlp/infer"
         let body = inferJSON(Array(runs.digits.prefix(64)), shape: [1, 64])
         #expect(try await http("GET", p.base + "/v2/health/ready").status == 200)
-        async let inFlight = post(url, json: body)
+        // The client waits longer than the poll's deadline: the server holds this request until SIGTERM.
+        async let inFlight = post(url, json: body, timeout: 600)
         // Wait until the server holds the request (its queue-depth gauge shows it), not for a fixed time: on a
         // loaded machine the request may take a while to arrive. The deadline only stops a broken server hanging.
         let deadline = Date().addingTimeInterval(300)

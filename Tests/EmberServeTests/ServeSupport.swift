@@ -92,7 +92,10 @@ func emberPredict(_ run: String, _ input: String) throws -> [Prediction] {
     try PredictRunner.run(PredictOptions(model: run, input: input), console: CapturedConsole().console)
 }
 
-/// An `ember serve` server running in this process on a free loopback port.
+/// An `ember serve` server running in this process on a free loopback port. Its tasks (and Hummingbird's
+/// per-connection tasks, which inherit the preference) run on `DedicatedExecutor`'s threads: the test process's
+/// cooperative pool has one thread per core, and other tests' long synchronous work could hold all of them for
+/// minutes, so that a server there answered its first request after the client's 60 s timeout.
 final class LiveServer: @unchecked Sendable {
     let server: EmberServer
     let port: Int
@@ -106,7 +109,7 @@ final class LiveServer: @unchecked Sendable {
         let server = try EmberServer(configuration: c)
         self.server = server
         let (stream, cont) = AsyncStream<Int>.makeStream()
-        task = Task(executorPreference: ServerExecutor.shared) { try await server.run { port in cont.yield(port); cont.finish() } }
+        task = Task(executorPreference: DedicatedExecutor.shared) { try await server.run { port in cont.yield(port); cont.finish() } }
         var it = stream.makeAsyncIterator()
         port = await it.next() ?? 0
     }
@@ -115,21 +118,6 @@ final class LiveServer: @unchecked Sendable {
     func stop() async {
         await server.shutdown()
         _ = try? await task.value
-    }
-}
-
-/// Runs an in-process server's tasks (Hummingbird's per-connection tasks inherit the preference) on Dispatch's
-/// threads instead of the test process's cooperative pool. That pool has one thread per core, and other suites'
-/// long synchronous tests can hold all of them for minutes: on a 2-core machine the servers' first requests then
-/// waited past URLSession's 60 s timeout (seen in about half the runs on a slower machine), though `ember serve`
-/// itself was fine.
-final class ServerExecutor: TaskExecutor, @unchecked Sendable {
-    static let shared = ServerExecutor()
-    private let queue = DispatchQueue(label: "ember-test-server", attributes: .concurrent)
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 
@@ -163,8 +151,9 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
     return HTTPResult(status: h.statusCode, headers: headers, body: data)
 }
 
-func post(_ url: String, json: String, headers: [String: String] = [:]) async throws -> HTTPResult {
-    try await http("POST", url, body: Data(json.utf8), headers: ["Content-Type": "application/json"].merging(headers) { $1 })
+func post(_ url: String, json: String, headers: [String: String] = [:], timeout: Double = 60) async throws -> HTTPResult {
+    try await http("POST", url, body: Data(json.utf8), headers: ["Content-Type": "application/json"].merging(headers) { $1 },
+                   timeout: timeout)
 }
 
 /// A KServe v2 JSON inference request for one input.
@@ -245,13 +234,6 @@ final class ServeProcess: @unchecked Sendable {
     func stop() { stopGroup(pid) }
 }
 
-/// Runs blocking work (a browser, a Python client, a load generator) on a Dispatch thread, not on Swift's
-/// cooperative pool: on a 2-core machine that pool has 2 threads, and the in-process server needs them.
-func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { c in
-        DispatchQueue.global().async { c.resume(with: Result { try body() }) }
-    }
-}
 
 /// A bare HTTP/1.1 client over a POSIX socket, for a client that sends a request and hangs up without reading.
 final class RawHTTPClient: @unchecked Sendable {

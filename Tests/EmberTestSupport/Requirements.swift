@@ -62,11 +62,12 @@ public func runTool(_ executable: String, _ arguments: [String], timeout: Double
     }
     DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
     // Read both pipes concurrently: a child that fills one pipe while we wait on the other would deadlock.
+    // The stderr reader blocks for the child's whole life, so it gets a thread of its own (see `onOwnThread`).
     let errData = LockedData()
-    let group = DispatchGroup()
-    DispatchQueue.global().async(group: group) { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+    let done = DispatchSemaphore(value: 0)
+    onOwnThread { errData.set(err.fileHandleForReading.readDataToEndOfFile()); done.signal() }
     let o = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
+    done.wait()
     p.waitUntilExit()
     timer.cancel()
     if killed.value {
