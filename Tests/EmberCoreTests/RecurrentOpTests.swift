@@ -81,13 +81,16 @@ import Testing
     /// Same bits for 1-4 threads (the batch's pieces of rows, rows of the cell kernels and blocks of the GEMMs are
     /// split by shape only).
     @Test(arguments: [true, false]) func sameBitsForAnyThreadCount(lstm: Bool) {
-        // 520 rows of 128 units: the cell kernels split rows into up to 4 chunks (128 rows each at least).
-        let f = { Self.run(lstm: lstm, T: 3, B: 520, H: 128, dtype: .float32, backend: CPUBackend.shared, reverse: false,
-                           lengths: (0..<520).map { 1 + $0 % 3 }, seed: 9).map { $0.map(\.bitPattern) } }
-        let one = Threading.withThreads(1) { f() }
-        for n in [2, 3, 4] {
-            let got = Threading.withThreads(n) { f() }
-            #expect(got == one, "\(n) threads")
+        // 520 rows: 16 chains of rows; 32 rows over 9 steps: 3 chains (8, 12, 12 rows) that 2 or 3 threads take a
+        // step at a time, whichever is free. With lengths, so masked rows are covered too.
+        for (T, B) in [(3, 520), (9, 32)] {
+            let f = { Self.run(lstm: lstm, T: T, B: B, H: 128, dtype: .float32, backend: CPUBackend.shared, reverse: false,
+                               lengths: (0..<B).map { 1 + $0 % T }, seed: 9).map { $0.map(\.bitPattern) } }
+            let one = Threading.withThreads(1) { f() }
+            for n in [2, 3, 4] {
+                let got = Threading.withThreads(n) { f() }
+                #expect(got == one, "\(B) rows, \(n) threads")
+            }
         }
     }
 

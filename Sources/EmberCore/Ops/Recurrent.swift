@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The fused LSTM and GRU recurrences: one primitive runs a whole sequence of one layer in one direction.
 ///
 /// The input projection `W_ih x + b_ih` of every step is the caller's (one GEMM over the whole sequence, done by
@@ -5,8 +7,8 @@
 /// one fused cell kernel (`Backend.lstmCell` / `gruCell`) for the gate nonlinearities and the state update, which also
 /// writes the gate activations backward needs into one saved buffer. Backward runs the reverse loop: one fused cell
 /// backward kernel and one GEMM for dh_prev per step, then the whole weight gradient dW_hh as one GEMM over all steps.
-/// No tensor is allocated per step. Batches of 32 rows or more run their time loops in independent pieces of rows,
-/// one per thread, with no barrier per step (`forEachBatchPiece`).
+/// No tensor is allocated per step. Batches of 16 rows or more run their time loops in independent chains of rows,
+/// taken by Ember's threads a step at a time, with no barrier per step (`forEachChainStep`).
 ///
 /// Result: one tensor `[T + 2, B, H]` (LSTM) or `[T + 1, B, H]` (GRU): rows 0..<T are the outputs by time index,
 /// row T the final hidden state, row T + 1 (LSTM) the final cell state (`lstmSequence`/`gruSequence` hand out views).
@@ -147,51 +149,90 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
     if let c0, let cIn { be.copy(c0.operand, into: row(cIn, first), shape: rowShape) }
     // W_hh^T laid out once for the backend's GEMM kernel, reused by every step.
     let packedW = T > 1 ? be.prepareGemmB(transB: true, k: H, n: G * H, b: w.operand, ldb: H) : nil
-    forEachBatchPiece(B, on: be) { r0, n in
+    forEachChainStep(B, steps: T, on: be) { r0, n, step in
         /// Rows r0..<r0 + n of block i of a contiguous [steps, B, width] tensor.
         func rows(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
             offsetOperand(t.operand, (i * B + r0) * width).restrided([width, 1])
         }
         let recRows = rows(rec, 0, width: G * H)
-        for step in 0..<T {
-            let t = reverse ? T - 1 - step : step
-            let next: Int? = step + 1 < T ? (reverse ? t - 1 : t + 1) : nil
-            if let packedW {
-                be.gemm(transA: false, m: n, n: G * H, k: H, alpha: 1, a: rows(hIn, t), lda: H, preparedB: packedW,
-                        beta: 0, c: recRows, ldc: G * H)
-            } else {
-                be.gemm(transA: false, transB: true, m: n, n: G * H, k: H, alpha: 1, a: rows(hIn, t), lda: H,
-                        b: w.operand, ldb: H, beta: 0, c: recRows, ldc: G * H)
-            }
-            let hOut = next.map { rows(hIn, $0) } ?? rows(out, T)
-            let m = mask.map { offsetOperand($0.operand, t * B + r0) }
-            if let cIn {
-                let cOut = next.map { rows(cIn, $0) } ?? rows(out, T + 1)
-                be.lstmCell(x: rows(proj, t, width: G * H), r: recRows, bias: bias?.operand, cPrev: rows(cIn, t),
-                            hPrev: rows(hIn, t), mask: m, saved: rows(gates, t, width: (G + 1) * H), c: cOut, h: hOut,
-                            y: rows(out, t), batch: n, hidden: H)
-            } else {
-                be.gruCell(x: rows(proj, t, width: G * H), r: recRows, bias: bias?.operand, hPrev: rows(hIn, t), mask: m,
-                           saved: rows(gates, t, width: (G + 1) * H), h: hOut, y: rows(out, t), batch: n, hidden: H)
-            }
+        let t = reverse ? T - 1 - step : step
+        let next: Int? = step + 1 < T ? (reverse ? t - 1 : t + 1) : nil
+        if let packedW {
+            be.gemm(transA: false, m: n, n: G * H, k: H, alpha: 1, a: rows(hIn, t), lda: H, preparedB: packedW,
+                    beta: 0, c: recRows, ldc: G * H)
+        } else {
+            be.gemm(transA: false, transB: true, m: n, n: G * H, k: H, alpha: 1, a: rows(hIn, t), lda: H,
+                    b: w.operand, ldb: H, beta: 0, c: recRows, ldc: G * H)
+        }
+        let hOut = next.map { rows(hIn, $0) } ?? rows(out, T)
+        let m = mask.map { offsetOperand($0.operand, t * B + r0) }
+        if let cIn {
+            let cOut = next.map { rows(cIn, $0) } ?? rows(out, T + 1)
+            be.lstmCell(x: rows(proj, t, width: G * H), r: recRows, bias: bias?.operand, cPrev: rows(cIn, t),
+                        hPrev: rows(hIn, t), mask: m, saved: rows(gates, t, width: (G + 1) * H), c: cOut, h: hOut,
+                        y: rows(out, t), batch: n, hidden: H)
+        } else {
+            be.gruCell(x: rows(proj, t, width: G * H), r: recRows, bias: bias?.operand, hPrev: rows(hIn, t), mask: m,
+                       saved: rows(gates, t, width: (G + 1) * H), h: hOut, y: rows(out, t), batch: n, hidden: H)
         }
     }
     return (out, [hIn, gates] + (cIn.map { [$0] } ?? []) + (mask.map { [$0] } ?? []))
 }
 
-/// Runs `body(firstRow, rows)` for the batch cut into pieces that each run the whole time loop on their own: rows
-/// never meet in a recurrence (the GEMMs and cell kernels are row by row), so pieces need no barrier per step and
-/// Ember's threads take whole pieces. The cut depends on B alone (1, 2 or 4 pieces of at least 16 rows, boundaries at
-/// multiples of 4) and a piece's work runs single-threaded: the bits do not depend on the thread count.
-private func forEachBatchPiece(_ B: Int, on be: any Backend, _ body: (Int, Int) -> Void) {
-    let pieces = B >= 64 ? 4 : B >= 32 ? 2 : 1
-    guard pieces > 1 else { return body(0, B) }
-    let bounds = (0...pieces).map { $0 == pieces ? B : B * $0 / pieces / 4 * 4 }
-    func run(_ p: Int) { Threading.withThreads(1) { body(bounds[p], bounds[p + 1] - bounds[p]) } }
-    if be is CPUBackend {
-        parallelFor(pieces, grain: 1) { s, e in for p in s..<e { run(p) } }
-    } else {
-        for p in 0..<pieces { run(p) }
+/// Runs `body(firstRow, rows, step)` for steps 0..<T of every chain of rows: the batch is cut into chains that each
+/// run the whole time loop on their own (rows never meet in a recurrence: the GEMMs and cell kernels are row by row),
+/// so chains need no barrier per step. Each step of a chain runs single-threaded, after the chain's previous step.
+///
+/// The cut depends on B alone (about 12 rows a chain, the AVX-512 GEMM kernel's row block, at least 8, boundaries at
+/// multiples of 4, at most 16 chains), so the bits do not depend on the thread count. With more chains than threads,
+/// a thread that finishes a step takes the least advanced free chain: a core that runs slower (a busy neighbour on a
+/// shared host) does fewer steps instead of holding the other at the end of the loop.
+private func forEachChainStep(_ B: Int, steps T: Int, on be: any Backend, _ body: (Int, Int, Int) -> Void) {
+    let chains = Swift.max(1, Swift.min((B + 11) / 12, B / 8, 16))
+    let bounds = (0...chains).map { $0 == chains ? B : B * $0 / chains / 4 * 4 }
+    let workers = be is CPUBackend ? Swift.min(Threading.threads, chains) : 1
+    if workers <= 1 {
+        for c in 0..<chains { for s in 0..<T { body(bounds[c], bounds[c + 1] - bounds[c], s) } }
+        return
+    }
+    let schedule = ChainSchedule(chains: chains, steps: T)
+    parallelFor(workers, grain: 1) { w0, w1 in
+        for _ in w0..<w1 {
+            Threading.withThreads(1) {
+                var done: Int? = nil
+                while let (c, s) = schedule.next(after: done) {
+                    body(bounds[c], bounds[c + 1] - bounds[c], s)
+                    done = c
+                }
+            }
+        }
+    }
+}
+
+/// Which chain runs its next step where (see `forEachChainStep`): a chain is held by one thread at a time.
+private final class ChainSchedule: Sendable {
+    private struct State { var progress: [Int]; var held: [Bool] }
+    private let state: Mutex<State>
+    private let steps: Int
+
+    init(chains: Int, steps: Int) {
+        state = Mutex(State(progress: [Int](repeating: 0, count: chains), held: [Bool](repeating: false, count: chains)))
+        self.steps = steps
+    }
+
+    /// Releases chain `after` (its step done) and holds the least advanced free chain with steps left: its index and
+    /// step, or nil when none is free (the chains still held finish on their threads).
+    func next(after done: Int?) -> (Int, Int)? {
+        state.withLock { st in
+            if let done { st.progress[done] += 1; st.held[done] = false }
+            var best = -1
+            for c in st.progress.indices where !st.held[c] && st.progress[c] < steps {
+                if best < 0 || st.progress[c] < st.progress[best] { best = c }
+            }
+            guard best >= 0 else { return nil }
+            st.held[best] = true
+            return (best, st.progress[best])
+        }
     }
 }
 
@@ -220,32 +261,31 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
     let dRec = lstm ? dX : Tensor.empty([T, B, G * H], dtype: dt, backend: be)
     let needsH0 = ctx.needs(2)
     let packedW = T > 1 ? be.prepareGemmB(transB: false, k: G * H, n: H, b: w.operand, ldb: H) : nil
-    forEachBatchPiece(B, on: be) { r0, n in
+    forEachChainStep(B, steps: T, on: be) { r0, n, s in
         /// Rows r0..<r0 + n of block i of a contiguous [steps, B, width] tensor.
         func rows(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
             offsetOperand(t.operand, (i * B + r0) * width).restrided([width, 1])
         }
         let dhRows = rows(dh, 0), dcRows = dc.map { rows($0, 0) }
-        for step in stride(from: T - 1, through: 0, by: -1) {
-            let t = reverse ? T - 1 - step : step
-            let m = mask.map { offsetOperand($0.operand, t * B + r0) }
-            if let dcRows, let cIn {
-                be.lstmCellBackward(saved: rows(gates, t, width: (G + 1) * H), cPrev: rows(cIn, t), dh: dhRows,
-                                    dy: rows(gc, t), dc: dcRows, mask: m, dGates: rows(dX, t, width: G * H), batch: n,
-                                    hidden: H)
+        let step = T - 1 - s
+        let t = reverse ? T - 1 - step : step
+        let m = mask.map { offsetOperand($0.operand, t * B + r0) }
+        if let dcRows, let cIn {
+            be.lstmCellBackward(saved: rows(gates, t, width: (G + 1) * H), cPrev: rows(cIn, t), dh: dhRows,
+                                dy: rows(gc, t), dc: dcRows, mask: m, dGates: rows(dX, t, width: G * H), batch: n,
+                                hidden: H)
+        } else {
+            be.gruCellBackward(saved: rows(gates, t, width: (G + 1) * H), hPrev: rows(hIn, t), dh: dhRows,
+                               dy: rows(gc, t), mask: m, dX: rows(dX, t, width: G * H),
+                               dRec: rows(dRec, t, width: G * H), batch: n, hidden: H)
+        }
+        if step > 0 || needsH0 {
+            if let packedW {
+                be.gemm(transA: false, m: n, n: H, k: G * H, alpha: 1, a: rows(dRec, t, width: G * H), lda: G * H,
+                        preparedB: packedW, beta: 1, c: dhRows, ldc: H)
             } else {
-                be.gruCellBackward(saved: rows(gates, t, width: (G + 1) * H), hPrev: rows(hIn, t), dh: dhRows,
-                                   dy: rows(gc, t), mask: m, dX: rows(dX, t, width: G * H),
-                                   dRec: rows(dRec, t, width: G * H), batch: n, hidden: H)
-            }
-            if step > 0 || needsH0 {
-                if let packedW {
-                    be.gemm(transA: false, m: n, n: H, k: G * H, alpha: 1, a: rows(dRec, t, width: G * H), lda: G * H,
-                            preparedB: packedW, beta: 1, c: dhRows, ldc: H)
-                } else {
-                    be.gemm(transA: false, transB: false, m: n, n: H, k: G * H, alpha: 1, a: rows(dRec, t, width: G * H),
-                            lda: G * H, b: w.operand, ldb: H, beta: 1, c: dhRows, ldc: H)
-                }
+                be.gemm(transA: false, transB: false, m: n, n: H, k: G * H, alpha: 1, a: rows(dRec, t, width: G * H),
+                        lda: G * H, b: w.operand, ldb: H, beta: 1, c: dhRows, ldc: H)
             }
         }
     }
