@@ -75,27 +75,24 @@ extension CPUBackend {
             // Row blocks share B: pack it once for all of them instead of once per block (same bits either way).
             let al = Float(alpha), be = Float(beta), pb = UnsafePointer(packed.pointer)
             withExtendedLifetime(packed) {
-                parallelFor(part.blocks, grain: 1) { s, e in
-                    for blk in s..<e {
-                        let start = bounds[blk], size = bounds[blk + 1] - start
-                        let done = ek_sgemm_f32_packed_b(transA ? 1 : 0, size, n, k, al,
-                                                         (ap + (transA ? start : start * lda) * es).assumingMemoryBound(to: Float.self),
-                                                         lda, pb, 0, be, (cp + start * ldc * es).assumingMemoryBound(to: Float.self), ldc)
-                        precondition(done != 0, "gemm: the kernel build changed during a call")
-                    }
+                parallelForEach(part.blocks) { blk in
+                    let start = bounds[blk], size = bounds[blk + 1] - start
+                    let done = ek_sgemm_f32_packed_b(transA ? 1 : 0, size, n, k, al,
+                                                     (ap + (transA ? start : start * lda) * es).assumingMemoryBound(to: Float.self),
+                                                     lda, pb, 0, be, (cp + start * ldc * es).assumingMemoryBound(to: Float.self), ldc)
+                    precondition(done != 0, "gemm: the kernel build changed during a call")
                 }
             }
             return
         }
-        parallelFor(part.blocks, grain: 1) { s, e in
-            for blk in s..<e {
-                let start = bounds[blk], size = bounds[blk + 1] - start
-                if part.alongColumns {
-                    // column block of C: B's columns (rows when transposed) move, A stays
-                    call(m, size, ap, bp + (transB ? start * ldb : start) * es, cp + start * es)
-                } else {
-                    call(size, n, ap + (transA ? start : start * lda) * es, bp, cp + start * ldc * es)
-                }
+        // Threads take the next block as they come free (`parallelForEach`): which thread runs a block changes no bit.
+        parallelForEach(part.blocks) { blk in
+            let start = bounds[blk], size = bounds[blk + 1] - start
+            if part.alongColumns {
+                // column block of C: B's columns (rows when transposed) move, A stays
+                call(m, size, ap, bp + (transB ? start * ldb : start) * es, cp + start * es)
+            } else {
+                call(size, n, ap + (transA ? start : start * lda) * es, bp, cp + start * ldc * es)
             }
         }
     }
@@ -138,11 +135,9 @@ extension CPUBackend {
         }
         let pieces = Swift.min(units, flops >= 2 * CPUBackend.gemmBlockFlops ? 4 : 2)
         withExtendedLifetime(pb) {
-            parallelFor(pieces, grain: 1) { s, e in
-                for i in s..<e {
-                    let lo = Swift.min(n, units * i / pieces * 32), hi = Swift.min(n, units * (i + 1) / pieces * 32)
-                    if hi > lo { call(lo, hi - lo) }
-                }
+            parallelForEach(pieces) { i in
+                let lo = Swift.min(n, units * i / pieces * 32), hi = Swift.min(n, units * (i + 1) / pieces * 32)
+                if hi > lo { call(lo, hi - lo) }
             }
         }
     }

@@ -57,6 +57,27 @@ extension Threading {
 
 struct UncheckedSendable<T>: @unchecked Sendable { let value: T }
 
+/// Runs body(i) for every i in [0, n) on up to `Threading.threads` threads, each taking the next index as it comes
+/// free: a core that runs slower (a busy neighbour on a shared host) takes fewer tasks instead of holding the others at
+/// the join. Only for independent tasks whose results do not depend on which thread runs them (blocks of a GEMM).
+func parallelForEach(_ n: Int, _ body: (Int) -> Void) {
+    let workers = min(Threading.threads, n)
+    if workers <= 1 {
+        for i in 0..<n { body(i) }
+        return
+    }
+    let next = Atomic<Int>(0)
+    parallelFor(workers, grain: 1) { s, e in
+        for _ in s..<e {
+            while true {
+                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if i >= n { break }
+                body(i)
+            }
+        }
+    }
+}
+
 /// Runs body(start, end) over [0, n) in up to `Threading.threads` contiguous chunks of at least `grain` items.
 ///
 /// Only for work whose result does not depend on how [0, n) is cut (elementwise work, independent rows or tasks).
