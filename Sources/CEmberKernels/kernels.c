@@ -144,8 +144,8 @@ void ek_lstm_cell_f32(const float *x, const float *r, const float *bias, const f
 }
 
 void ek_lstm_cell_backward_f32(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
-                               const float *mask, float *dgates, ptrdiff_t batch, ptrdiff_t hidden) {
-    ek_k()->lstm_cell_backward(saved, c_prev, dh, dy, dc, mask, dgates, batch, hidden);
+                               const float *mask, float *dgates, float *dbias, ptrdiff_t batch, ptrdiff_t hidden) {
+    ek_k()->lstm_cell_backward(saved, c_prev, dh, dy, dc, mask, dgates, dbias, batch, hidden);
 }
 
 void ek_gru_cell_f32(const float *x, const float *r, const float *bias, const float *h_prev, const float *mask,
@@ -154,8 +154,8 @@ void ek_gru_cell_f32(const float *x, const float *r, const float *bias, const fl
 }
 
 void ek_gru_cell_backward_f32(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
-                              float *dx, float *drec, ptrdiff_t batch, ptrdiff_t hidden) {
-    ek_k()->gru_cell_backward(saved, h_prev, dh, dy, mask, dx, drec, batch, hidden);
+                              float *dx, float *drec, float *dbias, ptrdiff_t batch, ptrdiff_t hidden) {
+    ek_k()->gru_cell_backward(saved, h_prev, dh, dy, mask, dx, drec, dbias, batch, hidden);
 }
 
 void ek_attn_online_rows_f32(float *s, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, float *m, float *l,

@@ -406,7 +406,8 @@ static void SUFFIX(lstm_cell)(const float *x, const float *r, const float *bias,
 }
 
 static void SUFFIX(lstm_cell_backward)(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
-                                       const float *mask, float *dgates, ptrdiff_t batch, ptrdiff_t hidden) {
+                                       const float *mask, float *dgates, float *dbias, ptrdiff_t batch,
+                                       ptrdiff_t hidden) {
     const ptrdiff_t H = hidden;
     for (ptrdiff_t b = 0; b < batch; b++) {
         const float *sb = saved + b * 5 * H, *cp = c_prev + b * H, *dyb = dy + b * H;
@@ -430,10 +431,18 @@ static void SUFFIX(lstm_cell_backward)(const float *saved, const float *c_prev, 
             EK_V8 tc = SUFFIX(vload_n)(sb + 4 * H + j, n);
             EK_V8 dhv = SUFFIX(vload_n)(dhb + j, n) + SUFFIX(vload_n)(dyb + j, n);
             EK_V8 dcv = SUFFIX(vload_n)(dcb + j, n) + dhv * o * (1.0f - tc * tc);
-            SUFFIX(vstore_n)(dg + j, dcv * g * i * (1.0f - i), n);
-            SUFFIX(vstore_n)(dg + H + j, dcv * SUFFIX(vload_n)(cp + j, n) * f * (1.0f - f), n);
-            SUFFIX(vstore_n)(dg + 2 * H + j, dcv * i * (1.0f - g * g), n);
-            SUFFIX(vstore_n)(dg + 3 * H + j, dhv * tc * o * (1.0f - o), n);
+            EK_V8 d0 = dcv * g * i * (1.0f - i), d1 = dcv * SUFFIX(vload_n)(cp + j, n) * f * (1.0f - f);
+            EK_V8 d2 = dcv * i * (1.0f - g * g), d3 = dhv * tc * o * (1.0f - o);
+            SUFFIX(vstore_n)(dg + j, d0, n);
+            SUFFIX(vstore_n)(dg + H + j, d1, n);
+            SUFFIX(vstore_n)(dg + 2 * H + j, d2, n);
+            SUFFIX(vstore_n)(dg + 3 * H + j, d3, n);
+            if (dbias) {  // the bias gradient, row after row (rows past the length add nothing)
+                SUFFIX(vstore_n)(dbias + j, SUFFIX(vload_n)(dbias + j, n) + d0, n);
+                SUFFIX(vstore_n)(dbias + H + j, SUFFIX(vload_n)(dbias + H + j, n) + d1, n);
+                SUFFIX(vstore_n)(dbias + 2 * H + j, SUFFIX(vload_n)(dbias + 2 * H + j, n) + d2, n);
+                SUFFIX(vstore_n)(dbias + 3 * H + j, SUFFIX(vload_n)(dbias + 3 * H + j, n) + d3, n);
+            }
             SUFFIX(vstore_n)(dcb + j, dcv * f, n);
             SUFFIX(vstore_n)(dhb + j, SUFFIX(splat)(0.0f), n);
         }
@@ -480,7 +489,8 @@ static void SUFFIX(gru_cell)(const float *x, const float *r, const float *bias, 
 }
 
 static void SUFFIX(gru_cell_backward)(const float *saved, const float *h_prev, float *dh, const float *dy,
-                                      const float *mask, float *dx, float *drec, ptrdiff_t batch, ptrdiff_t hidden) {
+                                      const float *mask, float *dx, float *drec, float *dbias, ptrdiff_t batch,
+                                      ptrdiff_t hidden) {
     const ptrdiff_t H = hidden;
     for (ptrdiff_t b = 0; b < batch; b++) {
         const float *sb = saved + b * 4 * H, *hp = h_prev + b * H, *dyb = dy + b * H;
@@ -511,9 +521,15 @@ static void SUFFIX(gru_cell_backward)(const float *saved, const float *h_prev, f
             SUFFIX(vstore_n)(dxb + j, drp, n);
             SUFFIX(vstore_n)(dxb + H + j, dzp, n);
             SUFFIX(vstore_n)(dxb + 2 * H + j, dnp, n);
+            EK_V8 dnr = dnp * rg;
             SUFFIX(vstore_n)(drb + j, drp, n);
             SUFFIX(vstore_n)(drb + H + j, dzp, n);
-            SUFFIX(vstore_n)(drb + 2 * H + j, dnp * rg, n);
+            SUFFIX(vstore_n)(drb + 2 * H + j, dnr, n);
+            if (dbias) {  // the recurrent bias's gradient, row after row
+                SUFFIX(vstore_n)(dbias + j, SUFFIX(vload_n)(dbias + j, n) + drp, n);
+                SUFFIX(vstore_n)(dbias + H + j, SUFFIX(vload_n)(dbias + H + j, n) + dzp, n);
+                SUFFIX(vstore_n)(dbias + 2 * H + j, SUFFIX(vload_n)(dbias + 2 * H + j, n) + dnr, n);
+            }
             SUFFIX(vstore_n)(dhb + j, dhv * z, n);
         }
     }

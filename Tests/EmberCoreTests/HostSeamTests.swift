@@ -138,9 +138,9 @@ final class CountingBackend: Backend, @unchecked Sendable {
                       batch: batch, hidden: hidden)
     }
     func lstmCellBackward(saved: Operand, cPrev: Operand, dh: Operand, dy: Operand, dc: Operand, mask: Operand?,
-                          dGates: Operand, batch: Int, hidden: Int) {
+                          dGates: Operand, dBias: Operand?, batch: Int, hidden: Int) {
         base.lstmCellBackward(saved: saved, cPrev: cPrev, dh: dh, dy: dy, dc: dc, mask: mask, dGates: dGates,
-                              batch: batch, hidden: hidden)
+                              dBias: dBias, batch: batch, hidden: hidden)
     }
     func gruCell(x: Operand, r: Operand, bias: Operand?, hPrev: Operand, mask: Operand?, saved: Operand, h: Operand,
                  y: Operand, batch: Int, hidden: Int) {
@@ -148,9 +148,9 @@ final class CountingBackend: Backend, @unchecked Sendable {
                      hidden: hidden)
     }
     func gruCellBackward(saved: Operand, hPrev: Operand, dh: Operand, dy: Operand, mask: Operand?, dX: Operand,
-                         dRec: Operand, batch: Int, hidden: Int) {
-        base.gruCellBackward(saved: saved, hPrev: hPrev, dh: dh, dy: dy, mask: mask, dX: dX, dRec: dRec, batch: batch,
-                             hidden: hidden)
+                         dRec: Operand, dBias: Operand?, batch: Int, hidden: Int) {
+        base.gruCellBackward(saved: saved, hPrev: hPrev, dh: dh, dy: dy, mask: mask, dX: dX, dRec: dRec, dBias: dBias,
+                             batch: batch, hidden: hidden)
     }
     func attentionForward(q: Operand, k: Operand, v: Operand, mask: Operand?, out: Operand, lse: Operand,
                           _ s: AttentionShape, dropout: AttentionDropout?) {

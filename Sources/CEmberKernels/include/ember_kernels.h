@@ -39,11 +39,11 @@ typedef struct {
                       const float *mask, float *saved, float *c_out, float *h_out, float *y, ptrdiff_t batch,
                       ptrdiff_t hidden);
     void (*lstm_cell_backward)(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
-                               const float *mask, float *dgates, ptrdiff_t batch, ptrdiff_t hidden);
+                               const float *mask, float *dgates, float *dbias, ptrdiff_t batch, ptrdiff_t hidden);
     void (*gru_cell)(const float *x, const float *r, const float *bias, const float *h_prev, const float *mask,
                      float *saved, float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden);
     void (*gru_cell_backward)(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
-                              float *dx, float *drec, ptrdiff_t batch, ptrdiff_t hidden);
+                              float *dx, float *drec, float *dbias, ptrdiff_t batch, ptrdiff_t hidden);
     void (*attn_online_rows)(float *s, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, float *m, float *l,
                              float *acc, ptrdiff_t dv);
     void (*attn_exp_rows)(float *p, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, const float *shift);
@@ -118,18 +118,19 @@ void ek_lstm_cell_f32(const float *x, const float *r, const float *bias, const f
                       ptrdiff_t hidden);
 /// Backward of one LSTM step, in place on the carried gradients: with dh (of the carried h) plus dy (of the output)
 /// and dc, writes the pre-activation gradients dgates (4*hidden per row), dc <- dc_prev and dh <- 0 (the part of
-/// dh_prev that does not go through the recurrent GEMM; rows past the length keep dh and dc).
+/// dh_prev that does not go through the recurrent GEMM; rows past the length keep dh and dc). dbias (NULL: none)
+/// [4*hidden] gets each row's dgates added, row after row.
 void ek_lstm_cell_backward_f32(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
-                               const float *mask, float *dgates, ptrdiff_t batch, ptrdiff_t hidden);
+                               const float *mask, float *dgates, float *dbias, ptrdiff_t batch, ptrdiff_t hidden);
 /// GRU step (gates r, z, n as PyTorch): r, z = sigmoid(x + (rec + bias)), hn = rec_n + bias_n,
 /// n = tanh(x_n + r*hn), h = n + z*(h_prev - n). Writes saved = [r, z, n, hn] (4*hidden per row), h_out and y.
 void ek_gru_cell_f32(const float *x, const float *r, const float *bias, const float *h_prev, const float *mask,
                      float *saved, float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden);
 /// Backward of one GRU step: dx (gradient of the input projection, 3*hidden per row), drec (of the recurrent
 /// projection with its bias: differs from dx in the n block, times r) and dh <- z*(dh + dy) (rows past the length
-/// keep dh).
+/// keep dh). dbias (NULL: none) [3*hidden] gets each row's drec added, row after row.
 void ek_gru_cell_backward_f32(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
-                              float *dx, float *drec, ptrdiff_t batch, ptrdiff_t hidden);
+                              float *dx, float *drec, float *dbias, ptrdiff_t batch, ptrdiff_t hidden);
 
 /// im2col of one image: `channels` planes [h, w] -> columns [channels*kh*kw, oh*ow] (row (c, ki, kj), zeros where the
 /// window reaches into padding), for stride (sh, sw), padding (ph, pw) and dilation (dh, dw).

@@ -309,9 +309,9 @@ public protocol Backend: AnyObject, Sendable {
     /// Backward of `lstmCell`, in place on the carried gradients: from `dh` (of the carried h) plus `dy` (of the
     /// output) and `dc`, writes the pre-activation gradients `dGates` (4 * hidden per row), `dc` <- dc_prev and
     /// `dh` <- 0, the part of dh_prev that does not pass through the recurrent GEMM (rows past the length keep `dh`
-    /// and `dc`).
+    /// and `dc`). `dBias` (nil: none, else contiguous `[4 * hidden]`) gets each row's `dGates` added, row after row.
     func lstmCellBackward(saved: Operand, cPrev: Operand, dh: Operand, dy: Operand, dc: Operand, mask: Operand?,
-                          dGates: Operand, batch: Int, hidden: Int)
+                          dGates: Operand, dBias: Operand?, batch: Int, hidden: Int)
     /// GRU step, gates r, z, n as PyTorch: r, z = sigmoid(x + (rec + bias)), hn = rec_n + bias_n,
     /// n = tanh(x_n + r hn), h = n + z (h_prev - n). Writes `saved` = [r, z, n, hn] (4 * hidden per row), the carried
     /// state `h` and the output `y`.
@@ -319,9 +319,10 @@ public protocol Backend: AnyObject, Sendable {
                  y: Operand, batch: Int, hidden: Int)
     /// Backward of `gruCell`: `dX` (gradient of the input projection, 3 * hidden per row), `dRec` (of the recurrent
     /// projection with its bias; it differs from `dX` in the n block, times r) and `dh` <- z (dh + dy) (rows past the
-    /// length keep `dh`).
+    /// length keep `dh`). `dBias` (nil: none, else contiguous `[3 * hidden]`) gets each row's `dRec` added, row after
+    /// row.
     func gruCellBackward(saved: Operand, hPrev: Operand, dh: Operand, dy: Operand, mask: Operand?, dX: Operand,
-                         dRec: Operand, batch: Int, hidden: Int)
+                         dRec: Operand, dBias: Operand?, batch: Int, hidden: Int)
 }
 
 /// A GEMM operand a backend has laid out for its kernel once, to be reused by many `gemm(..., preparedB:)` calls.

@@ -188,11 +188,21 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
 /// a thread that finishes a step takes the least advanced free chain: a core that runs slower (a busy neighbour on a
 /// shared host) does fewer steps instead of holding the other at the end of the loop.
 private func forEachChainStep(_ B: Int, steps T: Int, on be: any Backend, _ body: (Int, Int, Int) -> Void) {
+    forEachChainStep(B, steps: T, on: be) { _, r0, n, s in body(r0, n, s) }
+}
+
+/// The first row of each chain of a batch of B rows (see `forEachChainStep`), then B.
+private func chainBounds(_ B: Int) -> [Int] {
     let chains = Swift.max(1, Swift.min((B + 11) / 12, B / 8, 16))
-    let bounds = (0...chains).map { $0 == chains ? B : B * $0 / chains / 4 * 4 }
+    return (0...chains).map { $0 == chains ? B : B * $0 / chains / 4 * 4 }
+}
+
+/// `forEachChainStep` whose body also gets the chain's index: `body(chain, firstRow, rows, step)`.
+private func forEachChainStep(_ B: Int, steps T: Int, on be: any Backend, _ body: (Int, Int, Int, Int) -> Void) {
+    let bounds = chainBounds(B), chains = bounds.count - 1
     let workers = be is CPUBackend ? Swift.min(Threading.threads, chains) : 1
     if workers <= 1 {
-        for c in 0..<chains { for s in 0..<T { body(bounds[c], bounds[c + 1] - bounds[c], s) } }
+        for c in 0..<chains { for s in 0..<T { body(c, bounds[c], bounds[c + 1] - bounds[c], s) } }
         return
     }
     let schedule = ChainSchedule(chains: chains, steps: T)
@@ -201,7 +211,7 @@ private func forEachChainStep(_ B: Int, steps T: Int, on be: any Backend, _ body
             Threading.withThreads(1) {
                 var done: Int? = nil
                 while let (c, s) = schedule.next(after: done) {
-                    body(bounds[c], bounds[c + 1] - bounds[c], s)
+                    body(c, bounds[c], bounds[c + 1] - bounds[c], s)
                     done = c
                 }
             }
@@ -236,8 +246,8 @@ private final class ChainSchedule: Sendable {
     }
 }
 
-/// The reverse loop: per step one fused cell backward kernel and one GEMM (dh_prev += dgates W_hh), then dW_hh as
-/// one GEMM over all steps and db_hh as one sum.
+/// The reverse loop: per step one fused cell backward kernel (which also adds the step's gate gradients into db_hh)
+/// and one GEMM (dh_prev += dgates W_hh), then dW_hh as one GEMM over all steps.
 private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: Bool, hasBias: Bool,
                            name: String) -> [Tensor?] {
     precondition(!GradMode.isEnabled, "backward of '\(name)': gradients of gradients (createGraph) are not supported by the fused recurrence; use the layer's unfused path (fused = false) for them")
@@ -261,23 +271,29 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
     let dRec = lstm ? dX : Tensor.empty([T, B, G * H], dtype: dt, backend: be)
     let needsH0 = ctx.needs(2)
     let packedW = T > 1 ? be.prepareGemmB(transB: false, k: G * H, n: H, b: w.operand, ldb: H) : nil
-    forEachChainStep(B, steps: T, on: be) { r0, n, s in
+    // The bias gradient: each chain's cell kernels add its rows' gate gradients into the chain's own row (in step
+    // order), then the chains' rows are summed, so the bits do not depend on which thread ran which step.
+    let chains = chainBounds(B).count - 1
+    let dBiasChains: Tensor? = hasBias && ctx.needs(ctx.inputs.count - 1) ? Tensor.empty([chains, G * H], dtype: dt, backend: be) : nil
+    if let dBiasChains { be.fill(dBiasChains.operand, count: dBiasChains.count, value: 0) }
+    forEachChainStep(B, steps: T, on: be) { chain, r0, n, s in
         /// Rows r0..<r0 + n of block i of a contiguous [steps, B, width] tensor.
         func rows(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
             offsetOperand(t.operand, (i * B + r0) * width).restrided([width, 1])
         }
         let dhRows = rows(dh, 0), dcRows = dc.map { rows($0, 0) }
+        let db = dBiasChains.map { offsetOperand($0.operand, chain * G * H) }
         let step = T - 1 - s
         let t = reverse ? T - 1 - step : step
         let m = mask.map { offsetOperand($0.operand, t * B + r0) }
         if let dcRows, let cIn {
             be.lstmCellBackward(saved: rows(gates, t, width: (G + 1) * H), cPrev: rows(cIn, t), dh: dhRows,
-                                dy: rows(gc, t), dc: dcRows, mask: m, dGates: rows(dX, t, width: G * H), batch: n,
-                                hidden: H)
+                                dy: rows(gc, t), dc: dcRows, mask: m, dGates: rows(dX, t, width: G * H), dBias: db,
+                                batch: n, hidden: H)
         } else {
             be.gruCellBackward(saved: rows(gates, t, width: (G + 1) * H), hPrev: rows(hIn, t), dh: dhRows,
                                dy: rows(gc, t), mask: m, dX: rows(dX, t, width: G * H),
-                               dRec: rows(dRec, t, width: G * H), batch: n, hidden: H)
+                               dRec: rows(dRec, t, width: G * H), dBias: db, batch: n, hidden: H)
         }
         if step > 0 || needsH0 {
             if let packedW {
@@ -305,7 +321,7 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
     grads.append(needsH0 ? dh : nil)
     if let dc { grads.append(ctx.needs(3) ? dc : nil) }
     if hasBias {
-        grads.append(ctx.needs(ctx.inputs.count - 1) ? dRec.reshaped([T * B, G * H]).sum(axes: [0]) : nil)
+        grads.append(dBiasChains.map { chains == 1 ? $0.reshaped([G * H]) : $0.sum(axes: [0]) })
     }
     return grads
 }

@@ -28,19 +28,20 @@ extension CPUBackend {
     }
 
     public func lstmCellBackward(saved: Operand, cPrev: Operand, dh: Operand, dy: Operand, dc: Operand, mask: Operand?,
-                                 dGates: Operand, batch: Int, hidden: Int) {
+                                 dGates: Operand, dBias: Operand?, batch: Int, hidden: Int) {
         let H = hidden
         switch saved.dtype {
         case .float32:
             let sp = f32(saved), cp = f32(cPrev), dhp = f32(dh), dyp = f32(dy), dcp = f32(dc), mp = mask.map(f32)
-            let dg = f32(dGates)
-            parallelFor(batch, grain: Self.rowGrain(H)) { s, e in
+            let dg = f32(dGates), db = dBias.map(f32)
+            // With a bias gradient the rows add into it in order: one call.
+            parallelFor(batch, grain: db == nil ? Self.rowGrain(H) : Swift.max(batch, 1)) { s, e in
                 ek_lstm_cell_backward_f32(sp + s * 5 * H, cp + s * H, dhp + s * H, dyp + s * H, dcp + s * H,
-                                          mp.map { $0 + s }, dg + s * 4 * H, e - s, H)
+                                          mp.map { $0 + s }, dg + s * 4 * H, db, e - s, H)
             }
         case .float64:
             let sp = f64(saved), cp = f64(cPrev), dhp = f64(dh), dyp = f64(dy), dcp = f64(dc), mp = mask.map(f64)
-            let dg = f64(dGates)
+            let dg = f64(dGates), db = dBias.map(f64)
             for b in 0..<batch {
                 if let mp, mp[b] == 0 {
                     for j in 0..<4 * H { dg[b * 4 * H + j] = 0 }
@@ -58,6 +59,7 @@ extension CPUBackend {
                     dcp[b * H + j] = dcv * f
                     dhp[b * H + j] = 0
                 }
+                if let db { for j in 0..<4 * H { db[j] += dg[b * 4 * H + j] } }
             }
         default:
             preconditionFailure("lstm cell backward: \(saved.dtype) is not supported (float32 or float64)")
@@ -102,19 +104,20 @@ extension CPUBackend {
     }
 
     public func gruCellBackward(saved: Operand, hPrev: Operand, dh: Operand, dy: Operand, mask: Operand?, dX: Operand,
-                                dRec: Operand, batch: Int, hidden: Int) {
+                                dRec: Operand, dBias: Operand?, batch: Int, hidden: Int) {
         let H = hidden
         switch saved.dtype {
         case .float32:
             let sp = f32(saved), hp = f32(hPrev), dhp = f32(dh), dyp = f32(dy), mp = mask.map(f32)
-            let dx = f32(dX), dr = f32(dRec)
-            parallelFor(batch, grain: Self.rowGrain(H)) { s, e in
+            let dx = f32(dX), dr = f32(dRec), db = dBias.map(f32)
+            // With a bias gradient the rows add into it in order: one call.
+            parallelFor(batch, grain: db == nil ? Self.rowGrain(H) : Swift.max(batch, 1)) { s, e in
                 ek_gru_cell_backward_f32(sp + s * 4 * H, hp + s * H, dhp + s * H, dyp + s * H, mp.map { $0 + s },
-                                         dx + s * 3 * H, dr + s * 3 * H, e - s, H)
+                                         dx + s * 3 * H, dr + s * 3 * H, db, e - s, H)
             }
         case .float64:
             let sp = f64(saved), hp = f64(hPrev), dhp = f64(dh), dyp = f64(dy), mp = mask.map(f64)
-            let dx = f64(dX), dr = f64(dRec)
+            let dx = f64(dX), dr = f64(dRec), db = dBias.map(f64)
             for b in 0..<batch {
                 if let mp, mp[b] == 0 {
                     for j in 0..<3 * H { dx[b * 3 * H + j] = 0; dr[b * 3 * H + j] = 0 }
@@ -131,6 +134,7 @@ extension CPUBackend {
                     dr[b * 3 * H + j] = drp; dr[b * 3 * H + H + j] = dzp; dr[b * 3 * H + 2 * H + j] = dnp * rg
                     dhp[b * H + j] = dhv * z
                 }
+                if let db { for j in 0..<3 * H { db[j] += dr[b * 3 * H + j] } }
             }
         default:
             preconditionFailure("gru cell backward: \(saved.dtype) is not supported (float32 or float64)")

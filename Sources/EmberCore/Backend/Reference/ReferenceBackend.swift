@@ -724,7 +724,7 @@ extension ReferenceBackend {
     }
 
     public func lstmCellBackward(saved: Operand, cPrev: Operand, dh: Operand, dy: Operand, dc: Operand, mask: Operand?,
-                                 dGates: Operand, batch: Int, hidden H: Int) {
+                                 dGates: Operand, dBias: Operand?, batch: Int, hidden H: Int) {
         for b in 0..<batch {
             for j in 0..<H {
                 let k = b * H + j
@@ -739,7 +739,10 @@ extension ReferenceBackend {
                 let dcTotal = load(dc, k) + dhTotal * o * (1 - tc * tc)
                 let grads = [dcTotal * g * i * (1 - i), dcTotal * load(cPrev, k) * f * (1 - f),
                              dcTotal * i * (1 - g * g), dhTotal * tc * o * (1 - o)]
-                for (q, v) in grads.enumerated() { store(dGates, b * 4 * H + q * H + j, v) }
+                for (q, v) in grads.enumerated() {
+                    store(dGates, b * 4 * H + q * H + j, v)
+                    if let dBias { store(dBias, q * H + j, load(dBias, q * H + j) + v) }
+                }
                 store(dc, k, dcTotal * f)
                 store(dh, k, 0)
             }
@@ -768,7 +771,7 @@ extension ReferenceBackend {
     }
 
     public func gruCellBackward(saved: Operand, hPrev: Operand, dh: Operand, dy: Operand, mask: Operand?, dX: Operand,
-                                dRec: Operand, batch: Int, hidden H: Int) {
+                                dRec: Operand, dBias: Operand?, batch: Int, hidden H: Int) {
         for b in 0..<batch {
             for j in 0..<H {
                 let k = b * H + j
@@ -783,7 +786,10 @@ extension ReferenceBackend {
                 let dzPre = dhTotal * (load(hPrev, k) - n) * z * (1 - z)
                 let drPre = dnPre * hn * rg * (1 - rg)
                 for (q, v) in [drPre, dzPre, dnPre].enumerated() { store(dX, b * 3 * H + q * H + j, v) }
-                for (q, v) in [drPre, dzPre, dnPre * rg].enumerated() { store(dRec, b * 3 * H + q * H + j, v) }
+                for (q, v) in [drPre, dzPre, dnPre * rg].enumerated() {
+                    store(dRec, b * 3 * H + q * H + j, v)
+                    if let dBias { store(dBias, q * H + j, load(dBias, q * H + j) + v) }
+                }
                 store(dh, k, dhTotal * z)
             }
         }
