@@ -78,8 +78,8 @@ import Testing
         }
     }
 
-    /// Same bits for 1-4 threads (the batch's pieces of rows, rows of the cell kernels and blocks of the GEMMs are
-    /// split by shape only).
+    /// Same bits for 1-4 threads: the batch's chains of rows and the GEMMs' blocks are cut by shape only, and which
+    /// thread runs a chain's step or a block (whichever comes free) changes no bit.
     @Test(arguments: [true, false]) func sameBitsForAnyThreadCount(lstm: Bool) {
         // 520 rows: 16 chains of rows; 32 rows over 9 steps: 3 chains (8, 12, 12 rows) that 2 or 3 threads take a
         // step at a time, whichever is free. With lengths, so masked rows are covered too.
