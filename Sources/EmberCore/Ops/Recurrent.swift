@@ -149,7 +149,7 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
     if let c0, let cIn { be.copy(c0.operand, into: row(cIn, first), shape: rowShape) }
     // W_hh^T laid out once for the backend's GEMM kernel, reused by every step.
     let packedW = T > 1 ? be.prepareGemmB(transB: true, k: H, n: G * H, b: w.operand, ldb: H) : nil
-    forEachChainStep(B, steps: T, on: be) { r0, n, step in
+    forEachChainStep(B, steps: T, on: be) { _, r0, n, step in
         /// Rows r0..<r0 + n of block i of a contiguous [steps, B, width] tensor.
         func rows(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
             offsetOperand(t.operand, (i * B + r0) * width).restrided([width, 1])
@@ -179,25 +179,14 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
     return (out, [hIn, gates] + (cIn.map { [$0] } ?? []) + (mask.map { [$0] } ?? []))
 }
 
-/// Runs `body(firstRow, rows, step)` for steps 0..<T of every chain of rows: the batch is cut into chains that each
-/// run the whole time loop on their own (rows never meet in a recurrence: the GEMMs and cell kernels are row by row),
-/// so chains need no barrier per step. Each step of a chain runs single-threaded, after the chain's previous step.
+/// Runs `body(chain, firstRow, rows, step)` for steps 0..<T of every chain of rows: the batch is cut into chains that
+/// each run the whole time loop on their own (rows never meet in a recurrence: the GEMMs and cell kernels are row by
+/// row), so chains need no barrier per step. Each step of a chain runs single-threaded, after the chain's previous step.
 ///
 /// The cut depends on B alone (about 12 rows a chain, the AVX-512 GEMM kernel's row block, at least 8, boundaries at
 /// multiples of 4, at most 16 chains), so the bits do not depend on the thread count. With more chains than threads,
 /// a thread that finishes a step takes the least advanced free chain: a core that runs slower (a busy neighbour on a
 /// shared host) does fewer steps instead of holding the other at the end of the loop.
-private func forEachChainStep(_ B: Int, steps T: Int, on be: any Backend, _ body: (Int, Int, Int) -> Void) {
-    forEachChainStep(B, steps: T, on: be) { _, r0, n, s in body(r0, n, s) }
-}
-
-/// The first row of each chain of a batch of B rows (see `forEachChainStep`), then B.
-private func chainBounds(_ B: Int) -> [Int] {
-    let chains = Swift.max(1, Swift.min((B + 11) / 12, B / 8, 16))
-    return (0...chains).map { $0 == chains ? B : B * $0 / chains / 4 * 4 }
-}
-
-/// `forEachChainStep` whose body also gets the chain's index: `body(chain, firstRow, rows, step)`.
 private func forEachChainStep(_ B: Int, steps T: Int, on be: any Backend, _ body: (Int, Int, Int, Int) -> Void) {
     let bounds = chainBounds(B), chains = bounds.count - 1
     let workers = be is CPUBackend ? Swift.min(Threading.threads, chains) : 1
@@ -217,6 +206,12 @@ private func forEachChainStep(_ B: Int, steps T: Int, on be: any Backend, _ body
             }
         }
     }
+}
+
+/// The first row of each chain of a batch of B rows (see `forEachChainStep`), then B.
+private func chainBounds(_ B: Int) -> [Int] {
+    let chains = Swift.max(1, Swift.min((B + 11) / 12, B / 8, 16))
+    return (0...chains).map { $0 == chains ? B : B * $0 / chains / 4 * 4 }
 }
 
 /// Which chain runs its next step where (see `forEachChainStep`): a chain is held by one thread at a time.
@@ -274,8 +269,7 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
     // The bias gradient: each chain's cell kernels add its rows' gate gradients into the chain's own row (in step
     // order), then the chains' rows are summed, so the bits do not depend on which thread ran which step.
     let chains = chainBounds(B).count - 1
-    let dBiasChains: Tensor? = hasBias && ctx.needs(ctx.inputs.count - 1) ? Tensor.empty([chains, G * H], dtype: dt, backend: be) : nil
-    if let dBiasChains { be.fill(dBiasChains.operand, count: dBiasChains.count, value: 0) }
+    let dBiasChains = hasBias && ctx.needs(ctx.inputs.count - 1) ? Tensor.zeros([chains, G * H], dtype: dt, on: be) : nil
     forEachChainStep(B, steps: T, on: be) { chain, r0, n, s in
         /// Rows r0..<r0 + n of block i of a contiguous [steps, B, width] tensor.
         func rows(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
