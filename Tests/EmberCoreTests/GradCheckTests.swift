@@ -557,6 +557,14 @@ fileprivate struct BogusDouble: PrimitiveOp {
         gradCheck("indexSelect axis 1", [U([3, 4])]) { $0[0].indexSelect(axis: 1, index: I([3, 0, 3], [3])) }
         gradCheck("indexSelect axis 0 flipped", [U([4, 2, 3], -1, 1, .flipped)]) { $0[0].indexSelect(axis: 0, index: I([1, 3, 1, 0, 2], [5])) }
         gradCheck("embedding", [U([5, 3])]) { embedding(I([1, 3, 1, 0, 4, 3], [2, 3]), $0[0]) }
+        // linear of an embedding's output with at least twice as many rows as entries runs through the vocabulary
+        // (EmbeddingLinear); EmbeddingLinearTests checks that it does
+        gradCheck("embedding then linear", [U([3, 2]), U([4, 2]), U([4])]) {
+            linear(embedding(I([2, 0, 2, 1, 1, 2, 0, 2], [2, 4]), $0[0]), $0[1], $0[2])
+        }
+        gradCheck("embedding transposed then linear", [U([3, 2]), U([4, 2], -1, 1, .transposed)]) {
+            linear(embedding(I([2, 0, 2, 1, 1, 2, 0, 2], [2, 4]), $0[0]).transposed(0, 1), $0[1])
+        }
         gradCheck("concat axis 1", [U([2, 1]), U([3, 2], -1, 1, .transposed), U([2, 2])]) { v in
             concat([v[0], v[1].T, v[2]], axis: 1)
         }

@@ -126,7 +126,9 @@ public enum Autograd {
                 precondition(!node.freed, "backward: the graph through '\(node.op.name)' was already freed by an earlier backward; pass retainGraph: true to the first call")
                 node.checkVersions(output: t)
                 let needs = node.inputs.map { $0.requiresGrad }
-                let inGrads = node.op.vjp(g, VJPContext(inputs: node.inputs, output: t, saved: node.saved, needsGrad: needs))
+                var context = VJPContext(inputs: node.inputs, output: t, saved: node.saved, needsGrad: needs)
+                if !stopAt.isEmpty { context.requested = node.inputs.map { stopAt.contains(ObjectIdentifier($0)) } }
+                let inGrads = node.op.vjp(g, context)
                 for (i, inp) in node.inputs.enumerated() where needs[i] {
                     guard i < inGrads.count, let gi = inGrads[i] else { continue }
                     precondition(gi.shape == inp.shape, "backward of \(node.op.name): gradient shape \(gi.shape) does not match input shape \(inp.shape)")

@@ -82,9 +82,14 @@ public struct VJPContext {
     /// Extra tensors from `forwardAndSave`.
     public let saved: [Tensor]
     let needsGrad: [Bool]
+    /// Which inputs `gradients(of:wrt:)` asked for by name (empty for a plain backward).
+    var requested: [Bool] = []
 
     /// Whether input `i` needs a gradient.
     public func needs(_ i: Int) -> Bool { i < needsGrad.count && needsGrad[i] }
+    /// Whether input `i` is one of the tensors `gradients(of:wrt:)` was asked for (its own gradient must reach it,
+    /// not only the gradients of what made it).
+    func isRequested(_ i: Int) -> Bool { i < requested.count && requested[i] }
 }
 
 /// Every primitive type, by family (each op file lists its own). Names are unique: a tracer or an importer can look

@@ -25,6 +25,9 @@ public final class Tensor: @unchecked Sendable {
     public var grad: Tensor?
     /// The tape node that produced this tensor (nil for leaves).
     var gradFn: GradNode?
+    /// Set on an embedding's output: its indices and table, so that a `linear` of it can run through the
+    /// vocabulary (see `EmbeddingLookup`).
+    var lookup: EmbeddingLookup?
 
     init(storage: Storage, shape: [Int], strides: [Int], offset: Int, dtype: DType) {
         self.storage = storage

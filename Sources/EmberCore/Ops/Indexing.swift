@@ -218,7 +218,11 @@ public func embedding(_ indices: Tensor, _ weight: Tensor) -> Tensor {
     checkIndexDType("embedding", indices, "indices")
     checkOperands("embedding", ["indices": indices, "weight": weight], sameDType: false)
     precondition(weight.rank == 2, "embedding: weight must be [vocab, dim], got \(weight.shape)")
-    return weight.indexSelect(axis: 0, index: indices.reshaped([-1])).reshaped(indices.shape + [weight.shape[1]])
+    let out = weight.indexSelect(axis: 0, index: indices.reshaped([-1])).reshaped(indices.shape + [weight.shape[1]])
+    if Tracer.current == nil && weight.dtype.isFloatingPoint {
+        out.lookup = EmbeddingLookup(output: out, indices: indices, table: weight)
+    }
+    return out
 }
 
 /// Joins tensors along an existing axis.

@@ -28,7 +28,7 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
 }
 
 extension OpRegistry {
-    static let linalgOps: [any PrimitiveOp.Type] = [Matmul.self, Linear.self]
+    static let linalgOps: [any PrimitiveOp.Type] = [Matmul.self, Linear.self, EmbeddingLinear.self]
 }
 
 /// Matrix product of operands of rank >= 2 (leading dimensions broadcast as a batch; checked by `matmul`).
@@ -110,6 +110,9 @@ extension Tensor {
 
 /// y = x · weightᵀ + bias, fused into one GEMM per call (as `torch.nn.functional.linear`).
 /// x: [..., in], weight: [out, in], bias: [out].
+///
+/// When `x` is an embedding's output with at least twice as many rows as the vocabulary, the GEMM runs over the
+/// vocabulary and its rows are gathered (same result and gradients; see `EmbeddingLookup`).
 public func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil) -> Tensor {
     checkOperands("linear", ["input": x, "weight": weight, "bias": bias])
     precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
@@ -117,6 +120,7 @@ public func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil) -> Tens
     precondition(x.rank >= 1 && x.shape[x.rank - 1] == inF,
                  "linear: input \(x.shape) x weight \(weight.shape): input features \(x.shape.last ?? 0) and \(inF) differ")
     if let bias { precondition(bias.shape == [outF], "linear: bias must be [\(outF)], got \(bias.shape)") }
+    if let y = linearThroughLookup(x, weight, bias) { return y }
     return Tensor.apply(Linear(), bias.map { [x, weight, $0] } ?? [x, weight])
 }
 

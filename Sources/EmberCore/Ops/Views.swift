@@ -204,7 +204,10 @@ extension Tensor {
     public func permuted(_ dims: [Int]) -> Tensor {
         let d = dims.map { normalizeAxis($0, rank: rank, "permute") }
         precondition(d.count == rank && Set(d).count == rank, "permute: \(dims) is not a permutation of \(rank) dimensions (shape \(shape))")
-        return Tensor.apply(Permute(dims: d), [self])
+        let out = Tensor.apply(Permute(dims: d), [self])
+        // An embedding's output with its index axes reordered is the lookup of the reordered indices.
+        if let lookup, Tracer.current == nil { out.lookup = lookup.permuted(d) }
+        return out
     }
 
     /// Swaps two dimensions. A view.
