@@ -73,6 +73,19 @@ import Testing
         #expect(diffs.values.allSatisfy { $0 == 0 }, "\(diffs)")
     }
 
+    /// Row gathers (embeddings) and index-adds (their gradients, summed per vocabulary entry) split among threads.
+    @Test func indexSelectAndIndexAddSameBits() {
+        var r = RandomState(seed: 6)
+        let table = Tensor.normal([65, 1024], rng: &r), rows = Tensor.normal([2048, 1024], rng: &r)
+        let idx = Tensor.randint(0, 65, shape: [2048], rng: &r)
+        let diffs = Self.mismatches {
+            [table.indexSelect(axis: 0, index: idx),
+             Tensor.zeros([65, 1024]).indexAdd(axis: 0, index: idx, source: rows),
+             Tensor.zeros([65, 1024], dtype: .float64).indexAdd(axis: 0, index: idx, source: rows.cast(.float64))]
+        }
+        #expect(diffs.values.allSatisfy { $0 == 0 }, "\(diffs)")
+    }
+
     @Test func convolutionForwardAndBackwardSameBits() {
         var r = RandomState(seed: 8)
         let x = Tensor.normal([8, 16, 20, 20], rng: &r), w = Tensor.normal([32, 16, 3, 3], std: 0.1, rng: &r)

@@ -37,8 +37,10 @@ extension CPUBackend {
 
     public func indexSelect(_ x: Operand, index idx: Operand, _ out: Operand, outer: Int, n: Int, m: Int, inner: Int) {
         let es = x.dtype.byteSize
-        for r in 0..<outer {
-            for j in 0..<m {
+        // Rows are copies: any split among the threads gives the same bytes.
+        parallelFor(outer * m, grain: Swift.max(1, 65536 / Swift.max(inner * es, 1))) { lo, hi in
+            for q in lo..<hi {
+                let r = q / m, j = q % m
                 let s = index(idx, j, n, "indexSelect")
                 (out.pointer + (r * m + j) * inner * es).copyMemory(from: x.pointer + (r * n + s) * inner * es,
                                                                      byteCount: inner * es)
@@ -47,23 +49,27 @@ extension CPUBackend {
     }
 
     public func indexAdd(_ src: Operand, index idx: Operand, _ out: Operand, outer: Int, n: Int, m: Int, inner: Int) {
-        for r in 0..<outer {
-            for j in 0..<m {
-                let d = index(idx, j, n, "indexAdd")
-                let dbase = (r * n + d) * inner, sbase = (r * m + j) * inner
-                switch out.dtype {
-                case .float32:
-                    let o = out.pointer.assumingMemoryBound(to: Float.self) + dbase
-                    let s = src.pointer.assumingMemoryBound(to: Float.self) + sbase
-                    for i in 0..<inner { o[i] += s[i] }
-                case .float64:
-                    let o = out.pointer.assumingMemoryBound(to: Double.self) + dbase
-                    let s = src.pointer.assumingMemoryBound(to: Double.self) + sbase
-                    for i in 0..<inner { o[i] += s[i] }
-                default:
-                    for i in 0..<inner {
-                        storeDouble(out.pointer, dbase + i, out.dtype,
-                                    loadDouble(out.pointer, dbase + i, out.dtype) + loadDouble(src.pointer, sbase + i, src.dtype))
+        // Threads take slices of the inner columns; each element still adds its rows in index order, so the bits do
+        // not depend on the split.
+        parallelFor(inner, grain: Swift.max(16, 65536 / Swift.max(outer * m, 1))) { lo, hi in
+            for r in 0..<outer {
+                for j in 0..<m {
+                    let d = index(idx, j, n, "indexAdd")
+                    let dbase = (r * n + d) * inner, sbase = (r * m + j) * inner
+                    switch out.dtype {
+                    case .float32:
+                        let o = out.pointer.assumingMemoryBound(to: Float.self) + dbase
+                        let s = src.pointer.assumingMemoryBound(to: Float.self) + sbase
+                        for i in lo..<hi { o[i] += s[i] }
+                    case .float64:
+                        let o = out.pointer.assumingMemoryBound(to: Double.self) + dbase
+                        let s = src.pointer.assumingMemoryBound(to: Double.self) + sbase
+                        for i in lo..<hi { o[i] += s[i] }
+                    default:
+                        for i in lo..<hi {
+                            storeDouble(out.pointer, dbase + i, out.dtype,
+                                        loadDouble(out.pointer, dbase + i, out.dtype) + loadDouble(src.pointer, sbase + i, src.dtype))
+                        }
                     }
                 }
             }
