@@ -92,6 +92,13 @@ import EmberTestSupport
         for (i, what) in ["embedding output", "table", "weight"].enumerated() { Self.close(g1[i], g2[i], what) }
         // Only the table: its gradient arrives both through the vocabulary path and through x1 * x1.
         Self.close(gradients(of: loss1, wrt: [t1])[0], gradients(of: loss2, wrt: [t2])[0], "table alone")
+
+        // The linear sees a transposed view; the embedding output itself is asked for.
+        let z1 = embedding(idx, t1), z2 = Self.plainLookup(idx, t2)
+        let y1 = linear(z1.transposed(0, 1), w1), y2 = linear(z2.transposed(0, 1), w2)
+        #expect(y1.gradFn?.op.name == "embedding_linear")
+        let v1 = gradients(of: y1.tanh().sum(), wrt: [z1, t1, w1]), v2 = gradients(of: y2.tanh().sum(), wrt: [z2, t2, w2])
+        for (i, what) in ["embedding output (through a view)", "table", "weight"].enumerated() { Self.close(v1[i], v2[i], what) }
     }
 
     @Test func fewRowsInPlaceWritesAndTracesTakeThePlainPath() throws {

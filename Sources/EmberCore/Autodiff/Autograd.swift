@@ -127,7 +127,7 @@ public enum Autograd {
                 node.checkVersions(output: t)
                 let needs = node.inputs.map { $0.requiresGrad }
                 var context = VJPContext(inputs: node.inputs, output: t, saved: node.saved, needsGrad: needs)
-                if !stopAt.isEmpty { context.requested = node.inputs.map { stopAt.contains(ObjectIdentifier($0)) } }
+                context.requested = stopAt
                 let inGrads = node.op.vjp(g, context)
                 for (i, inp) in node.inputs.enumerated() where needs[i] {
                     guard i < inGrads.count, let gi = inGrads[i] else { continue }

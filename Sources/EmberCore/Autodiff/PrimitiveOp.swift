@@ -82,14 +82,16 @@ public struct VJPContext {
     /// Extra tensors from `forwardAndSave`.
     public let saved: [Tensor]
     let needsGrad: [Bool]
-    /// Which inputs `gradients(of:wrt:)` asked for by name (empty for a plain backward).
-    var requested: [Bool] = []
+    /// The tensors `gradients(of:wrt:)` asked for (empty for a plain backward).
+    var requested: Set<ObjectIdentifier> = []
 
     /// Whether input `i` needs a gradient.
     public func needs(_ i: Int) -> Bool { i < needsGrad.count && needsGrad[i] }
     /// Whether input `i` is one of the tensors `gradients(of:wrt:)` was asked for (its own gradient must reach it,
     /// not only the gradients of what made it).
-    func isRequested(_ i: Int) -> Bool { i < requested.count && requested[i] }
+    func isRequested(_ i: Int) -> Bool { !requested.isEmpty && requested.contains(ObjectIdentifier(inputs[i])) }
+    /// Whether the tensor with this identity is one of those `gradients(of:wrt:)` was asked for.
+    func isRequested(_ id: ObjectIdentifier) -> Bool { requested.contains(id) }
 }
 
 /// Every primitive type, by family (each op file lists its own). Names are unique: a tracer or an importer can look

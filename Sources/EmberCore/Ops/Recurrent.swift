@@ -27,17 +27,21 @@ extension OpRegistry {
 struct LSTMSequence: PrimitiveOp {
     static let name = "lstm_sequence"
     let reverse: Bool, lengths: [Int]?, hasBias: Bool
+    /// Set when the input comes as vocabulary rows (see `RecurrenceVocabulary`).
+    var vocabulary: RecurrenceVocabulary? = nil
     var attributes: [String: OpAttribute] {
         var a: [String: OpAttribute] = ["reverse": .bool(reverse), "bias": .bool(hasBias)]
         if let lengths { a["lengths"] = .ints(lengths) }
+        if vocabulary != nil { a["vocabulary"] = .bool(true) }
         return a
     }
     func forward(_ inputs: [Tensor]) -> Tensor { forwardAndSave(inputs).0 }
     func forwardAndSave(_ inputs: [Tensor]) -> (Tensor, [Tensor]) {
-        recurrenceForward(lstm: true, inputs, reverse: reverse, lengths: lengths, hasBias: hasBias)
+        recurrenceForward(lstm: true, inputs, reverse: reverse, lengths: lengths, hasBias: hasBias,
+                          vocabulary: vocabulary != nil)
     }
     func vjp(_ g: Tensor, _ ctx: VJPContext) -> [Tensor?] {
-        recurrenceVJP(lstm: true, g, ctx, reverse: reverse, hasBias: hasBias, name: Self.name)
+        recurrenceVJP(lstm: true, g, ctx, reverse: reverse, hasBias: hasBias, vocabulary: vocabulary, name: Self.name)
     }
 }
 
@@ -46,17 +50,21 @@ struct LSTMSequence: PrimitiveOp {
 struct GRUSequence: PrimitiveOp {
     static let name = "gru_sequence"
     let reverse: Bool, lengths: [Int]?, hasBias: Bool
+    /// Set when the input comes as vocabulary rows (see `RecurrenceVocabulary`).
+    var vocabulary: RecurrenceVocabulary? = nil
     var attributes: [String: OpAttribute] {
         var a: [String: OpAttribute] = ["reverse": .bool(reverse), "bias": .bool(hasBias)]
         if let lengths { a["lengths"] = .ints(lengths) }
+        if vocabulary != nil { a["vocabulary"] = .bool(true) }
         return a
     }
     func forward(_ inputs: [Tensor]) -> Tensor { forwardAndSave(inputs).0 }
     func forwardAndSave(_ inputs: [Tensor]) -> (Tensor, [Tensor]) {
-        recurrenceForward(lstm: false, inputs, reverse: reverse, lengths: lengths, hasBias: hasBias)
+        recurrenceForward(lstm: false, inputs, reverse: reverse, lengths: lengths, hasBias: hasBias,
+                          vocabulary: vocabulary != nil)
     }
     func vjp(_ g: Tensor, _ ctx: VJPContext) -> [Tensor?] {
-        recurrenceVJP(lstm: false, g, ctx, reverse: reverse, hasBias: hasBias, name: Self.name)
+        recurrenceVJP(lstm: false, g, ctx, reverse: reverse, hasBias: hasBias, vocabulary: vocabulary, name: Self.name)
     }
 }
 
@@ -89,15 +97,66 @@ public func gruSequence(_ projected: Tensor, weightHH: Tensor, biasHH: Tensor?, 
     return (packed.slice(axis: 0, start: 0, end: T), packed.select(axis: 0, T))
 }
 
-private func checkRecurrence(_ op: String, gates: Int, _ projected: Tensor, _ w: Tensor, _ bias: Tensor?, _ h0: Tensor,
-                             _ c0: Tensor?, _ lengths: [Int]?) {
+/// One LSTM layer in one direction from its input sequence `x` `[T, B, In]`: the input projection
+/// `x W_ihᵀ` (one GEMM over all steps) and the recurrence (`lstmSequence`). `bias` is `b_ih + b_hh` (every gate adds
+/// both), or nil.
+///
+/// When `x` is an embedding's output (`embedding(indices, table)`, possibly with its index axes transposed) with at
+/// least twice as many rows as the vocabulary, the projection is computed per vocabulary entry and the recurrence
+/// reads its rows by index (`RecurrenceVocabulary`): the same values, with a `[V, 4H]` GEMM instead of `[T B, 4H]`.
+public func lstmLayer(_ x: Tensor, weightIH: Tensor, weightHH: Tensor, bias: Tensor?, h0: Tensor, c0: Tensor,
+                      reverse: Bool = false, lengths: [Int]? = nil) -> (output: Tensor, h: Tensor, c: Tensor) {
+    if let lookup = vocabularyLookup(x, weightIH) {
+        let P = linear(lookup.table, weightIH)
+        checkRecurrence("lstm_sequence", gates: 4, P, projectedShape: [x.shape[0], x.shape[1], P.shape[1]], weightHH, bias,
+                        h0, c0, lengths)
+        let op = LSTMSequence(reverse: reverse, lengths: lengths, hasBias: bias != nil,
+                              vocabulary: RecurrenceVocabulary(lookup: lookup, hasInputBias: false))
+        let packed = Tensor.apply(op, [P, weightHH, h0, c0] + (bias.map { [$0] } ?? []) + [x, lookup.indices, weightIH])
+        let T = x.shape[0]
+        return (packed.slice(axis: 0, start: 0, end: T), packed.select(axis: 0, T), packed.select(axis: 0, T + 1))
+    }
+    return lstmSequence(linear(x, weightIH), weightHH: weightHH, biasHH: bias, h0: h0, c0: c0, reverse: reverse,
+                        lengths: lengths)
+}
+
+/// One GRU layer in one direction from its input sequence `x` `[T, B, In]`: the input projection `x W_ihᵀ + b_ih`
+/// and the recurrence (`gruSequence`); an embedding's output is read by vocabulary rows as in `lstmLayer`.
+public func gruLayer(_ x: Tensor, weightIH: Tensor, biasIH: Tensor?, weightHH: Tensor, biasHH: Tensor?, h0: Tensor,
+                     reverse: Bool = false, lengths: [Int]? = nil) -> (output: Tensor, h: Tensor) {
+    if let lookup = vocabularyLookup(x, weightIH) {
+        let P = linear(lookup.table, weightIH, biasIH)
+        checkRecurrence("gru_sequence", gates: 3, P, projectedShape: [x.shape[0], x.shape[1], P.shape[1]], weightHH, biasHH,
+                        h0, nil, lengths)
+        let op = GRUSequence(reverse: reverse, lengths: lengths, hasBias: biasHH != nil,
+                             vocabulary: RecurrenceVocabulary(lookup: lookup, hasInputBias: biasIH != nil))
+        let packed = Tensor.apply(op, [P, weightHH, h0] + (biasHH.map { [$0] } ?? []) + [x, lookup.indices, weightIH]
+                                      + (biasIH.map { [$0] } ?? []))
+        let T = x.shape[0]
+        return (packed.slice(axis: 0, start: 0, end: T), packed.select(axis: 0, T))
+    }
+    return gruSequence(linear(x, weightIH, biasIH), weightHH: weightHH, biasHH: biasHH, h0: h0, reverse: reverse,
+                       lengths: lengths)
+}
+
+/// The lookup behind a time-major layer input `[T, B, In]` when the recurrence should read vocabulary rows.
+private func vocabularyLookup(_ x: Tensor, _ weightIH: Tensor) -> EmbeddingLookup? {
+    guard x.rank == 3, weightIH.rank == 2, weightIH.shape[1] == x.shape[2], weightIH.dtype == x.dtype,
+          x.dtype == .float32 || x.dtype == .float64 else { return nil }
+    return usableLookup(x)
+}
+
+/// `projectedShape`: the projection's shape when `projected` holds vocabulary rows (`[V, gates H]`) instead.
+private func checkRecurrence(_ op: String, gates: Int, _ projected: Tensor, projectedShape: [Int]? = nil, _ w: Tensor,
+                             _ bias: Tensor?, _ h0: Tensor, _ c0: Tensor?, _ lengths: [Int]?) {
     checkOperands(op, ["projected": projected, "weight_hh": w, "h0": h0, "c0": c0, "bias_hh": bias])
+    let shape = projectedShape ?? projected.shape
     precondition(projected.dtype == .float32 || projected.dtype == .float64,
                  "\(op): \(projected.dtype) is not supported (float32 or float64)")
-    precondition(projected.rank == 3 && h0.rank == 2, "\(op): projected must be [T, B, \(gates)H] and h0 [B, H], got \(projected.shape) and \(h0.shape)")
-    let T = projected.shape[0], B = projected.shape[1], H = h0.shape[1]
-    precondition(h0.shape[0] == B && projected.shape[2] == gates * H,
-                 "\(op): projected \(projected.shape) does not match h0 \(h0.shape) (expected [\(T), \(B), \(gates * H)])")
+    precondition(shape.count == 3 && h0.rank == 2, "\(op): projected must be [T, B, \(gates)H] and h0 [B, H], got \(shape) and \(h0.shape)")
+    let T = shape[0], B = shape[1], H = h0.shape[1]
+    precondition(h0.shape[0] == B && shape[2] == gates * H,
+                 "\(op): projected \(shape) does not match h0 \(h0.shape) (expected [\(T), \(B), \(gates * H)])")
     precondition(w.shape == [gates * H, H], "\(op): weight_hh must be [\(gates * H), \(H)], got \(w.shape)")
     if let bias { precondition(bias.shape == [gates * H], "\(op): bias_hh must be [\(gates * H)], got \(bias.shape)") }
     if let c0 { precondition(c0.shape == [B, H], "\(op): c0 must be [\(B), \(H)], got \(c0.shape)") }
@@ -121,12 +180,14 @@ private func stepMask(_ lengths: [Int], steps T: Int, dtype: DType, backend: any
 /// The forward loop. Saved for backward: `[hIn, gates, cIn (LSTM), mask (with lengths)]`, where hIn[t] / cIn[t] are
 /// the states entering the step at time t and gates[t] what the cell kernel saves.
 private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, lengths: [Int]?,
-                               hasBias: Bool) -> (Tensor, [Tensor]) {
+                               hasBias: Bool, vocabulary: Bool) -> (Tensor, [Tensor]) {
     let G = lstm ? 4 : 3, stateRows = lstm ? 2 : 1
     let proj = inputs[0].contiguousData(), w = inputs[1].contiguousData(), h0 = inputs[2].contiguousData()
     let c0 = lstm ? inputs[3].contiguousData() : nil
-    let bias = hasBias ? inputs[inputs.count - 1].contiguousData() : nil
-    let T = proj.shape[0], B = proj.shape[1], H = h0.shape[1]
+    let bias = hasBias ? inputs[lstm ? 4 : 3].contiguousData() : nil
+    // With vocabulary rows, proj is [V, G H] and step t's rows are proj[indices[t, b]].
+    let indices = vocabulary ? inputs[RecurrenceVocabulary.firstInput(lstm: lstm, hasBias: hasBias) + 1].contiguousData() : nil
+    let T = indices?.shape[0] ?? proj.shape[0], B = h0.shape[0], H = h0.shape[1]
     let be = proj.backend, dt = proj.dtype
     let out = Tensor.empty([T + stateRows, B, H], dtype: dt, backend: be)
     let hIn = Tensor.empty([T, B, H], dtype: dt, backend: be)
@@ -149,13 +210,26 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
     if let c0, let cIn { be.copy(c0.operand, into: row(cIn, first), shape: rowShape) }
     // W_hh^T laid out once for the backend's GEMM kernel, reused by every step.
     let packedW = T > 1 ? be.prepareGemmB(transB: true, k: H, n: G * H, b: w.operand, ldb: H) : nil
-    forEachChainStep(B, steps: T, on: be) { _, r0, n, step in
+    // Vocabulary rows are gathered per chain and step into the chain's own block of rows (hot in cache), instead of
+    // a [T, B, G H] projection written out and read back.
+    let bounds = chainBounds(B)
+    let chainRows = zip(bounds.dropFirst(), bounds).map { $0 - $1 }.max() ?? 0
+    let gathered = indices != nil ? Tensor.empty([bounds.count - 1, chainRows, G * H], dtype: dt, backend: be) : nil
+    forEachChainStep(B, steps: T, on: be) { chain, r0, n, step in
         /// Rows r0..<r0 + n of block i of a contiguous [steps, B, width] tensor.
         func rows(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
             offsetOperand(t.operand, (i * B + r0) * width).restrided([width, 1])
         }
         let recRows = rows(rec, 0, width: G * H)
         let t = reverse ? T - 1 - step : step
+        let xRows: Operand
+        if let indices, let gathered {
+            xRows = offsetOperand(gathered.operand, chain * chainRows * G * H).restrided([G * H, 1])
+            be.indexSelect(proj.operand, index: offsetOperand(indices.operand, t * B + r0), xRows, outer: 1,
+                           n: proj.shape[0], m: n, inner: G * H)
+        } else {
+            xRows = rows(proj, t, width: G * H)
+        }
         let next: Int? = step + 1 < T ? (reverse ? t - 1 : t + 1) : nil
         if let packedW {
             be.gemm(transA: false, m: n, n: G * H, k: H, alpha: 1, a: rows(hIn, t), lda: H, preparedB: packedW,
@@ -168,11 +242,11 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
         let m = mask.map { offsetOperand($0.operand, t * B + r0) }
         if let cIn {
             let cOut = next.map { rows(cIn, $0) } ?? rows(out, T + 1)
-            be.lstmCell(x: rows(proj, t, width: G * H), r: recRows, bias: bias?.operand, cPrev: rows(cIn, t),
+            be.lstmCell(x: xRows, r: recRows, bias: bias?.operand, cPrev: rows(cIn, t),
                         hPrev: rows(hIn, t), mask: m, saved: rows(gates, t, width: (G + 1) * H), c: cOut, h: hOut,
                         y: rows(out, t), batch: n, hidden: H)
         } else {
-            be.gruCell(x: rows(proj, t, width: G * H), r: recRows, bias: bias?.operand, hPrev: rows(hIn, t), mask: m,
+            be.gruCell(x: xRows, r: recRows, bias: bias?.operand, hPrev: rows(hIn, t), mask: m,
                        saved: rows(gates, t, width: (G + 1) * H), h: hOut, y: rows(out, t), batch: n, hidden: H)
         }
     }
@@ -244,13 +318,15 @@ private final class ChainSchedule: Sendable {
 /// The reverse loop: per step one fused cell backward kernel (which also adds the step's gate gradients into db_hh)
 /// and one GEMM (dh_prev += dgates W_hh), then dW_hh as one GEMM over all steps.
 private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: Bool, hasBias: Bool,
-                           name: String) -> [Tensor?] {
+                           vocabulary: RecurrenceVocabulary?, name: String) -> [Tensor?] {
     precondition(!GradMode.isEnabled, "backward of '\(name)': gradients of gradients (createGraph) are not supported by the fused recurrence; use the layer's unfused path (fused = false) for them")
     let G = lstm ? 4 : 3
     let proj = ctx.inputs[0], w = ctx.inputs[1].contiguousData(), h0 = ctx.inputs[2]
     let hIn = ctx.saved[0], gates = ctx.saved[1], cIn: Tensor? = lstm ? ctx.saved[2] : nil
     let mask: Tensor? = ctx.saved.count > (lstm ? 3 : 2) ? ctx.saved[ctx.saved.count - 1] : nil
-    let T = proj.shape[0], B = proj.shape[1], H = h0.shape[1]
+    let firstVocabularyInput = RecurrenceVocabulary.firstInput(lstm: lstm, hasBias: hasBias)
+    let indices = vocabulary != nil ? ctx.inputs[firstVocabularyInput + 1].contiguousData() : nil
+    let T = indices?.shape[0] ?? proj.shape[0], B = h0.shape[0], H = h0.shape[1]
     let be = proj.backend, dt = proj.dtype
     let gc = g.contiguousData()
     /// Row block i of a contiguous [n, B, width] tensor as a [B, width] operand.
@@ -269,7 +345,13 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
     // The bias gradient: each chain's cell kernels add its rows' gate gradients into the chain's own row (in step
     // order), then the chains' rows are summed, so the bits do not depend on which thread ran which step.
     let chains = chainBounds(B).count - 1
-    let dBiasChains = hasBias && ctx.needs(ctx.inputs.count - 1) ? Tensor.zeros([chains, G * H], dtype: dt, on: be) : nil
+    let dBiasChains = hasBias && ctx.needs(lstm ? 4 : 3) ? Tensor.zeros([chains, G * H], dtype: dt, on: be) : nil
+    // Vocabulary rows: the gradient of the projection table dP[v] = sum of the input gradient's rows looked up from v,
+    // added per chain in step order (while the rows are in cache), then over the chains, as the bias's. When the
+    // layer input's own gradient is needed instead (see `RecurrenceVocabulary`), it comes from the whole dX below.
+    let inputPath = vocabulary.map { $0.inputPath(ctx, firstInput: firstVocabularyInput) } ?? false
+    let V = indices != nil ? proj.shape[0] : 0
+    let dPChains = indices != nil && !inputPath && ctx.needs(0) ? Tensor.zeros([chains, V, G * H], dtype: dt, on: be) : nil
     forEachChainStep(B, steps: T, on: be) { chain, r0, n, s in
         /// Rows r0..<r0 + n of block i of a contiguous [steps, B, width] tensor.
         func rows(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
@@ -289,6 +371,10 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
                                dy: rows(gc, t), mask: m, dX: rows(dX, t, width: G * H),
                                dRec: rows(dRec, t, width: G * H), dBias: db, batch: n, hidden: H)
         }
+        if let dPChains, let indices {
+            be.indexAdd(rows(dX, t, width: G * H), index: offsetOperand(indices.operand, t * B + r0),
+                        offsetOperand(dPChains.operand, chain * V * G * H), outer: 1, n: V, m: n, inner: G * H)
+        }
         if step > 0 || needsH0 {
             if let packedW {
                 be.gemm(transA: false, m: n, n: H, k: G * H, alpha: 1, a: rows(dRec, t, width: G * H), lda: G * H,
@@ -299,7 +385,12 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
             }
         }
     }
-    var grads: [Tensor?] = [ctx.needs(0) ? dX : nil]
+    var grads: [Tensor?]
+    if let dPChains {
+        grads = [chains == 1 ? dPChains.reshaped([V, G * H]) : dPChains.sum(axes: [0])]
+    } else {
+        grads = [ctx.needs(0) && indices == nil ? dX : nil]
+    }
     if ctx.needs(1) {
         let dW = Tensor.empty([G * H, H], dtype: dt, backend: be)
         if T * B == 0 {
@@ -317,5 +408,43 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
     if hasBias {
         grads.append(dBiasChains.map { chains == 1 ? $0.reshaped([G * H]) : $0.sum(axes: [0]) })
     }
+    if let vocabulary {
+        grads += vocabulary.inputGradients(ctx, firstInput: firstVocabularyInput, dX: dX, inputPath: inputPath)
+    }
     return grads
+}
+
+/// A recurrence whose input projection comes as vocabulary rows: the layer input `x` is an embedding's output
+/// (`x[t, b] = table[indices[t, b]]`), so `W_ih x + b_ih` is `P[indices[t, b]]` with `P = table W_ihᵀ + b_ih`
+/// (`[V, G H]`, V the vocabulary size): the op reads P's rows per chain and step, and backward adds the input
+/// gradient up per vocabulary entry (dP) instead of writing and rereading a `[T, B, G H]` projection.
+///
+/// Inputs after the usual ones (`[P, weight_hh, h0, (c0), (bias_hh)]`): `[x, indices [T, B], weight_ih, (bias_ih)]`.
+/// The gradient normally reaches the table and `weight_ih` through P (`dP`); x's values are not read. When x's own
+/// gradient is needed (`gradients(of:wrt:)` asks for x or the embedding output it views, or x is a leaf), P gets
+/// none and x, `weight_ih` and
+/// `bias_ih` get theirs directly, as the plain path gives them (x's way back into the table then counts once).
+struct RecurrenceVocabulary: Sendable {
+    /// x's lookup (which tells whether x's gradient only flows into the table).
+    let lookup: EmbeddingLookup
+    let hasInputBias: Bool
+
+    /// The index of x among the op's inputs.
+    static func firstInput(lstm: Bool, hasBias: Bool) -> Int { (lstm ? 4 : 3) + (hasBias ? 1 : 0) }
+
+    /// Whether x itself gets the gradient (and P none).
+    func inputPath(_ ctx: VJPContext, firstInput i: Int) -> Bool { lookup.needsOwnGradient(ctx, input: i) }
+
+    /// Gradients of `[x, indices, weight_ih, (bias_ih)]` from the input gradient dX `[T, B, G H]`.
+    func inputGradients(_ ctx: VJPContext, firstInput i: Int, dX: Tensor, inputPath: Bool) -> [Tensor?] {
+        var grads: [Tensor?] = [nil, nil, nil] + (hasInputBias ? [nil] : [])
+        guard inputPath else { return grads }
+        let x = ctx.inputs[i], wIH = ctx.inputs[i + 2]
+        let rows = dX.shape[0] * dX.shape[1]
+        let d2 = dX.reshaped([rows, dX.shape[2]])
+        grads[0] = matmul(d2, wIH).reshaped(x.shape)
+        if ctx.needs(i + 2) { grads[2] = matmul(d2.transposed(), x.reshaped([rows, wIH.shape[1]])) }
+        if hasInputBias && ctx.needs(i + 3) { grads[3] = d2.sum(axis: 0) }
+        return grads
+    }
 }

@@ -206,7 +206,7 @@ extension Tensor {
         precondition(d.count == rank && Set(d).count == rank, "permute: \(dims) is not a permutation of \(rank) dimensions (shape \(shape))")
         let out = Tensor.apply(Permute(dims: d), [self])
         // An embedding's output with its index axes reordered is the lookup of the reordered indices.
-        if let lookup, Tracer.current == nil { out.lookup = lookup.permuted(d) }
+        if let lookup, Tracer.current == nil { out.lookup = lookup.permuted(d, of: self) }
         return out
     }
 

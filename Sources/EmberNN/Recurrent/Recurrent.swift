@@ -140,18 +140,18 @@ public class RecurrentLayer: Module {
             // Every LSTM gate adds both biases, so the fused cell adds b_ih + b_hh once: the projection has no bias
             // (no pass to broadcast it into the [T, B, 4H] projection) and the op's one bias gradient reaches both
             // through the sum's backward (no second column sum of the gate gradients).
-            let projected = linear(seq, w[0], nil)
-            let r = lstmSequence(projected, weightHH: w[1], biasHH: hasBias ? w[2] + w[3] : nil, h0: h, c0: c!,
-                                 reverse: reverse, lengths: lengths)
+            let r = lstmLayer(seq, weightIH: w[0], weightHH: w[1], bias: hasBias ? w[2] + w[3] : nil, h0: h, c0: c!,
+                              reverse: reverse, lengths: lengths)
             return (r.output, r.h, r.c)
+        }
+        let bhh = hasBias ? w[3] : nil
+        if fusedOp {
+            let r = gruLayer(seq, weightIH: w[0], biasIH: hasBias ? w[2] : nil, weightHH: w[1], biasHH: bhh, h0: h,
+                             reverse: reverse, lengths: lengths)
+            return (r.output, r.h, nil)
         }
         // The input projection of every step at once: [T, B, gates * H].
         let projected = linear(seq, w[0], hasBias ? w[2] : nil)
-        let bhh = hasBias ? w[3] : nil
-        if fusedOp {
-            let r = gruSequence(projected, weightHH: w[1], biasHH: bhh, h0: h, reverse: reverse, lengths: lengths)
-            return (r.output, r.h, nil)
-        }
         var h = h, c = c
         var outs = [Tensor?](repeating: nil, count: T)
         for step in 0..<T {
