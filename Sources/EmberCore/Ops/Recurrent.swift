@@ -3,7 +3,8 @@ import Synchronization
 /// The fused LSTM and GRU recurrences: one primitive runs a whole sequence of one layer in one direction.
 ///
 /// The input projection `W_ih x + b_ih` of every step is the caller's (one GEMM over the whole sequence, done by
-/// `linear` before the op). The op runs the time loop: per step one recurrent GEMM `h W_hh^T` into a reused buffer and
+/// `linear` before the op), or, for an embedding's output, a table of vocabulary rows read by index
+/// (`lstmLayer`/`gruLayer`, `RecurrenceVocabulary`). The op runs the time loop: per step one recurrent GEMM `h W_hh^T` into a reused buffer and
 /// one fused cell kernel (`Backend.lstmCell` / `gruCell`) for the gate nonlinearities and the state update, which also
 /// writes the gate activations backward needs into one saved buffer. Backward runs the reverse loop: one fused cell
 /// backward kernel and one GEMM for dh_prev per step, then the whole weight gradient dW_hh as one GEMM over all steps.
@@ -23,7 +24,8 @@ extension OpRegistry {
 }
 
 /// The LSTM recurrence over a sequence. Inputs: `[projected [T, B, 4H], weight_hh [4H, H], h0 [B, H], c0 [B, H]]`
-/// plus `bias_hh [4H]` when `hasBias`.
+/// plus `bias_hh [4H]` when `hasBias`; with `vocabulary`, projected is `[V, 4H]` and `RecurrenceVocabulary`'s inputs
+/// follow.
 struct LSTMSequence: PrimitiveOp {
     static let name = "lstm_sequence"
     let reverse: Bool, lengths: [Int]?, hasBias: Bool
@@ -46,7 +48,8 @@ struct LSTMSequence: PrimitiveOp {
 }
 
 /// The GRU recurrence over a sequence. Inputs: `[projected [T, B, 3H], weight_hh [3H, H], h0 [B, H]]` plus
-/// `bias_hh [3H]` when `hasBias`.
+/// `bias_hh [3H]` when `hasBias`; with `vocabulary`, projected is `[V, 3H]` and `RecurrenceVocabulary`'s inputs
+/// follow.
 struct GRUSequence: PrimitiveOp {
     static let name = "gru_sequence"
     let reverse: Bool, lengths: [Int]?, hasBias: Bool

@@ -27,6 +27,8 @@ public enum RecurrentKind: String, Sendable, Codable {
 /// Variable-length batches take `lengths` (one per sequence, as PyTorch's packed sequences): past its length a
 /// sequence's state stops changing, its outputs are zero, and the reverse direction starts at its last valid step.
 /// The input projection of all time steps is one GEMM per layer and direction; each step adds the recurrent GEMM.
+/// When the input is an `Embedding`'s output (a character or word model), the fused LSTM and GRU project the
+/// vocabulary instead of every token and read its rows by index (`lstmLayer`/`gruLayer` in EmberCore).
 public class RecurrentLayer: Module {
     public let kind: RecurrentKind
     public let inputSize: Int, hiddenSize: Int, numLayers: Int
