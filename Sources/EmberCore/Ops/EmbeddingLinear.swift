@@ -53,8 +53,8 @@ struct EmbeddingLookup {
         versions == [output.storage.version, indices.storage.version, table.storage.version]
     }
 
-    /// The lookup behind `view`, a permutation `dims` of `base`'s axes (base carrying this lookup) that keeps the
-    /// feature axis last.
+    /// The lookup of `base.permuted(dims)` (`base` carries this one) when the permutation keeps the feature axis
+    /// last; nil otherwise.
     func permuted(_ dims: [Int], of base: Tensor) -> EmbeddingLookup? {
         guard dims.last == dims.count - 1 else { return nil }
         return EmbeddingLookup(indices: indices.permuted(Array(dims.dropLast())), table: table, versions: versions,
