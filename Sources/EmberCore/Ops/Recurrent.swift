@@ -425,8 +425,8 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
 /// Inputs after the usual ones (`[P, weight_hh, h0, (c0), (bias_hh)]`): `[x, indices [T, B], weight_ih, (bias_ih)]`.
 /// The gradient normally reaches the table and `weight_ih` through P (`dP`); x's values are not read. When x's own
 /// gradient is needed (`gradients(of:wrt:)` asks for x or the embedding output it views, or x is a leaf), P gets
-/// none and x, `weight_ih` and
-/// `bias_ih` get theirs directly, as the plain path gives them (x's way back into the table then counts once).
+/// none and x, `weight_ih` and `bias_ih` get theirs directly, as the plain path gives them (x's way back into the
+/// table then counts once).
 struct RecurrenceVocabulary: Sendable {
     /// x's lookup (which tells whether x's gradient only flows into the table).
     let lookup: EmbeddingLookup
