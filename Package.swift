@@ -162,7 +162,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmberServeTests",
-            dependencies: ["EmberServe", "EmberTestSupport"],
+            dependencies: ["EmberServe", "EmberTestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Tests/EmberServeTests"
         ),
         .testTarget(

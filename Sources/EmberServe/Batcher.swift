@@ -126,19 +126,32 @@ public final class Batcher: @unchecked Sendable {
     /// (504, 499) or the caller's (429, 503 at once): keep it short and hand the answer to the thread that writes it.
     public func submit(_ values: [Float], count: Int, clientGone: (@Sendable () -> Bool)? = nil,
                        completion: @escaping @Sendable (Result<[Prediction], any Error>) -> Void) {
+        if !enqueue(values, count: count, clientGone: clientGone, completion: completion) {
+            completion(.failure(Self.shuttingDown(model.name)))
+        }
+    }
+
+    /// The 503 a stopping batcher answers.
+    static func shuttingDown(_ name: String) -> ServeError {
+        ServeError(503, "model \(jsonQuotedString(name)) is shutting down", retryAfter: 1)
+    }
+
+    /// ``submit(_:count:clientGone:completion:)``, except that a stopping batcher returns false at once and never
+    /// calls `completion`: the caller may hand the request to the batcher that replaced this one.
+    func enqueue(_ values: [Float], count: Int, clientGone: (@Sendable () -> Bool)?,
+                 completion: @escaping @Sendable (Result<[Prediction], any Error>) -> Void) -> Bool {
         let pending = Pending(values: values, count: count, deadline: Date().addingTimeInterval(options.requestTimeout),
                               clientGone: clientGone, completion: completion)
         condition.lock()
         if stopping {
             condition.unlock()
-            pending.complete(.failure(ServeError(503, "model \(jsonQuotedString(model.name)) is shutting down", retryAfter: 1)))
-            return
+            return false
         }
         if queue.count >= options.maxQueue {
             condition.unlock()
             pending.complete(.failure(ServeError(429, "model \(jsonQuotedString(model.name)): \(options.maxQueue) requests are already waiting; "
                                                  + "try again shortly", retryAfter: 1)))
-            return
+            return true
         }
         pending.arrivedBusy = busy || !queue.isEmpty
         queue.append(pending)
@@ -147,6 +160,7 @@ public final class Batcher: @unchecked Sendable {
         observer?.queueDepth(model: model.name, depth: queue.count)
         condition.broadcast()
         condition.unlock()
+        return true
     }
 
     /// Answers 504 to every request past its deadline, queued or running, and drops queued requests whose client
@@ -179,14 +193,19 @@ public final class Batcher: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Stops taking requests, answers those already queued, then ends the thread; returns when it has.
+    /// Stops taking requests, answers those already queued, then ends the thread; returns when it has. Calling it
+    /// again (or from several threads) returns once the thread has ended.
     public func finish() {
         condition.lock()
         stopping = true
         condition.broadcast()
         condition.unlock()
         finished.wait()
+        finished.signal()   // for the next caller
     }
+
+    /// Whether ``finish()`` was called: the batcher takes no more requests.
+    var isStopping: Bool { condition.withLock { stopping } }
 
     /// Requests waiting now.
     public var depth: Int {

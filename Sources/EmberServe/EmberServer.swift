@@ -188,10 +188,12 @@ public final class EmberServer: Sendable {
 
     func infer(_ request: Request, model: ServedModel, channel: (any Channel)? = nil) async throws -> Response {
         let bytes = try await body(request)
-        let decoded = try InferenceProtocol.decode(bytes, headerLength: Self.inferenceHeaderLength(request.headers), model: model)
-        let batcher = try registry.batcher(model.name)
-        let predictions = try await batcher.predict(decoded.values, count: decoded.count, clientGone: Self.clientGone(channel))
-        return Answer(InferenceProtocol.encode(predictions, request: decoded, model: batcher.model)).response
+        let headerLength = try Self.inferenceHeaderLength(request.headers)
+        let r = try await registry.predict(model.name, clientGone: Self.clientGone(channel)) { model in
+            let decoded = try InferenceProtocol.decode(bytes, headerLength: headerLength, model: model)
+            return (decoded, decoded.values, decoded.count)
+        }
+        return Answer(InferenceProtocol.encode(r.predictions, request: r.input, model: r.model)).response
     }
 
     /// The `Inference-Header-Content-Length` header's value (nil when absent), or a 400 naming it.
@@ -205,10 +207,12 @@ public final class EmberServer: Sendable {
 
     func invocations(_ request: Request, model: ServedModel, channel: (any Channel)? = nil) async throws -> Response {
         let bytes = try await body(request)
-        let decoded = try SageMaker.decode(bytes, contentType: request.headers[.contentType], model: model)
-        let batcher = try registry.batcher(model.name)
-        let predictions = try await batcher.predict(decoded.values, count: decoded.count, clientGone: Self.clientGone(channel))
-        let (text, type) = SageMaker.encode(predictions, model: batcher.model, accept: request.headers[.accept])
+        let contentType = request.headers[.contentType]
+        let r = try await registry.predict(model.name, clientGone: Self.clientGone(channel)) { model in
+            let decoded = try SageMaker.decode(bytes, contentType: contentType, model: model)
+            return ((), decoded.values, decoded.count)
+        }
+        let (text, type) = SageMaker.encode(r.predictions, model: r.model, accept: request.headers[.accept])
         return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 

@@ -176,16 +176,17 @@ final class InferFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         do {
             var body = request.body ?? ByteBuffer()
             let bytes = body.readBytes(length: body.readableBytes) ?? []
-            // One registry lookup: the batcher serving the model now, and its model decodes and answers.
-            let batcher = try server.registry.batcher(request.model)
-            let decoded = try InferenceProtocol.decode(bytes, headerLength: EmberServer.inferenceHeaderLength(request.head.headerFields),
-                                                       model: batcher.model)
-            batcher.submit(decoded.values, count: decoded.count, clientGone: HangupDetector.hungUp(context.channel)) { result in
+            // The model serving the request now decodes and answers it (the registry hands it on across a reload).
+            let headerLength = try EmberServer.inferenceHeaderLength(request.head.headerFields)
+            try server.registry.submit(request.model, clientGone: HangupDetector.hungUp(context.channel)) { model in
+                let decoded = try InferenceProtocol.decode(bytes, headerLength: headerLength, model: model)
+                return (decoded, decoded.values, decoded.count)
+            } completion: { model, decoded, result in
                 loop.execute {
                     let answer: Answer
                     switch result {
                     case .success(let predictions):
-                        answer = Answer(InferenceProtocol.encode(predictions, request: decoded, model: batcher.model))
+                        answer = Answer(InferenceProtocol.encode(predictions, request: decoded, model: model))
                     case .failure(let error):
                         answer = server.errorAnswer(error, endpoint: "infer", model: request.model)
                     }

@@ -59,6 +59,51 @@ public final class ModelRegistry: @unchecked Sendable {
         }
     }
 
+    /// Decodes a request for the model serving `name` now and queues it with that model's batcher; `completion`
+    /// gets the model that answered, the decoded request and the predictions (or the batcher's error), once.
+    ///
+    /// A reload may retire the batcher between the lookup and the queueing. The request then goes to the batcher
+    /// that replaced it, decoded again for the new model (its inputs may differ), so a reload drops no request.
+    /// A batcher that stops while it is still the registry's (the server shutting down) answers 503.
+    /// - Throws: ``ServeError`` 404 for an unknown model, or what `decode` throws.
+    public func submit<Input: Sendable>(
+        _ name: String, clientGone: (@Sendable () -> Bool)? = nil,
+        decode: (ServedModel) throws -> (input: Input, values: [Float], count: Int),
+        completion: @escaping @Sendable (ServedModel, Input, Result<[Prediction], any Error>) -> Void
+    ) throws {
+        var refused: (batcher: Batcher, input: Input)?
+        while true {
+            let b = try batcher(name)
+            let model = b.model
+            if let r = refused, r.batcher === b {   // stopped and not replaced: the server is shutting down
+                completion(model, r.input, .failure(Batcher.shuttingDown(model.name)))
+                return
+            }
+            let d = try decode(model)
+            let input = d.input
+            if b.enqueue(d.values, count: d.count, clientGone: clientGone, completion: { completion(model, input, $0) }) { return }
+            refused = (b, input)
+        }
+    }
+
+    /// ``submit(_:clientGone:decode:completion:)`` awaited: the model that answered, the decoded request and its
+    /// predictions.
+    /// - Throws: ``ServeError`` for an unknown model, what `decode` throws, or the batcher's error.
+    public func predict<Input: Sendable>(
+        _ name: String, clientGone: (@Sendable () -> Bool)? = nil,
+        decode: (ServedModel) throws -> (input: Input, values: [Float], count: Int)
+    ) async throws -> (model: ServedModel, input: Input, predictions: [Prediction]) {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<(model: ServedModel, input: Input, predictions: [Prediction]), any Error>) in
+            do {
+                try submit(name, clientGone: clientGone, decode: decode) { model, input, result in
+                    c.resume(with: result.map { (model, input, $0) })
+                }
+            } catch {
+                c.resume(throwing: error)
+            }
+        }
+    }
+
     /// Whether a model named `name` is served.
     public func serves(_ name: String) -> Bool { lock.withLock { slots[name] != nil } }
 

@@ -13,17 +13,6 @@ let wrkPath: String? = ["/usr/bin/wrk", "/usr/local/bin/wrk"].first { FileManage
 struct ProcessTests {
     let runs = Runs.shared
 
-    /// A copy of a run's model files in a fresh directory (which the test may then overwrite).
-    func copyRun(_ run: String, to dir: URL) throws {
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        for f in [SavedModel.modelFile, SavedModel.jsonFile] {
-            let tmp = dir.appendingPathComponent(".\(f).tmp")
-            try? FileManager.default.removeItem(at: tmp)
-            try FileManager.default.copyItem(at: URL(fileURLWithPath: run).appendingPathComponent(f), to: tmp)
-            _ = rename(tmp.path, dir.appendingPathComponent(f).path)
-        }
-    }
-
     @Test func sigtermFinishesInFlightRequestsAndExitsZero() async throws {
         // The polling below runs on threads of its own, not on the cooperative pool that other tests' synchronous
         // work can hold for minutes (the held request's client would time out before the poll saw it queued).

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import EmberTestSupport
 import EmberCLI
+import Logging
 @testable import EmberServe
 
 /// The REST endpoints over a real server on 127.0.0.1 with a real HTTP client (URLSession): Open Inference Protocol,
@@ -315,4 +316,54 @@ import EmberCLI
         #expect(metric(m, #"ember_batch_size_sum{model="digits-mlp"}"#) == 8)
         #expect(metric(m, #"ember_batch_requests_sum{model="digits-mlp"}"#) == 8)
     }
+
+    @Test func requestRacingAReloadGoesToTheNewModel() async throws {
+        // A reload retires the batcher between a request's lookup and its queueing (what a SIGHUP under load can do):
+        // the request is decoded again for the new model and answered by it, not refused with 503.
+        let dir = serveTemp("race").appendingPathComponent("model")
+        try copyRun(runs.mlp, to: dir)
+        let registry = try ModelRegistry(paths: [dir.path], options: BatchingOptions(), logger: Logger(label: "ember.test"))
+        defer { registry.finish() }
+        let old = try registry.batcher("digits-mlp")
+        try copyRun(runs.cnn, to: dir)   // a different network under the same name
+        let values = Array(runs.digits.prefix(3 * 64))
+        let decodedFor = ModelList()
+        let r = try await registry.predict("digits-mlp") { model in
+            decodedFor.append(model)
+            if decodedFor.count == 1 {
+                #expect(registry.reload() == 1)
+                let deadline = Date().addingTimeInterval(30)
+                while !old.isStopping && Date() < deadline { usleep(1000) }
+                #expect(old.isStopping, "the replaced batcher stops")
+            }
+            return ((), values, 3)
+        }
+        let models = decodedFor.models
+        #expect(models.count == 2, "decoded once for the old model and once for the new one")
+        #expect(models.first === old.model)
+        #expect(models.last === r.model && r.model !== old.model)
+        let cnn = try ServedModel(path: runs.cnn).predict(values, count: 3)
+        #expect(r.predictions.count == 3)
+        for (p, q) in zip(r.predictions, cnn) {
+            #expect(p.label == q.label)
+            for (a, b) in zip(p.probabilities, q.probabilities) { #expect(abs(a - b) < 1e-6) }
+        }
+        // Shutting down (the batcher stops and nothing replaces it) still answers 503.
+        registry.finish()
+        do {
+            _ = try await registry.predict("digits-mlp") { _ in ((), values, 3) }
+            Issue.record("a request after shutdown was answered")
+        } catch let e as ServeError {
+            #expect(e.status == 503)
+        }
+    }
+}
+
+/// Models a decode closure was handed, in order (appended from the registry's calling thread).
+final class ModelList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [ServedModel] = []
+    func append(_ m: ServedModel) { lock.withLock { list.append(m) } }
+    var count: Int { lock.withLock { list.count } }
+    var models: [ServedModel] { lock.withLock { list } }
 }

@@ -14,6 +14,18 @@ func serveTemp(_ tag: String) -> URL {
     return u
 }
 
+/// Copies a run's model files into `dir` (made when missing), each renamed into place, so that a server reloading
+/// `dir` never reads half a file; the test may then copy another run over them.
+func copyRun(_ run: String, to dir: URL) throws {
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    for f in [SavedModel.modelFile, SavedModel.jsonFile] {
+        let tmp = dir.appendingPathComponent(".\(f).tmp")
+        try? FileManager.default.removeItem(at: tmp)
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: run).appendingPathComponent(f), to: tmp)
+        _ = rename(tmp.path, dir.appendingPathComponent(f).path)
+    }
+}
+
 /// Trained runs the tests serve, made once per test process: the default digits CNN (1 epoch), a digits MLP, and a
 /// small CNN on 8-bit 8x8 images (IDX files, so its input is UINT8).
 struct Runs: Sendable {
