@@ -140,22 +140,46 @@ void ek_adam_f32(float *param, const float *grad, float *m, float *v, ptrdiff_t 
 void ek_lstm_cell_f32(const float *x, const float *r, const float *bias, const float *c_prev, const float *h_prev,
                       const float *mask, float *saved, float *c_out, float *h_out, float *y, ptrdiff_t batch,
                       ptrdiff_t hidden) {
-    ek_k()->lstm_cell(x, r, bias, c_prev, h_prev, mask, saved, c_out, h_out, y, batch, hidden);
+    ek_k()->lstm_cell(x, 0, r, bias, c_prev, h_prev, mask, saved, c_out, h_out, y, batch, hidden);
 }
 
 void ek_lstm_cell_backward_f32(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
                                const float *mask, float *dgates, float *dbias, ptrdiff_t batch, ptrdiff_t hidden) {
-    ek_k()->lstm_cell_backward(saved, c_prev, dh, dy, dc, mask, dgates, dbias, batch, hidden);
+    ek_k()->lstm_cell_backward(saved, c_prev, dh, dy, dc, mask, dgates, dbias, 0, 0, batch, hidden);
 }
 
 void ek_gru_cell_f32(const float *x, const float *r, const float *bias, const float *h_prev, const float *mask,
                      float *saved, float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden) {
-    ek_k()->gru_cell(x, r, bias, h_prev, mask, saved, h_out, y, batch, hidden);
+    ek_k()->gru_cell(x, 0, r, bias, h_prev, mask, saved, h_out, y, batch, hidden);
 }
 
 void ek_gru_cell_backward_f32(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
                               float *dx, float *drec, float *dbias, ptrdiff_t batch, ptrdiff_t hidden) {
-    ek_k()->gru_cell_backward(saved, h_prev, dh, dy, mask, dx, drec, dbias, batch, hidden);
+    ek_k()->gru_cell_backward(saved, h_prev, dh, dy, mask, dx, drec, dbias, 0, 0, batch, hidden);
+}
+
+void ek_lstm_cell_rows_f32(const float *table, const int64_t *x_rows, const float *r, const float *bias,
+                           const float *c_prev, const float *h_prev, const float *mask, float *saved, float *c_out,
+                           float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden) {
+    ek_k()->lstm_cell(table, x_rows, r, bias, c_prev, h_prev, mask, saved, c_out, h_out, y, batch, hidden);
+}
+
+void ek_lstm_cell_backward_rows_f32(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
+                                    const float *mask, float *dgates, float *dbias, const int64_t *x_rows,
+                                    float *dtable, ptrdiff_t batch, ptrdiff_t hidden) {
+    ek_k()->lstm_cell_backward(saved, c_prev, dh, dy, dc, mask, dgates, dbias, x_rows, dtable, batch, hidden);
+}
+
+void ek_gru_cell_rows_f32(const float *table, const int64_t *x_rows, const float *r, const float *bias,
+                          const float *h_prev, const float *mask, float *saved, float *h_out, float *y, ptrdiff_t batch,
+                          ptrdiff_t hidden) {
+    ek_k()->gru_cell(table, x_rows, r, bias, h_prev, mask, saved, h_out, y, batch, hidden);
+}
+
+void ek_gru_cell_backward_rows_f32(const float *saved, const float *h_prev, float *dh, const float *dy,
+                                   const float *mask, float *dx, float *drec, float *dbias, const int64_t *x_rows,
+                                   float *dtable, ptrdiff_t batch, ptrdiff_t hidden) {
+    ek_k()->gru_cell_backward(saved, h_prev, dh, dy, mask, dx, drec, dbias, x_rows, dtable, batch, hidden);
 }
 
 void ek_attn_online_rows_f32(float *s, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, float *m, float *l,

@@ -363,12 +363,24 @@ static inline EK_V8 SUFFIX(vpre)(const float *x, const float *r, const float *bi
     return SUFFIX(vload_n)(x + o, n) + rv;
 }
 
-static void SUFFIX(lstm_cell)(const float *x, const float *r, const float *bias, const float *c_prev,
-                              const float *h_prev, const float *mask, float *saved, float *c_out, float *h_out,
-                              float *y, ptrdiff_t batch, ptrdiff_t hidden) {
+// Row b of the input projection: row b of x, or row x_rows[b] of the table x (vocabulary rows).
+static inline const float *SUFFIX(xrow)(const float *x, const int64_t *x_rows, ptrdiff_t b, ptrdiff_t width) {
+    return x + (x_rows ? (ptrdiff_t)x_rows[b] : b) * width;
+}
+// table[x_rows[b]] += row (width values), lane by lane: the vocabulary rows' gradient, row after row.
+static inline void SUFFIX(add_row)(float *table, const int64_t *x_rows, ptrdiff_t b, const float *row, ptrdiff_t width) {
+    float *t = table + (ptrdiff_t)x_rows[b] * width;
+    ptrdiff_t j = 0;
+    for (; j + EK_W <= width; j += EK_W) SUFFIX(vstore)(t + j, SUFFIX(vload)(t + j) + SUFFIX(vload)(row + j));
+    for (; j < width; j++) t[j] += row[j];
+}
+
+static void SUFFIX(lstm_cell)(const float *x, const int64_t *x_rows, const float *r, const float *bias,
+                              const float *c_prev, const float *h_prev, const float *mask, float *saved, float *c_out,
+                              float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden) {
     const ptrdiff_t H = hidden;
     for (ptrdiff_t b = 0; b < batch; b++) {
-        const float *xb = x + b * 4 * H, *rb = r + b * 4 * H, *cp = c_prev + b * H, *hp = h_prev + b * H;
+        const float *xb = SUFFIX(xrow)(x, x_rows, b, 4 * H), *rb = r + b * 4 * H, *cp = c_prev + b * H, *hp = h_prev + b * H;
         float *sb = saved + b * 5 * H, *co = c_out + b * H, *ho = h_out + b * H, *yb = y + b * H;
         if (mask && mask[b] == 0) {
             for (ptrdiff_t j = 0; j < H; j++) { co[j] = cp[j]; ho[j] = hp[j]; yb[j] = 0; }
@@ -377,7 +389,7 @@ static void SUFFIX(lstm_cell)(const float *x, const float *r, const float *bias,
         }
         // The next row's projected input and saved gates, asked for a row ahead (the projection was written long
         // before; in a training step these rows come from memory, not the caches).
-        const float *xn = b + 1 < batch ? xb + 4 * H : 0;
+        const float *xn = b + 1 < batch ? SUFFIX(xrow)(x, x_rows, b + 1, 4 * H) : 0;
         float *sn = b + 1 < batch ? sb + 5 * H : 0;
         for (ptrdiff_t j = 0; j < H; j += EK_W) {
             ptrdiff_t n = H - j < EK_W ? H - j : EK_W;
@@ -406,14 +418,15 @@ static void SUFFIX(lstm_cell)(const float *x, const float *r, const float *bias,
 }
 
 static void SUFFIX(lstm_cell_backward)(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
-                                       const float *mask, float *dgates, float *dbias, ptrdiff_t batch,
-                                       ptrdiff_t hidden) {
+                                       const float *mask, float *dgates, float *dbias, const int64_t *x_rows,
+                                       float *dtable, ptrdiff_t batch, ptrdiff_t hidden) {
     const ptrdiff_t H = hidden;
     for (ptrdiff_t b = 0; b < batch; b++) {
         const float *sb = saved + b * 5 * H, *cp = c_prev + b * H, *dyb = dy + b * H;
         float *dhb = dh + b * H, *dcb = dc + b * H, *dg = dgates + b * 4 * H;
         if (mask && mask[b] == 0) {  // the state passed through unchanged: its gradients too
             for (ptrdiff_t j = 0; j < 4 * H; j++) dg[j] = 0;
+            if (dtable) SUFFIX(add_row)(dtable, x_rows, b, dg, 4 * H);  // zeros, as a separate index add would
             continue;
         }
         // The next row's saved gates, cell state, output gradient and gate gradients, asked for a row ahead.
@@ -446,14 +459,16 @@ static void SUFFIX(lstm_cell_backward)(const float *saved, const float *c_prev, 
             SUFFIX(vstore_n)(dcb + j, dcv * f, n);
             SUFFIX(vstore_n)(dhb + j, SUFFIX(splat)(0.0f), n);
         }
+        if (dtable) SUFFIX(add_row)(dtable, x_rows, b, dg, 4 * H);
     }
 }
 
-static void SUFFIX(gru_cell)(const float *x, const float *r, const float *bias, const float *h_prev, const float *mask,
-                             float *saved, float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden) {
+static void SUFFIX(gru_cell)(const float *x, const int64_t *x_rows, const float *r, const float *bias,
+                             const float *h_prev, const float *mask, float *saved, float *h_out, float *y,
+                             ptrdiff_t batch, ptrdiff_t hidden) {
     const ptrdiff_t H = hidden;
     for (ptrdiff_t b = 0; b < batch; b++) {
-        const float *xb = x + b * 3 * H, *rb = r + b * 3 * H, *hp = h_prev + b * H;
+        const float *xb = SUFFIX(xrow)(x, x_rows, b, 3 * H), *rb = r + b * 3 * H, *hp = h_prev + b * H;
         float *sb = saved + b * 4 * H, *ho = h_out + b * H, *yb = y + b * H;
         if (mask && mask[b] == 0) {
             for (ptrdiff_t j = 0; j < H; j++) { ho[j] = hp[j]; yb[j] = 0; }
@@ -461,7 +476,7 @@ static void SUFFIX(gru_cell)(const float *x, const float *r, const float *bias, 
             continue;
         }
         // The next row's projected input and saved gates, asked for a row ahead (as the LSTM cell).
-        const float *xn = b + 1 < batch ? xb + 3 * H : 0;
+        const float *xn = b + 1 < batch ? SUFFIX(xrow)(x, x_rows, b + 1, 3 * H) : 0;
         float *sn = b + 1 < batch ? sb + 4 * H : 0;
         for (ptrdiff_t j = 0; j < H; j += EK_W) {
             ptrdiff_t n = H - j < EK_W ? H - j : EK_W;
@@ -489,14 +504,15 @@ static void SUFFIX(gru_cell)(const float *x, const float *r, const float *bias, 
 }
 
 static void SUFFIX(gru_cell_backward)(const float *saved, const float *h_prev, float *dh, const float *dy,
-                                      const float *mask, float *dx, float *drec, float *dbias, ptrdiff_t batch,
-                                      ptrdiff_t hidden) {
+                                      const float *mask, float *dx, float *drec, float *dbias, const int64_t *x_rows,
+                                      float *dtable, ptrdiff_t batch, ptrdiff_t hidden) {
     const ptrdiff_t H = hidden;
     for (ptrdiff_t b = 0; b < batch; b++) {
         const float *sb = saved + b * 4 * H, *hp = h_prev + b * H, *dyb = dy + b * H;
         float *dhb = dh + b * H, *dxb = dx + b * 3 * H, *drb = drec + b * 3 * H;
         if (mask && mask[b] == 0) {
             for (ptrdiff_t j = 0; j < 3 * H; j++) { dxb[j] = 0; drb[j] = 0; }
+            if (dtable) SUFFIX(add_row)(dtable, x_rows, b, dxb, 3 * H);
             continue;
         }
         // The next row's saved gates, previous state, output gradient and gate gradients, asked for a row ahead.
@@ -532,6 +548,7 @@ static void SUFFIX(gru_cell_backward)(const float *saved, const float *h_prev, f
             }
             SUFFIX(vstore_n)(dhb + j, dhv * z, n);
         }
+        if (dtable) SUFFIX(add_row)(dtable, x_rows, b, dxb, 3 * H);
     }
 }
 

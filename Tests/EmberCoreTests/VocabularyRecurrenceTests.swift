@@ -4,17 +4,18 @@ import EmberTestSupport
 
 /// `lstmLayer`/`gruLayer` on an embedding's output read the projection by vocabulary rows (`RecurrenceVocabulary`);
 /// these tests compare them with the plain path (the same rows looked up by `indexSelect`, which carries no lookup,
-/// so the projection is one GEMM over all steps) in float64, where only the order of additions differs.
+/// so the projection is one GEMM over all steps) in float64, where only the order of additions differs, and in float32,
+/// where the CPU's cell kernels read the rows from the table in place and add their gradients into it.
 @Suite struct VocabularyRecurrenceTests {
     static let V = 5, E = 3, H = 4
 
-    static func values(_ shape: [Int], seed: UInt64) -> Tensor {
+    static func values(_ shape: [Int], seed: UInt64, dtype: DType = .float64) -> Tensor {
         var rng = RandomState(seed: seed)
-        return (Tensor.normal(shape, dtype: .float64, rng: &rng) * 0.5)
+        return (Tensor.normal(shape, dtype: dtype, rng: &rng) * 0.5)
     }
 
-    static func leaf(_ shape: [Int], seed: UInt64) -> Tensor {
-        let t = values(shape, seed: seed)
+    static func leaf(_ shape: [Int], seed: UInt64, dtype: DType = .float64) -> Tensor {
+        let t = values(shape, seed: seed, dtype: dtype)
         t.requiresGrad = true
         return t
     }
@@ -24,30 +25,33 @@ import EmberTestSupport
         return Tensor.randint(0, V, shape: shape, rng: &rng)
     }
 
+    /// Within 1e-11 (float64) or 1e-5 (float32) of the largest magnitude (at least 1): rounding, where a wrong row
+    /// would be off by the values' own size.
     static func close(_ a: Tensor, _ b: Tensor, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(a.shape == b.shape, "\(what): shapes \(a.shape) and \(b.shape)", sourceLocation: sourceLocation)
         let x = a.toArray(Double.self), y = b.toArray(Double.self)
         let scale = Swift.max(y.map(abs).max() ?? 0, 1)
         let worst = zip(x, y).map { abs($0 - $1) }.max() ?? 0
-        #expect(worst <= 1e-11 * scale, "\(what): off by \(worst) (scale \(scale))", sourceLocation: sourceLocation)
+        #expect(worst <= (a.dtype == .float32 ? 1e-5 : 1e-11) * scale, "\(what): off by \(worst) (scale \(scale))", sourceLocation: sourceLocation)
     }
 
     /// The parameters of one layer: table, W_ih, W_hh, b_ih, b_hh (fresh leaves with the same values per call).
-    static func parameters(gates: Int) -> [Tensor] {
-        [leaf([V, E], seed: 1), leaf([gates * H, E], seed: 2), leaf([gates * H, H], seed: 3), leaf([gates * H], seed: 4),
-         leaf([gates * H], seed: 5)]
+    static func parameters(gates: Int, dtype: DType = .float64) -> [Tensor] {
+        [leaf([V, E], seed: 1, dtype: dtype), leaf([gates * H, E], seed: 2, dtype: dtype),
+         leaf([gates * H, H], seed: 3, dtype: dtype), leaf([gates * H], seed: 4, dtype: dtype),
+         leaf([gates * H], seed: 5, dtype: dtype)]
     }
 
     /// Runs a layer on `idx` [B, T] (batch-first, transposed to time-major as the layers do) and returns the output
     /// with the loss's gradients of every parameter; `vocabulary` selects the embedding (true) or the plain lookup.
     static func run(lstm: Bool, _ idx: Tensor, vocabulary: Bool, reverse: Bool = false, lengths: [Int]? = nil,
-                    extra: ((Tensor) -> Tensor)? = nil) -> (output: Tensor, grads: [Tensor], op: String?) {
-        let p = parameters(gates: lstm ? 4 : 3)
+                    extra: ((Tensor) -> Tensor)? = nil, dtype: DType = .float64) -> (output: Tensor, grads: [Tensor], op: String?) {
+        let p = parameters(gates: lstm ? 4 : 3, dtype: dtype)
         let B = idx.shape[0]
         let looked = vocabulary ? embedding(idx, p[0])
             : p[0].indexSelect(axis: 0, index: idx.reshaped([-1])).reshaped(idx.shape + [E])
         let x = looked.transposed(0, 1)
-        let h0 = values([B, H], seed: 6), c0 = values([B, H], seed: 7)
+        let h0 = values([B, H], seed: 6, dtype: dtype), c0 = values([B, H], seed: 7, dtype: dtype)
         let out: Tensor, state: Tensor
         if lstm {
             let r = lstmLayer(x, weightIH: p[1], weightHH: p[2], bias: p[3] + p[4], h0: h0, c0: c0, reverse: reverse,
@@ -60,7 +64,7 @@ import EmberTestSupport
         }
         let op = out.gradFn?.inputs.first?.gradFn?.op
         let name = op.map { "\($0.name)\($0.attributes["vocabulary"] == nil ? "" : "+vocabulary")" }
-        let upstream = values(out.shape, seed: 8)
+        let upstream = values(out.shape, seed: 8, dtype: dtype)
         var loss = (out * upstream).sum() + state.sum()
         if let extra { loss = loss + extra(looked) }
         loss.backward()
@@ -68,9 +72,10 @@ import EmberTestSupport
     }
 
     static func compare(lstm: Bool, _ idx: Tensor, reverse: Bool = false, lengths: [Int]? = nil,
-                        extra: ((Tensor) -> Tensor)? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
-        let a = run(lstm: lstm, idx, vocabulary: true, reverse: reverse, lengths: lengths, extra: extra)
-        let b = run(lstm: lstm, idx, vocabulary: false, reverse: reverse, lengths: lengths, extra: extra)
+                        extra: ((Tensor) -> Tensor)? = nil, dtype: DType = .float64,
+                        sourceLocation: SourceLocation = #_sourceLocation) {
+        let a = run(lstm: lstm, idx, vocabulary: true, reverse: reverse, lengths: lengths, extra: extra, dtype: dtype)
+        let b = run(lstm: lstm, idx, vocabulary: false, reverse: reverse, lengths: lengths, extra: extra, dtype: dtype)
         let kind = lstm ? "lstm_sequence" : "gru_sequence"
         #expect(a.op == kind + "+vocabulary" && b.op == kind, "ops \(a.op ?? "-") / \(b.op ?? "-")", sourceLocation: sourceLocation)
         close(a.output, b.output, "\(kind) output", sourceLocation: sourceLocation)
@@ -84,6 +89,14 @@ import EmberTestSupport
         Self.compare(lstm: lstm, Self.tokens([3, 6], seed: 11))
         Self.compare(lstm: lstm, Self.tokens([20, 3], seed: 12), reverse: true)
         Self.compare(lstm: lstm, Self.tokens([20, 4], seed: 13), lengths: (0..<20).map { 1 + $0 % 4 })
+    }
+
+    /// Float32: the CPU cell kernels read the table's rows in place (forward) and add into dP (backward); int32 and
+    /// int64 indices, one chain and three (32 rows), lengths (masked rows add zeros) and reverse.
+    @Test(arguments: [true, false]) func float32MatchesThePlainProjection(lstm: Bool) {
+        Self.compare(lstm: lstm, Self.tokens([3, 6], seed: 14), dtype: .float32)
+        Self.compare(lstm: lstm, Self.tokens([32, 3], seed: 15).cast(.int32), reverse: true, dtype: .float32)
+        Self.compare(lstm: lstm, Self.tokens([32, 4], seed: 16), lengths: (0..<32).map { 1 + $0 % 4 }, dtype: .float32)
     }
 
     /// The embedding output also feeds another op: the table's gradient arrives both ways.

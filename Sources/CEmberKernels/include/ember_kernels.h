@@ -35,15 +35,17 @@ typedef struct {
     void (*softmax_backward_rows)(const float *y, const float *g, float *out, ptrdiff_t rows, ptrdiff_t cols, int log);
     void (*adam)(float *param, const float *grad, float *m, float *v, ptrdiff_t n, float lr, float one_minus_beta1,
                  float one_minus_beta2, float eps, float bias_c1, float bias_c2, float l2_wd, float decoupled_wd);
-    void (*lstm_cell)(const float *x, const float *r, const float *bias, const float *c_prev, const float *h_prev,
-                      const float *mask, float *saved, float *c_out, float *h_out, float *y, ptrdiff_t batch,
-                      ptrdiff_t hidden);
+    void (*lstm_cell)(const float *x, const int64_t *x_rows, const float *r, const float *bias, const float *c_prev,
+                      const float *h_prev, const float *mask, float *saved, float *c_out, float *h_out, float *y,
+                      ptrdiff_t batch, ptrdiff_t hidden);
     void (*lstm_cell_backward)(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
-                               const float *mask, float *dgates, float *dbias, ptrdiff_t batch, ptrdiff_t hidden);
-    void (*gru_cell)(const float *x, const float *r, const float *bias, const float *h_prev, const float *mask,
-                     float *saved, float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden);
+                               const float *mask, float *dgates, float *dbias, const int64_t *x_rows, float *dtable,
+                               ptrdiff_t batch, ptrdiff_t hidden);
+    void (*gru_cell)(const float *x, const int64_t *x_rows, const float *r, const float *bias, const float *h_prev,
+                     const float *mask, float *saved, float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden);
     void (*gru_cell_backward)(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
-                              float *dx, float *drec, float *dbias, ptrdiff_t batch, ptrdiff_t hidden);
+                              float *dx, float *drec, float *dbias, const int64_t *x_rows, float *dtable,
+                              ptrdiff_t batch, ptrdiff_t hidden);
     void (*attn_online_rows)(float *s, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, float *m, float *l,
                              float *acc, ptrdiff_t dv);
     void (*attn_exp_rows)(float *p, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t diag, int causal, const float *shift);
@@ -131,6 +133,24 @@ void ek_gru_cell_f32(const float *x, const float *r, const float *bias, const fl
 /// keep dh). dbias (NULL: none) [3*hidden] gets each row's drec added, row after row.
 void ek_gru_cell_backward_f32(const float *saved, const float *h_prev, float *dh, const float *dy, const float *mask,
                               float *dx, float *drec, float *dbias, ptrdiff_t batch, ptrdiff_t hidden);
+
+// Vocabulary rows: the cells above with the input projection read as rows of a table (an embedding's vocabulary
+// projected once), row b of the step at table + x_rows[b] * G*hidden (G = 4 for the LSTM, 3 for the GRU), instead
+// of a gathered copy. The backward kernels add each row's input-projection gradient (the LSTM's dgates, the GRU's
+// dx) into dtable at the same row, row after row, after writing it (NULL dtable: none). Indices are trusted: the
+// caller checks them against the table's rows.
+void ek_lstm_cell_rows_f32(const float *table, const int64_t *x_rows, const float *r, const float *bias,
+                           const float *c_prev, const float *h_prev, const float *mask, float *saved, float *c_out,
+                           float *h_out, float *y, ptrdiff_t batch, ptrdiff_t hidden);
+void ek_lstm_cell_backward_rows_f32(const float *saved, const float *c_prev, float *dh, const float *dy, float *dc,
+                                    const float *mask, float *dgates, float *dbias, const int64_t *x_rows,
+                                    float *dtable, ptrdiff_t batch, ptrdiff_t hidden);
+void ek_gru_cell_rows_f32(const float *table, const int64_t *x_rows, const float *r, const float *bias,
+                          const float *h_prev, const float *mask, float *saved, float *h_out, float *y, ptrdiff_t batch,
+                          ptrdiff_t hidden);
+void ek_gru_cell_backward_rows_f32(const float *saved, const float *h_prev, float *dh, const float *dy,
+                                   const float *mask, float *dx, float *drec, float *dbias, const int64_t *x_rows,
+                                   float *dtable, ptrdiff_t batch, ptrdiff_t hidden);
 
 /// im2col of one image: `channels` planes [h, w] -> columns [channels*kh*kw, oh*ow] (row (c, ki, kj), zeros where the
 /// window reaches into padding), for stride (sh, sw), padding (ph, pw) and dilation (dh, dw).

@@ -213,11 +213,14 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
     if let c0, let cIn { be.copy(c0.operand, into: row(cIn, first), shape: rowShape) }
     // W_hh^T laid out once for the backend's GEMM kernel, reused by every step.
     let packedW = T > 1 ? be.prepareGemmB(transB: true, k: H, n: G * H, b: w.operand, ldb: H) : nil
-    // Vocabulary rows are gathered per chain and step into the chain's own block of rows (hot in cache), instead of
-    // a [T, B, G H] projection written out and read back.
+    // Vocabulary rows: the CPU's float32 cell kernels read them from the table in place; elsewhere they are gathered
+    // per chain and step into the chain's own block of rows (hot in cache). Either way no [T, B, G H] projection is
+    // written out and read back.
+    let inPlace = cpuVocabularyRows(indices, tableRows: proj.shape[0], dtype: dt, backend: be)
     let bounds = chainBounds(B)
     let chainRows = zip(bounds.dropFirst(), bounds).map { $0 - $1 }.max() ?? 0
-    let gathered = indices != nil ? Tensor.empty([bounds.count - 1, chainRows, G * H], dtype: dt, backend: be) : nil
+    let gathered = indices != nil && inPlace == nil
+        ? Tensor.empty([bounds.count - 1, chainRows, G * H], dtype: dt, backend: be) : nil
     forEachChainStep(B, steps: T, on: be) { chain, r0, n, step in
         /// Rows r0..<r0 + n of block i of a contiguous [steps, B, width] tensor.
         func rows(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
@@ -226,7 +229,9 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
         let recRows = rows(rec, 0, width: G * H)
         let t = reverse ? T - 1 - step : step
         let xRows: Operand
-        if let indices, let gathered {
+        if inPlace != nil {
+            xRows = proj.operand   // the table; the kernel picks the rows
+        } else if let indices, let gathered {
             xRows = offsetOperand(gathered.operand, chain * chainRows * G * H).restrided([G * H, 1])
             be.indexSelect(proj.operand, index: offsetOperand(indices.operand, t * B + r0), xRows, outer: 1,
                            n: proj.shape[0], m: n, inner: G * H)
@@ -243,7 +248,13 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
         }
         let hOut = next.map { rows(hIn, $0) } ?? rows(out, T)
         let m = mask.map { offsetOperand($0.operand, t * B + r0) }
-        if let cIn {
+        if let (cpu, rowIndex) = inPlace {
+            let cOut = cIn.map { cIn in next.map { rows(cIn, $0) } ?? rows(out, T + 1) }
+            cpu.recurrentCellRows(lstm: lstm, table: xRows, rows: offsetOperand(rowIndex.operand, t * B + r0), r: recRows,
+                                  bias: bias?.operand, cPrev: cIn.map { rows($0, t) }, hPrev: rows(hIn, t), mask: m,
+                                  saved: rows(gates, t, width: (G + 1) * H), c: cOut, h: hOut, y: rows(out, t),
+                                  batch: n, hidden: H)
+        } else if let cIn {
             let cOut = next.map { rows(cIn, $0) } ?? rows(out, T + 1)
             be.lstmCell(x: xRows, r: recRows, bias: bias?.operand, cPrev: rows(cIn, t),
                         hPrev: rows(hIn, t), mask: m, saved: rows(gates, t, width: (G + 1) * H), c: cOut, h: hOut,
@@ -283,6 +294,19 @@ private func forEachChainStep(_ B: Int, steps T: Int, on be: any Backend, _ body
             }
         }
     }
+}
+
+/// The vocabulary row indices as int64 for the CPU's float32 cell kernels, which read (and in backward, add into) the
+/// table's rows in place; each is checked against the table's `V` rows here, once. Nil where the rows are gathered
+/// instead (no vocabulary, another backend, float64).
+private func cpuVocabularyRows(_ indices: Tensor?, tableRows V: Int, dtype: DType, backend: any Backend) -> (CPUBackend, Tensor)? {
+    guard let indices, dtype == .float32, let cpu = backend as? CPUBackend else { return nil }
+    let rows = (indices.dtype == .int64 ? indices : indices.cast(.int64)).contiguousData()
+    let p = rows.operand.pointer.assumingMemoryBound(to: Int64.self)
+    for i in 0..<rows.count where p[i] < 0 || p[i] >= V {
+        preconditionFailure("recurrence: vocabulary row \(p[i]) is out of range for a table of \(V) rows")
+    }
+    return (cpu, rows)
 }
 
 /// The first row of each chain of a batch of B rows (see `forEachChainStep`), then B.
@@ -355,6 +379,8 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
     let inputPath = vocabulary.map { $0.inputPath(ctx, firstInput: firstVocabularyInput) } ?? false
     let V = indices != nil ? proj.shape[0] : 0
     let dPChains = indices != nil && !inputPath && ctx.needs(0) ? Tensor.zeros([chains, V, G * H], dtype: dt, on: be) : nil
+    // The CPU's float32 cell kernels add the rows into dP themselves (the same bits as the index add below).
+    let inPlace = dPChains != nil ? cpuVocabularyRows(indices, tableRows: V, dtype: dt, backend: be) : nil
     forEachChainStep(B, steps: T, on: be) { chain, r0, n, s in
         /// Rows r0..<r0 + n of block i of a contiguous [steps, B, width] tensor.
         func rows(_ t: Tensor, _ i: Int, width: Int = H) -> Operand {
@@ -365,7 +391,13 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
         let step = T - 1 - s
         let t = reverse ? T - 1 - step : step
         let m = mask.map { offsetOperand($0.operand, t * B + r0) }
-        if let dcRows, let cIn {
+        if let (cpu, rowIndex) = inPlace, let dPChains {
+            cpu.recurrentCellBackwardRows(saved: rows(gates, t, width: (G + 1) * H), prev: rows(cIn ?? hIn, t), dh: dhRows,
+                                          dy: rows(gc, t), dc: dcRows, mask: m, dX: rows(dX, t, width: G * H),
+                                          dRec: lstm ? nil : rows(dRec, t, width: G * H), dBias: db,
+                                          rows: offsetOperand(rowIndex.operand, t * B + r0),
+                                          dTable: offsetOperand(dPChains.operand, chain * V * G * H), batch: n, hidden: H)
+        } else if let dcRows, let cIn {
             be.lstmCellBackward(saved: rows(gates, t, width: (G + 1) * H), cPrev: rows(cIn, t), dh: dhRows,
                                 dy: rows(gc, t), dc: dcRows, mask: m, dGates: rows(dX, t, width: G * H), dBias: db,
                                 batch: n, hidden: H)
@@ -374,7 +406,7 @@ private func recurrenceVJP(lstm: Bool, _ g: Tensor, _ ctx: VJPContext, reverse: 
                                dy: rows(gc, t), mask: m, dX: rows(dX, t, width: G * H),
                                dRec: rows(dRec, t, width: G * H), dBias: db, batch: n, hidden: H)
         }
-        if let dPChains, let indices {
+        if inPlace == nil, let dPChains, let indices {
             be.indexAdd(rows(dX, t, width: G * H), index: offsetOperand(indices.operand, t * B + r0),
                         offsetOperand(dPChains.operand, chain * V * G * H), outer: 1, n: V, m: n, inner: G * H)
         }

@@ -141,6 +141,49 @@ extension CPUBackend {
         }
     }
 
+    // MARK: vocabulary rows (float32)
+
+    /// `lstmCell` or `gruCell` (float32) reading the input projection's rows from `table` (`[V, G hidden]`, G = 4 for
+    /// the LSTM, 3 for the GRU) at `rows` (int64, one per batch row, each in 0..<V: the caller checks) instead of from
+    /// a gathered copy; the same bits as gathering them first. `cPrev` and `c` are the LSTM's (nil: a GRU step).
+    func recurrentCellRows(lstm: Bool, table: Operand, rows: Operand, r: Operand, bias: Operand?, cPrev: Operand?,
+                           hPrev: Operand, mask: Operand?, saved: Operand, c: Operand?, h: Operand, y: Operand,
+                           batch: Int, hidden H: Int) {
+        precondition(table.dtype == .float32 && rows.dtype == .int64, "recurrent cell rows: float32 table and int64 rows")
+        let tp = f32(table), ip = rows.pointer.assumingMemoryBound(to: Int64.self), rp = f32(r), bp = bias.map(f32)
+        let hp = f32(hPrev), mp = mask.map(f32), sp = f32(saved), ho = f32(h), yp = f32(y)
+        let G = lstm ? 4 : 3
+        parallelFor(batch, grain: Self.rowGrain(H)) { s, e in
+            if lstm, let cPrev, let c {
+                ek_lstm_cell_rows_f32(tp, ip + s, rp + s * G * H, bp, f32(cPrev) + s * H, hp + s * H, mp.map { $0 + s },
+                                      sp + s * (G + 1) * H, f32(c) + s * H, ho + s * H, yp + s * H, e - s, H)
+            } else {
+                ek_gru_cell_rows_f32(tp, ip + s, rp + s * G * H, bp, hp + s * H, mp.map { $0 + s }, sp + s * (G + 1) * H,
+                                     ho + s * H, yp + s * H, e - s, H)
+            }
+        }
+    }
+
+    /// `lstmCellBackward` (`dc` given) or `gruCellBackward` (float32) that also adds each row's input-projection
+    /// gradient (the LSTM's `dGates`, the GRU's `dX`) into row `rows[b]` of `dTable` (`[V, G hidden]`), row after
+    /// row: the same bits as an `indexAdd` of those rows after the step.
+    func recurrentCellBackwardRows(saved: Operand, prev: Operand, dh: Operand, dy: Operand, dc: Operand?, mask: Operand?,
+                                   dX: Operand, dRec: Operand?, dBias: Operand?, rows: Operand, dTable: Operand,
+                                   batch: Int, hidden H: Int) {
+        precondition(saved.dtype == .float32 && rows.dtype == .int64, "recurrent cell backward rows: float32 and int64 rows")
+        let ip = rows.pointer.assumingMemoryBound(to: Int64.self), dt = f32(dTable), mp = mask.map(f32)
+        // The rows add into the table in order: one call.
+        if let dc {
+            ek_lstm_cell_backward_rows_f32(f32(saved), f32(prev), f32(dh), f32(dy), f32(dc), mp, f32(dX), dBias.map(f32),
+                                           ip, dt, batch, H)
+        } else if let dRec {
+            ek_gru_cell_backward_rows_f32(f32(saved), f32(prev), f32(dh), f32(dy), mp, f32(dX), f32(dRec), dBias.map(f32),
+                                          ip, dt, batch, H)
+        } else {
+            preconditionFailure("recurrent cell backward rows: an LSTM step needs dc, a GRU step dRec")
+        }
+    }
+
     private func lstmCellLoop(x: UnsafeMutablePointer<Double>, r: UnsafeMutablePointer<Double>,
                               bias: UnsafeMutablePointer<Double>?, cPrev: UnsafeMutablePointer<Double>,
                               hPrev: UnsafeMutablePointer<Double>, mask: UnsafeMutablePointer<Double>?,
