@@ -228,9 +228,10 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
         }
         let recRows = rows(rec, 0, width: G * H)
         let t = reverse ? T - 1 - step : step
+        // The step's projected input rows (unused when the cell kernel reads the table's rows in place).
         let xRows: Operand
         if inPlace != nil {
-            xRows = proj.operand   // the table; the kernel picks the rows
+            xRows = proj.operand
         } else if let indices, let gathered {
             xRows = offsetOperand(gathered.operand, chain * chainRows * G * H).restrided([G * H, 1])
             be.indexSelect(proj.operand, index: offsetOperand(indices.operand, t * B + r0), xRows, outer: 1,
@@ -250,7 +251,7 @@ private func recurrenceForward(lstm: Bool, _ inputs: [Tensor], reverse: Bool, le
         let m = mask.map { offsetOperand($0.operand, t * B + r0) }
         if let (cpu, rowIndex) = inPlace {
             let cOut = cIn.map { cIn in next.map { rows(cIn, $0) } ?? rows(out, T + 1) }
-            cpu.recurrentCellRows(lstm: lstm, table: xRows, rows: offsetOperand(rowIndex.operand, t * B + r0), r: recRows,
+            cpu.recurrentCellRows(table: proj.operand, rows: offsetOperand(rowIndex.operand, t * B + r0), r: recRows,
                                   bias: bias?.operand, cPrev: cIn.map { rows($0, t) }, hPrev: rows(hIn, t), mask: m,
                                   saved: rows(gates, t, width: (G + 1) * H), c: cOut, h: hOut, y: rows(out, t),
                                   batch: n, hidden: H)

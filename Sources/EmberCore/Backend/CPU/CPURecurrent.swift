@@ -143,20 +143,20 @@ extension CPUBackend {
 
     // MARK: vocabulary rows (float32)
 
-    /// `lstmCell` or `gruCell` (float32) reading the input projection's rows from `table` (`[V, G hidden]`, G = 4 for
-    /// the LSTM, 3 for the GRU) at `rows` (int64, one per batch row, each in 0..<V: the caller checks) instead of from
-    /// a gathered copy; the same bits as gathering them first. `cPrev` and `c` are the LSTM's (nil: a GRU step).
-    func recurrentCellRows(lstm: Bool, table: Operand, rows: Operand, r: Operand, bias: Operand?, cPrev: Operand?,
-                           hPrev: Operand, mask: Operand?, saved: Operand, c: Operand?, h: Operand, y: Operand,
-                           batch: Int, hidden H: Int) {
+    /// `lstmCell` (`cPrev` and `c` given) or `gruCell` (both nil), float32, reading the input projection's rows from
+    /// `table` (`[V, G hidden]`, G = 4 for the LSTM, 3 for the GRU) at `rows` (int64, one per batch row, each in
+    /// 0..<V: the caller checks) instead of from a gathered copy; the same bits as gathering them first.
+    func recurrentCellRows(table: Operand, rows: Operand, r: Operand, bias: Operand?, cPrev: Operand?, hPrev: Operand,
+                           mask: Operand?, saved: Operand, c: Operand?, h: Operand, y: Operand, batch: Int, hidden H: Int) {
         precondition(table.dtype == .float32 && rows.dtype == .int64, "recurrent cell rows: float32 table and int64 rows")
+        precondition((cPrev == nil) == (c == nil), "recurrent cell rows: an LSTM step takes cPrev and c, a GRU step neither")
         let tp = f32(table), ip = rows.pointer.assumingMemoryBound(to: Int64.self), rp = f32(r), bp = bias.map(f32)
         let hp = f32(hPrev), mp = mask.map(f32), sp = f32(saved), ho = f32(h), yp = f32(y)
-        let G = lstm ? 4 : 3
+        let cp = cPrev.map(f32), co = c.map(f32), G = co != nil ? 4 : 3
         parallelFor(batch, grain: Self.rowGrain(H)) { s, e in
-            if lstm, let cPrev, let c {
-                ek_lstm_cell_rows_f32(tp, ip + s, rp + s * G * H, bp, f32(cPrev) + s * H, hp + s * H, mp.map { $0 + s },
-                                      sp + s * (G + 1) * H, f32(c) + s * H, ho + s * H, yp + s * H, e - s, H)
+            if let cp, let co {
+                ek_lstm_cell_rows_f32(tp, ip + s, rp + s * G * H, bp, cp + s * H, hp + s * H, mp.map { $0 + s },
+                                      sp + s * (G + 1) * H, co + s * H, ho + s * H, yp + s * H, e - s, H)
             } else {
                 ek_gru_cell_rows_f32(tp, ip + s, rp + s * G * H, bp, hp + s * H, mp.map { $0 + s }, sp + s * (G + 1) * H,
                                      ho + s * H, yp + s * H, e - s, H)
